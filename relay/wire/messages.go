@@ -1,0 +1,256 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"github.com/relayctl/relayctl/relay/key"
+)
+
+// ClientInfo is the JSON a client seals to the server in its ClientInfo
+// frame. Field names and tags are Tailscale's.
+type ClientInfo struct {
+	// MeshKey, when it equals the server's, grants mesh privileges.
+	MeshKey key.MeshKey `json:"meshKey,omitzero"`
+	// Version is the client's protocol version; the server ignores it.
+	Version int `json:"version,omitempty"`
+	// CanAckPings says the client answers Ping frames.
+	CanAckPings bool
+	// IsProber marks monitoring clients (PeerPresent flag 0x04).
+	IsProber bool `json:",omitempty"`
+	// AppName is an opaque label for statistics.
+	AppName string `json:",omitempty"`
+}
+
+// ServerInfo is the JSON the server seals to the client after admission.
+type ServerInfo struct {
+	Version int `json:"version,omitempty"`
+	// TokenBucketBytesPerSecond and TokenBucketBytesBurst, when set, ask the
+	// client to rate-limit its own sends.
+	TokenBucketBytesPerSecond int `json:",omitempty"`
+	TokenBucketBytesBurst     int `json:",omitempty"`
+}
+
+// AppendServerKey appends the ServerKey payload.
+func AppendServerKey(b []byte, pub key.NodePublic) []byte {
+	return pub.AppendTo(append(b, Magic...))
+}
+
+// ParseServerKey checks the magic and returns the server's key. Extra bytes
+// after the key are allowed and ignored, as clients do.
+func ParseServerKey(p []byte) (key.NodePublic, error) {
+	if len(p) < len(Magic)+KeyLen {
+		return key.NodePublic{}, fmt.Errorf("ServerKey frame of %d bytes is too short", len(p))
+	}
+	if string(p[:len(Magic)]) != Magic {
+		return key.NodePublic{}, fmt.Errorf("ServerKey frame has bad magic %x", p[:len(Magic)])
+	}
+	return key.NodePublicFromRaw32(p[len(Magic) : len(Magic)+KeyLen]), nil
+}
+
+// SealClientInfo builds a ClientInfo payload: client_pub ‖ sealed JSON.
+func SealClientInfo(client key.NodePrivate, server key.NodePublic, info ClientInfo) ([]byte, error) {
+	msg, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encode ClientInfo: %w", err)
+	}
+	return append(client.Public().AppendTo(nil), client.SealTo(server, msg)...), nil
+}
+
+// OpenClientInfo validates and decrypts a ClientInfo payload.
+func OpenClientInfo(server key.NodePrivate, p []byte) (key.NodePublic, ClientInfo, error) {
+	var info ClientInfo
+	if len(p) < MinClientInfoLen {
+		return key.NodePublic{}, info, fmt.Errorf("ClientInfo frame of %d bytes is shorter than %d", len(p), MinClientInfoLen)
+	}
+	if len(p) > MaxClientInfoLen {
+		return key.NodePublic{}, info, fmt.Errorf("ClientInfo frame of %d bytes exceeds %d", len(p), MaxClientInfoLen)
+	}
+	client := key.NodePublicFromRaw32(p[:KeyLen])
+	msg, err := server.OpenFrom(client, p[KeyLen:])
+	if err != nil {
+		return client, info, fmt.Errorf("ClientInfo from %s: %w", client.ShortString(), err)
+	}
+	if err := json.Unmarshal(msg, &info); err != nil {
+		return client, info, fmt.Errorf("ClientInfo JSON from %s: %w", client.ShortString(), err)
+	}
+	return client, info, nil
+}
+
+// SealServerInfo builds a ServerInfo payload.
+func SealServerInfo(server key.NodePrivate, client key.NodePublic, info ServerInfo) ([]byte, error) {
+	msg, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encode ServerInfo: %w", err)
+	}
+	return server.SealTo(client, msg), nil
+}
+
+// OpenServerInfo decrypts a ServerInfo payload.
+func OpenServerInfo(client key.NodePrivate, server key.NodePublic, p []byte) (ServerInfo, error) {
+	var info ServerInfo
+	msg, err := client.OpenFrom(server, p)
+	if err != nil {
+		return info, fmt.Errorf("ServerInfo: %w", err)
+	}
+	if err := json.Unmarshal(msg, &info); err != nil {
+		return info, fmt.Errorf("ServerInfo JSON: %w", err)
+	}
+	return info, nil
+}
+
+// ParseSendPacket splits a SendPacket payload.
+func ParseSendPacket(p []byte) (dst key.NodePublic, pkt []byte, err error) {
+	if len(p) < KeyLen {
+		return dst, nil, fmt.Errorf("short SendPacket frame of %d bytes", len(p))
+	}
+	if len(p)-KeyLen > MaxPacketSize {
+		return dst, nil, fmt.Errorf("SendPacket of %d bytes exceeds %d", len(p)-KeyLen, MaxPacketSize)
+	}
+	return key.NodePublicFromRaw32(p[:KeyLen]), p[KeyLen:], nil
+}
+
+// ParseForwardPacket splits a ForwardPacket payload.
+func ParseForwardPacket(p []byte) (src, dst key.NodePublic, pkt []byte, err error) {
+	if len(p) < 2*KeyLen {
+		return src, dst, nil, fmt.Errorf("short ForwardPacket frame of %d bytes", len(p))
+	}
+	if len(p)-2*KeyLen > MaxPacketSize {
+		return src, dst, nil, fmt.Errorf("ForwardPacket of %d bytes exceeds %d", len(p)-2*KeyLen, MaxPacketSize)
+	}
+	return key.NodePublicFromRaw32(p[:KeyLen]), key.NodePublicFromRaw32(p[KeyLen : 2*KeyLen]), p[2*KeyLen:], nil
+}
+
+// ParseRecvPacket splits a RecvPacket payload.
+func ParseRecvPacket(p []byte) (src key.NodePublic, pkt []byte, err error) {
+	if len(p) < KeyLen {
+		return src, nil, fmt.Errorf("short RecvPacket frame of %d bytes", len(p))
+	}
+	return key.NodePublicFromRaw32(p[:KeyLen]), p[KeyLen:], nil
+}
+
+// ParsePeerGone reads a PeerGone payload. Like Tailscale's client it accepts
+// the old 32-byte form (reason Disconnected).
+func ParsePeerGone(p []byte) (key.NodePublic, PeerGoneReason, error) {
+	if len(p) < KeyLen {
+		return key.NodePublic{}, 0, fmt.Errorf("short PeerGone frame of %d bytes", len(p))
+	}
+	reason := PeerGoneDisconnected
+	if len(p) > KeyLen {
+		reason = PeerGoneReason(p[KeyLen])
+	}
+	return key.NodePublicFromRaw32(p[:KeyLen]), reason, nil
+}
+
+// AppendPeerGone appends a PeerGone payload.
+func AppendPeerGone(b []byte, peer key.NodePublic, reason PeerGoneReason) []byte {
+	return append(peer.AppendTo(b), byte(reason))
+}
+
+// PeerPresent is a watcher's news of a connection.
+type PeerPresent struct {
+	Key   key.NodePublic
+	Addr  netip.AddrPort // zero when the server did not say
+	Flags PeerPresentFlags
+}
+
+// PeerPresentLen is the payload length derper v1.102 sends.
+const PeerPresentLen = KeyLen + 16 + 2 + 1
+
+// AppendPeerPresent appends the 51-byte PeerPresent payload. IPv4 addresses
+// travel as IPv4-mapped IPv6.
+func AppendPeerPresent(b []byte, pp PeerPresent) []byte {
+	b = pp.Key.AppendTo(b)
+	var ip [16]byte
+	var port uint16
+	if pp.Addr.IsValid() {
+		ip = pp.Addr.Addr().As16()
+		port = pp.Addr.Port()
+	}
+	b = append(b, ip[:]...)
+	b = binary.BigEndian.AppendUint16(b, port)
+	return append(b, byte(pp.Flags))
+}
+
+// ParsePeerPresent reads a PeerPresent payload progressively, as clients do:
+// 32 bytes is a key alone, +18 adds the address, +1 the flags; anything
+// after that (newer servers append an app name) is ignored.
+func ParsePeerPresent(p []byte) (PeerPresent, error) {
+	var pp PeerPresent
+	if len(p) < KeyLen {
+		return pp, fmt.Errorf("short PeerPresent frame of %d bytes", len(p))
+	}
+	pp.Key = key.NodePublicFromRaw32(p[:KeyLen])
+	if len(p) >= KeyLen+18 {
+		ip := netip.AddrFrom16([16]byte(p[KeyLen : KeyLen+16])).Unmap()
+		port := binary.BigEndian.Uint16(p[KeyLen+16:])
+		if !ip.IsUnspecified() || port != 0 {
+			pp.Addr = netip.AddrPortFrom(ip, port)
+		}
+	}
+	if len(p) >= PeerPresentLen {
+		pp.Flags = PeerPresentFlags(p[KeyLen+18])
+	}
+	return pp, nil
+}
+
+// ParseNotePreferred reads the 1-byte NotePreferred payload.
+func ParseNotePreferred(p []byte) (bool, error) {
+	if len(p) != 1 {
+		return false, fmt.Errorf("NotePreferred frame of %d bytes, want 1", len(p))
+	}
+	return p[0] != 0, nil
+}
+
+// ParsePing validates a Ping payload and returns the 8 bytes to echo.
+func ParsePing(p []byte) ([PingLen]byte, error) {
+	var data [PingLen]byte
+	if len(p) < PingLen || len(p) > MaxPingLen {
+		return data, fmt.Errorf("Ping frame of %d bytes, want %d to %d", len(p), PingLen, MaxPingLen)
+	}
+	copy(data[:], p)
+	return data, nil
+}
+
+// ParseClosePeer reads the ClosePeer target.
+func ParseClosePeer(p []byte) (key.NodePublic, error) {
+	if len(p) != KeyLen {
+		return key.NodePublic{}, fmt.Errorf("ClosePeer frame of %d bytes, want %d", len(p), KeyLen)
+	}
+	return key.NodePublicFromRaw32(p), nil
+}
+
+// Restarting is the payload of a Restarting frame.
+type Restarting struct {
+	ReconnectInMillis uint32 // wait this long before reconnecting
+	TryForMillis      uint32 // then keep trying this long
+}
+
+// AppendRestarting appends the 8-byte Restarting payload.
+func AppendRestarting(b []byte, r Restarting) []byte {
+	b = binary.BigEndian.AppendUint32(b, r.ReconnectInMillis)
+	return binary.BigEndian.AppendUint32(b, r.TryForMillis)
+}
+
+// ParseRestarting reads a Restarting payload.
+func ParseRestarting(p []byte) (Restarting, error) {
+	if len(p) < 8 {
+		return Restarting{}, fmt.Errorf("Restarting frame of %d bytes, want 8", len(p))
+	}
+	return Restarting{binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:])}, nil
+}
+
+// discoMagic starts every Tailscale disco message: "TS💬".
+const discoMagic = "TS\xf0\x9f\x92\xac"
+
+// discoMinLen is magic + sender disco key + nonce.
+const discoMinLen = len(discoMagic) + KeyLen + NonceLen
+
+// IsDisco reports whether pkt looks like a disco message. Disco packets
+// get their own send queue and PeerGone(NotHere) replies.
+func IsDisco(pkt []byte) bool {
+	return len(pkt) >= discoMinLen && bytes.HasPrefix(pkt, []byte(discoMagic))
+}
