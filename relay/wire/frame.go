@@ -23,8 +23,8 @@ const (
 	KeyLen           = 32
 	NonceLen         = 24
 	FrameHeaderLen   = 1 + 4
-	MaxPacketSize    = 64 << 10         // payload of SendPacket/RecvPacket/ForwardPacket
-	MaxClientInfoLen = 256 << 10        // largest ClientInfo the server accepts
+	MaxPacketSize    = 64 << 10          // payload of SendPacket/RecvPacket/ForwardPacket
+	MaxClientInfoLen = 256 << 10         // largest ClientInfo the server accepts
 	MinClientInfoLen = KeyLen + NonceLen // key and nonce, before the box
 	// MaxClientFrameLen is the largest frame the server reads from a client
 	// before giving up on it: a SendPacket of the largest packet plus its
@@ -127,11 +127,16 @@ func ReadFrameHeader(br *bufio.Reader) (FrameType, uint32, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	var lb [4]byte
-	if _, err := io.ReadFull(br, lb[:]); err != nil {
+	// Peek and Discard instead of io.ReadFull into a local array: the
+	// array would escape through the io.Reader interface and cost an
+	// allocation per frame.
+	lb, err := br.Peek(4)
+	if err != nil {
 		return 0, 0, unexpectedEOF(err)
 	}
-	return FrameType(t), binary.BigEndian.Uint32(lb[:]), nil
+	n := binary.BigEndian.Uint32(lb)
+	br.Discard(4)
+	return FrameType(t), n, nil
 }
 
 // ReadFrame reads a whole frame into buf (grown if needed), refusing frames
