@@ -1,0 +1,202 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// Accept runs the DERP protocol on an upgraded connection until it ends.
+// brw may hold bytes already read past the HTTP request (the fast-start
+// path sends ClientInfo with the request); nil means read nc directly.
+// Accept closes nc before it returns.
+func (s *Server) Accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter, info ConnInfo) {
+	s.metrics.accepts.Inc()
+	if info.WebSocket {
+		s.metrics.websocketAccepts.Inc()
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	if brw != nil {
+		br = brw.Reader
+		if brw.Writer.Buffered() > 0 {
+			// Nothing is normally pending, but never lose what the
+			// transport wrote on our behalf.
+			if err := brw.Writer.Flush(); err != nil {
+				return
+			}
+		}
+	}
+	c, err := s.handshake(ctx, nc, br, info)
+	if err != nil {
+		s.logHandshakeFailure(info, err)
+		return
+	}
+	c.run()
+}
+
+// handshakeError carries the metric label for a failed handshake.
+type handshakeError struct {
+	reason string
+	err    error
+}
+
+func (e *handshakeError) Error() string { return e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
+
+func hsErr(reason string, err error) error { return &handshakeError{reason, err} }
+
+func (s *Server) logHandshakeFailure(info ConnInfo, err error) {
+	reason := "eof"
+	var he *handshakeError
+	if errors.As(err, &he) {
+		reason = he.reason
+	}
+	s.metrics.handshakeFailures.With(reason).Inc()
+	s.logger.Info("handshake failed; closing connection", "remote", info.RemoteAddr, "reason", reason, "err", err)
+}
+
+func classifyIOError(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "timeout"
+	}
+	return "eof"
+}
+
+// handshake sends ServerKey, reads and opens ClientInfo, admits the client
+// and sends ServerInfo. On success the client is registered.
+func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, info ConnInfo) (*sclient, error) {
+	bw := bufio.NewWriterSize(nc, 64)
+	nc.SetWriteDeadline(time.Now().Add(s.handshakeTimeout))
+	if err := wire.WriteFrame(bw, wire.FrameServerKey, wire.AppendServerKey(nil, s.publicKey)); err != nil {
+		return nil, hsErr("write_error", fmt.Errorf("write ServerKey: %w", err))
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, hsErr(classifyIOError(err), fmt.Errorf("write ServerKey: %w", err))
+	}
+
+	nc.SetReadDeadline(time.Now().Add(s.handshakeTimeout))
+	t, n, err := wire.ReadFrameHeader(br)
+	if err != nil {
+		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo: %w", err))
+	}
+	if t != wire.FrameClientInfo {
+		return nil, hsErr("not_client_info", fmt.Errorf("first frame is %v, want ClientInfo", t))
+	}
+	if n < wire.MinClientInfoLen || n > wire.MaxClientInfoLen {
+		return nil, hsErr("bad_length", fmt.Errorf("ClientInfo frame of %d bytes, want %d to %d", n, wire.MinClientInfoLen, wire.MaxClientInfoLen))
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
+	}
+	clientKey, ci, err := wire.OpenClientInfo(s.privateKey, payload)
+	if err != nil {
+		reason := "bad_json"
+		if errors.Is(err, key.ErrOpen) {
+			reason = "bad_box"
+		}
+		return nil, hsErr(reason, err)
+	}
+
+	canMesh := s.HasMeshKey() && !ci.MeshKey.IsZero() && ci.MeshKey.Equal(s.meshKey)
+	if !canMesh && s.admit != nil {
+		req := AdmitRequest{Key: clientKey, Info: ci}
+		if info.RemoteAddr.IsValid() {
+			req.Source = info.RemoteAddr.Addr().Unmap()
+		}
+		if err := s.admit(ctx, req); err != nil {
+			return nil, hsErr("rejected", fmt.Errorf("client %s rejected: %w", clientKey.ShortString(), err))
+		}
+	}
+	nc.SetDeadline(time.Time{})
+
+	c := &sclient{
+		s:         s,
+		nc:        nc,
+		br:        br,
+		key:       clientKey,
+		info:      ci,
+		connNum:   s.connNum.Add(1),
+		remote:    info.RemoteAddr,
+		canMesh:   canMesh,
+		notIdeal:  info.NotIdeal,
+		connected: time.Now(),
+		dataQ:     newPacketRing(s.queueDepth),
+		discoQ:    newPacketRing(s.queueDepth),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		drained:   make(chan struct{}),
+	}
+	c.writeTimeout = s.writeTimeout
+	if canMesh {
+		c.writeTimeout = MeshWriteTimeout
+	}
+	c.logger = s.logger.With("key", clientKey.ShortString(), "remote", info.RemoteAddr, "conn", c.connNum)
+
+	// Register before ServerInfo goes out, so that a peer told "I am
+	// connected" can reach this client at once. Nothing can be written
+	// before ServerInfo: only the writer goroutine, started after it,
+	// writes queued frames.
+	if !s.register(c) {
+		return nil, hsErr("rejected", errors.New("server is shutting down"))
+	}
+	sealed, err := wire.SealServerInfo(s.privateKey, clientKey, wire.ServerInfo{Version: wire.ProtocolVersion})
+	if err == nil {
+		if c.writeTimeout > 0 {
+			nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		}
+		err = wire.WriteFrame(bw, wire.FrameServerInfo, sealed)
+		if err == nil {
+			err = bw.Flush()
+		}
+	}
+	if err != nil {
+		c.close()
+		s.unregister(c)
+		s.connsDone.Done()
+		return nil, hsErr("write_error", fmt.Errorf("write ServerInfo: %w", err))
+	}
+	c.logger.Debug("client connected", "mesh", canMesh, "prober", ci.IsProber, "websocket", info.WebSocket)
+	return c, nil
+}
+
+// run serves an admitted client until its connection ends.
+func (c *sclient) run() {
+	s := c.s
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	c.close()
+	<-writerDone
+	s.unregister(c)
+	s.connsDone.Done()
+	c.logClose(err)
+}
+
+func (c *sclient) logClose(err error) {
+	var pe *protocolError
+	switch {
+	case errors.As(err, &pe):
+		c.s.metrics.closedForProtocol.With(pe.frame.String()).Inc()
+		c.logger.Warn("closing connection: protocol violation", "err", err)
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.logger.Debug("client disconnected")
+	default:
+		c.logger.Debug("client disconnected", "err", err)
+	}
+}

@@ -1,0 +1,252 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// protocolError is a client breaking the protocol; it closes only that
+// client's connection.
+type protocolError struct {
+	frame wire.FrameType
+	msg   string
+}
+
+func (e *protocolError) Error() string { return fmt.Sprintf("%v frame: %s", e.frame, e.msg) }
+
+func protoErr(t wire.FrameType, format string, args ...any) error {
+	return &protocolError{t, fmt.Sprintf(format, args...)}
+}
+
+// homeMoveGrace: NotePreferred changes this soon after connecting are the
+// client announcing its state, not moving home (derper counts likewise).
+const homeMoveGrace = 5 * time.Second
+
+// readLoop reads and acts on frames until the connection fails or the
+// client breaks the protocol.
+func (c *sclient) readLoop() error {
+	var small [wire.MaxPingLen]byte // scratch for short control frames
+	for {
+		t, n, err := wire.ReadFrameHeader(c.br)
+		if err != nil {
+			return err
+		}
+		if c.isDup.Load() {
+			c.s.noteSender(c)
+		}
+		switch t {
+		case wire.FrameSendPacket:
+			err = c.handleSendPacket(n)
+		case wire.FrameForwardPacket:
+			err = c.handleForwardPacket(n)
+		case wire.FrameNotePreferred:
+			err = c.handleNotePreferred(n, small[:])
+		case wire.FramePing:
+			err = c.handlePing(n, small[:])
+		case wire.FrameWatchConns:
+			err = c.handleWatchConns(n)
+		case wire.FrameClosePeer:
+			err = c.handleClosePeer(n, small[:])
+		default:
+			err = c.skipFrame(t, n)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readBody reads an n-byte control payload into scratch after checking its
+// size against [min, max].
+func (c *sclient) readBody(t wire.FrameType, n uint32, minLen, maxLen int, scratch []byte) ([]byte, error) {
+	if int64(n) < int64(minLen) || int64(n) > int64(maxLen) {
+		return nil, protoErr(t, "length %d, want %d to %d", n, minLen, maxLen)
+	}
+	b := scratch[:n]
+	if _, err := io.ReadFull(c.br, b); err != nil {
+		return nil, unexpected(err)
+	}
+	return b, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (c *sclient) skipFrame(t wire.FrameType, n uint32) error {
+	if n > wire.MaxClientFrameLen {
+		return protoErr(t, "unknown frame type with length %d over the %d limit", n, wire.MaxClientFrameLen)
+	}
+	c.s.metrics.unknownFrames.Inc()
+	_, err := c.br.Discard(int(n))
+	return unexpected(err)
+}
+
+func (c *sclient) handleSendPacket(n uint32) error {
+	if n < wire.KeyLen {
+		return protoErr(wire.FrameSendPacket, "short frame of %d bytes", n)
+	}
+	if n-wire.KeyLen > wire.MaxPacketSize {
+		return protoErr(wire.FrameSendPacket, "packet of %d bytes over the %d limit", n-wire.KeyLen, wire.MaxPacketSize)
+	}
+	var dstRaw [wire.KeyLen]byte
+	if _, err := io.ReadFull(c.br, dstRaw[:]); err != nil {
+		return unexpected(err)
+	}
+	buf := getPacketBuf(int(n - wire.KeyLen))
+	if _, err := io.ReadFull(c.br, *buf); err != nil {
+		putPacketBuf(buf)
+		return unexpected(err)
+	}
+	dst := key.NodePublicFromRaw32(dstRaw[:])
+	m := c.s.metrics
+	disco := wire.IsDisco(*buf)
+	m.packetsReceived.Inc()
+	m.bytesReceived.Add(int64(len(*buf)))
+	if disco {
+		m.packetsRecvDisco.Inc()
+	} else {
+		m.packetsRecvOther.Inc()
+	}
+	c.route(c.key, dst, buf, disco, false)
+	return nil
+}
+
+// route delivers a packet from src to dst: to dst's active local
+// connection, or to the mesh peer that has dst. It owns buf.
+func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded bool) {
+	s := c.s
+	to, known := s.lookup(dst)
+	switch {
+	case to != nil:
+		if !forwarded {
+			if prev, ok := c.sentTo[dst]; !ok || prev != to {
+				if c.sentTo == nil {
+					c.sentTo = make(map[key.NodePublic]*sclient)
+				}
+				c.sentTo[dst] = to
+			}
+		}
+		to.enqueue(src, buf, disco)
+	case known:
+		s.metrics.drop(dropDupClient, disco, len(*buf))
+		putPacketBuf(buf)
+	default:
+		reason := dropUnknownDest
+		if forwarded {
+			reason = dropUnknownDestOnFwd
+		}
+		s.metrics.drop(reason, disco, len(*buf))
+		putPacketBuf(buf)
+		if disco {
+			c.notHere(dst)
+		}
+	}
+}
+
+// notHere tells the sender, at a limited rate, that dst is not here, so a
+// client stops sending disco probes to a peer that has left.
+func (c *sclient) notHere(dst key.NodePublic) {
+	if c.notHereLimiter == nil {
+		c.notHereLimiter = rate.NewLimiter(1, 3)
+	}
+	if c.notHereLimiter.Allow() {
+		c.queuePeerGone(dst, wire.PeerGoneNotHere)
+	}
+}
+
+func (c *sclient) handleForwardPacket(n uint32) error {
+	if !c.canMesh {
+		return protoErr(wire.FrameForwardPacket, "insufficient permissions (no mesh key)")
+	}
+	if n < 2*wire.KeyLen {
+		return protoErr(wire.FrameForwardPacket, "short frame of %d bytes", n)
+	}
+	if n-2*wire.KeyLen > wire.MaxPacketSize {
+		return protoErr(wire.FrameForwardPacket, "packet of %d bytes over the %d limit", n-2*wire.KeyLen, wire.MaxPacketSize)
+	}
+	var keys [2 * wire.KeyLen]byte
+	if _, err := io.ReadFull(c.br, keys[:]); err != nil {
+		return unexpected(err)
+	}
+	buf := getPacketBuf(int(n - 2*wire.KeyLen))
+	if _, err := io.ReadFull(c.br, *buf); err != nil {
+		putPacketBuf(buf)
+		return unexpected(err)
+	}
+	c.s.metrics.forwardedIn.Inc()
+	src := key.NodePublicFromRaw32(keys[:wire.KeyLen])
+	dst := key.NodePublicFromRaw32(keys[wire.KeyLen:])
+	c.route(src, dst, buf, wire.IsDisco(*buf), true)
+	return nil
+}
+
+func (c *sclient) handleNotePreferred(n uint32, scratch []byte) error {
+	b, err := c.readBody(wire.FrameNotePreferred, n, 1, 1, scratch)
+	if err != nil {
+		return err
+	}
+	preferred := b[0] != 0
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if preferred == c.preferred {
+		return nil
+	}
+	c.preferred = preferred
+	if preferred {
+		s.metrics.homeConns.Add(1)
+	} else {
+		s.metrics.homeConns.Add(-1)
+	}
+	if time.Since(c.connected) > homeMoveGrace {
+		if preferred {
+			s.metrics.homeMovesIn.Inc()
+		} else {
+			s.metrics.homeMovesOut.Inc()
+		}
+	}
+	return nil
+}
+
+func (c *sclient) handlePing(n uint32, scratch []byte) error {
+	b, err := c.readBody(wire.FramePing, n, wire.PingLen, wire.MaxPingLen, scratch)
+	if err != nil {
+		return err
+	}
+	c.s.metrics.gotPing.Inc()
+	c.queuePong([wire.PingLen]byte(b[:wire.PingLen]))
+	return nil
+}
+
+func (c *sclient) handleWatchConns(n uint32) error {
+	if n != 0 {
+		return protoErr(wire.FrameWatchConns, "length %d, want 0", n)
+	}
+	if !c.canMesh {
+		return protoErr(wire.FrameWatchConns, "insufficient permissions (no mesh key)")
+	}
+	c.s.addWatcher(c)
+	return nil
+}
+
+func (c *sclient) handleClosePeer(n uint32, scratch []byte) error {
+	b, err := c.readBody(wire.FrameClosePeer, n, wire.KeyLen, wire.KeyLen, scratch)
+	if err != nil {
+		return err
+	}
+	if !c.canMesh {
+		return protoErr(wire.FrameClosePeer, "insufficient permissions (no mesh key)")
+	}
+	c.s.closePeer(key.NodePublicFromRaw32(b), c)
+	return nil
+}

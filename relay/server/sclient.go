@@ -1,0 +1,188 @@
+package server
+
+import (
+	"bufio"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// sclient is the server's side of one client connection.
+type sclient struct {
+	s         *Server
+	nc        net.Conn
+	br        *bufio.Reader
+	key       key.NodePublic
+	info      wire.ClientInfo
+	connNum   uint64
+	remote    netip.AddrPort
+	canMesh   bool
+	notIdeal  bool
+	logger    *slog.Logger
+	connected time.Time
+
+	isDup atomic.Bool
+
+	// Owned by the reader goroutine.
+	sentTo         map[key.NodePublic]*sclient // receivers of our packets, for PeerGone
+	notHereLimiter *rate.Limiter
+	writeTimeout   time.Duration
+	registered     bool // guarded by s.mu
+	preferred      bool // guarded by s.mu
+
+	// Send side, guarded by queueMu; the writer goroutine drains it.
+	queueMu    sync.Mutex
+	closed     bool
+	dataQ      packetRing
+	discoQ     packetRing
+	peerGone   []peerGoneMsg
+	pongs      [][wire.PingLen]byte
+	presents   []wire.PeerPresent // watcher updates
+	health     *string
+	restarting *wire.Restarting
+	wake       chan struct{}
+
+	done      chan struct{} // closed by close()
+	closeOnce sync.Once
+	drained   chan struct{} // closed by the writer after a Restarting frame and empty queues
+}
+
+type peerGoneMsg struct {
+	key    key.NodePublic
+	reason wire.PeerGoneReason
+}
+
+// Limits on control messages waiting for one client; beyond them the
+// oldest are dropped (they are advisory, and a client that far behind is
+// about to time out anyway).
+const (
+	maxPendingPongs    = 8
+	maxPendingPeerGone = 4096
+	maxPendingPresents = 1 << 16
+)
+
+func (c *sclient) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue hands a packet to c's writer, dropping c's oldest queued packet
+// if the queue is full. It takes ownership of buf.
+func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
+	m := c.s.metrics
+	c.queueMu.Lock()
+	if c.closed {
+		c.queueMu.Unlock()
+		m.drop(dropGoneDisconnected, disco, len(*buf))
+		putPacketBuf(buf)
+		return
+	}
+	q := &c.dataQ
+	if disco {
+		q = &c.discoQ
+	}
+	old, evicted := q.push(queuedPacket{src: src, buf: buf, enqueued: time.Now()})
+	c.queueMu.Unlock()
+	if evicted {
+		m.drop(dropQueueHead, disco, len(*old.buf))
+		putPacketBuf(old.buf)
+	} else {
+		m.queueDepth.Add(1)
+	}
+	c.wakeWriter()
+}
+
+func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
+	c.queueMu.Lock()
+	if !c.closed {
+		if len(c.peerGone) >= maxPendingPeerGone {
+			c.peerGone = c.peerGone[1:]
+		}
+		c.peerGone = append(c.peerGone, peerGoneMsg{k, reason})
+	}
+	c.queueMu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *sclient) queuePong(data [wire.PingLen]byte) {
+	c.queueMu.Lock()
+	if len(c.pongs) >= maxPendingPongs {
+		c.pongs = c.pongs[1:]
+	}
+	c.pongs = append(c.pongs, data)
+	c.queueMu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *sclient) queuePresent(pp wire.PeerPresent) {
+	c.queueMu.Lock()
+	if len(c.presents) < maxPendingPresents {
+		c.presents = append(c.presents, pp)
+	}
+	c.queueMu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *sclient) queueHealth(problem string) {
+	c.queueMu.Lock()
+	c.health = &problem
+	c.queueMu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *sclient) queueRestarting(r wire.Restarting) {
+	c.queueMu.Lock()
+	c.restarting = &r
+	c.queueMu.Unlock()
+	c.wakeWriter()
+}
+
+// close shuts the connection; the reader and writer then exit. Queued
+// packets are dropped as gone_disconnected.
+func (c *sclient) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.nc.Close()
+		c.queueMu.Lock()
+		c.closed = true
+		var dropped int64
+		for _, q := range []*packetRing{&c.dataQ, &c.discoQ} {
+			disco := q == &c.discoQ
+			for p, ok := q.pop(); ok; p, ok = q.pop() {
+				c.s.metrics.drop(dropGoneDisconnected, disco, len(*p.buf))
+				putPacketBuf(p.buf)
+				dropped++
+			}
+		}
+		c.queueMu.Unlock()
+		c.s.metrics.queueDepth.Add(-dropped)
+	})
+}
+
+// presentFlags describes c in PeerPresent frames.
+func (c *sclient) presentFlags() wire.PeerPresentFlags {
+	var f wire.PeerPresentFlags
+	if c.canMesh {
+		f |= wire.PeerPresentIsMeshPeer
+	}
+	if c.info.IsProber {
+		f |= wire.PeerPresentIsProber
+	}
+	if c.notIdeal {
+		f |= wire.PeerPresentNotIdeal
+	}
+	if f == 0 {
+		f = wire.PeerPresentIsRegular
+	}
+	return f
+}

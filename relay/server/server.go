@@ -1,0 +1,391 @@
+// Package server is the DERP relay itself: it takes connections that have
+// already been upgraded (by relay/web, or any transport a library user
+// brings), runs the handshake, and relays packets between clients with
+// derper's semantics: per-client bounded queues, duplicate-key policy,
+// PeerGone notices, mesh privileges.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// Defaults match derper's.
+const (
+	DefaultWriteTimeout     = 2 * time.Second
+	MeshWriteTimeout        = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultKeepAlive        = 60 * time.Second
+	keepAliveJitter         = 5 * time.Second
+	DefaultQueueDepth       = 32
+)
+
+// Options configure a Server. The zero value of each field means its
+// default, except WriteTimeout where a negative value disables deadlines.
+type Options struct {
+	PrivateKey key.NodePrivate // required
+	MeshKey    key.MeshKey     // zero: no mesh privileges for anyone
+	Logger     *slog.Logger
+	Metrics    *metrics.Registry
+
+	// WriteTimeout bounds each write to a regular client (mesh peers get
+	// MeshWriteTimeout). 0 = DefaultWriteTimeout; negative = none.
+	WriteTimeout     time.Duration
+	HandshakeTimeout time.Duration
+	KeepAlive        time.Duration
+	// QueueDepth is the per-client depth of each of the data and disco
+	// queues.
+	QueueDepth int
+	// Admit, when set, decides whether a client that completed the
+	// handshake may connect. Mesh-key clients are never asked. A non-nil
+	// error rejects the client; the connection closes with no frame.
+	Admit func(ctx context.Context, req AdmitRequest) error
+}
+
+// AdmitRequest describes a client asking to connect.
+type AdmitRequest struct {
+	Key    key.NodePublic
+	Source netip.Addr // the client's IP; invalid when unknown
+	Info   wire.ClientInfo
+}
+
+// ConnInfo is what the transport knows about a connection.
+type ConnInfo struct {
+	RemoteAddr netip.AddrPort
+	// NotIdeal is set when the client sent an Ideal-Node header: it landed
+	// on this node although the region prefers another.
+	NotIdeal  bool
+	WebSocket bool
+}
+
+// Server relays packets between connected clients.
+type Server struct {
+	privateKey       key.NodePrivate
+	publicKey        key.NodePublic
+	meshKey          key.MeshKey
+	logger           *slog.Logger
+	metrics          *serverMetrics
+	writeTimeout     time.Duration
+	handshakeTimeout time.Duration
+	keepAlive        time.Duration
+	queueDepth       int
+	admit            func(context.Context, AdmitRequest) error
+
+	connNum atomic.Uint64
+
+	// clients maps key.NodePublic → *clientSet. Reads on the packet path
+	// are lock-free; every change happens under mu.
+	clients sync.Map
+
+	mu          sync.Mutex
+	conns       map[*sclient]struct{} // every registered connection
+	watchers    map[*sclient]struct{}
+	closed      bool
+	connsDone   sync.WaitGroup
+	restarting  *wire.Restarting
+	healthNotes string
+}
+
+// clientSet is every connection of one key. Packets go to active only.
+type clientSet struct {
+	active atomic.Pointer[sclient]
+	// Guarded by Server.mu:
+	conns       []*sclient // in registration order
+	sendHistory []*sclient // connections in the order they became senders
+	// departedSentTo collects, from connections of this key that have
+	// closed, the receivers that saw packets from the key, so they all hear
+	// PeerGone when the key's last connection closes.
+	departedSentTo map[key.NodePublic]*sclient
+}
+
+// New returns a Server ready to Accept connections.
+func New(opts Options) (*Server, error) {
+	if opts.PrivateKey.IsZero() {
+		return nil, errors.New("relay server: a private key is required")
+	}
+	s := &Server{
+		privateKey:       opts.PrivateKey,
+		publicKey:        opts.PrivateKey.Public(),
+		meshKey:          opts.MeshKey,
+		logger:           opts.Logger,
+		writeTimeout:     opts.WriteTimeout,
+		handshakeTimeout: opts.HandshakeTimeout,
+		keepAlive:        opts.KeepAlive,
+		queueDepth:       opts.QueueDepth,
+		admit:            opts.Admit,
+		conns:            map[*sclient]struct{}{},
+		watchers:         map[*sclient]struct{}{},
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Metrics
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
+	s.metrics = newServerMetrics(reg)
+	switch {
+	case s.writeTimeout == 0:
+		s.writeTimeout = DefaultWriteTimeout
+	case s.writeTimeout < 0:
+		s.writeTimeout = 0
+	}
+	if s.handshakeTimeout <= 0 {
+		s.handshakeTimeout = DefaultHandshakeTimeout
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = DefaultKeepAlive
+	}
+	if s.queueDepth <= 0 {
+		s.queueDepth = DefaultQueueDepth
+	}
+	return s, nil
+}
+
+// PublicKey is the server's DERP identity.
+func (s *Server) PublicKey() key.NodePublic { return s.publicKey }
+
+// HasMeshKey reports whether mesh privileges can be granted.
+func (s *Server) HasMeshKey() bool { return !s.meshKey.IsZero() }
+
+// Metrics are read by tests and the debug page.
+func (s *Server) nextKeepAlive() time.Duration {
+	return s.keepAlive + rand.N(keepAliveJitter)
+}
+
+// lookup returns the active connection for k, and whether k has any
+// connection at all.
+func (s *Server) lookup(k key.NodePublic) (active *sclient, known bool) {
+	v, ok := s.clients.Load(k)
+	if !ok {
+		return nil, false
+	}
+	return v.(*clientSet).active.Load(), true
+}
+
+// register adds c to the registry. It returns false if the server is
+// closing and c must not run.
+func (s *Server) register(c *sclient) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	c.registered = true
+	s.connsDone.Add(1)
+	var set *clientSet
+	if v, ok := s.clients.Load(c.key); ok {
+		set = v.(*clientSet)
+	} else {
+		set = &clientSet{}
+		s.clients.Store(c.key, set)
+		s.metrics.clientsLocal.Add(1)
+	}
+	set.conns = append(set.conns, c)
+	set.active.Store(c) // the newest connection wins until another sends
+	switch n := len(set.conns); {
+	case n == 2:
+		s.metrics.dupClientKeys.Add(1)
+		s.metrics.dupClientConns.Add(2)
+		s.metrics.totalDupConns.Inc()
+		for _, o := range set.conns {
+			o.isDup.Store(true)
+		}
+		s.logger.Info("duplicate connection for key; newest is active", "key", c.key.ShortString(), "remote", c.remote)
+	case n > 2:
+		s.metrics.dupClientConns.Add(1)
+		s.metrics.totalDupConns.Inc()
+		c.isDup.Store(true)
+		set.sendHistory = append(set.sendHistory, c)
+	}
+	s.metrics.currentConns.Add(1)
+	if c.notIdeal {
+		s.metrics.notIdealConns.Add(1)
+	}
+	s.broadcastPresentLocked(c)
+	return true
+}
+
+// noteSender makes a duplicate connection that just sent a frame the
+// active one (derper's "last writer is active" policy).
+func (s *Server) noteSender(c *sclient) {
+	v, ok := s.clients.Load(c.key)
+	if !ok {
+		return
+	}
+	set := v.(*clientSet)
+	if set.active.Load() == c {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.registered {
+		return
+	}
+	set.active.Store(c)
+	set.sendHistory = append(set.sendHistory, c)
+}
+
+// unregister removes c. When it was its key's last connection, everyone
+// who received from the key, and every watcher, hears PeerGone.
+func (s *Server) unregister(c *sclient) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.registered {
+		return
+	}
+	c.registered = false
+	delete(s.conns, c)
+	if _, ok := s.watchers[c]; ok {
+		delete(s.watchers, c)
+		s.metrics.watchers.Add(-1)
+	}
+	s.metrics.currentConns.Add(-1)
+	if c.notIdeal {
+		s.metrics.notIdealConns.Add(-1)
+	}
+	if c.preferred {
+		s.metrics.homeConns.Add(-1)
+	}
+	v, _ := s.clients.Load(c.key)
+	set := v.(*clientSet)
+	set.conns = deleteConn(set.conns, c)
+	set.sendHistory = deleteConn(set.sendHistory, c)
+	switch len(set.conns) {
+	case 0:
+		s.clients.Delete(c.key)
+		s.metrics.clientsLocal.Add(-1)
+		for _, dst := range set.departedSentTo {
+			dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
+		}
+		for dstKey, dst := range c.sentTo {
+			if _, dup := set.departedSentTo[dstKey]; !dup {
+				dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
+			}
+		}
+		for w := range s.watchers {
+			w.queuePeerGone(c.key, wire.PeerGoneDisconnected)
+		}
+	case 1:
+		s.metrics.dupClientKeys.Add(-1)
+		s.metrics.dupClientConns.Add(-2)
+		only := set.conns[0]
+		only.isDup.Store(false)
+		set.active.Store(only)
+		set.sendHistory = nil
+		s.keepSentTo(set, c)
+	default:
+		s.metrics.dupClientConns.Add(-1)
+		if set.active.Load() == c {
+			var next *sclient
+			if n := len(set.sendHistory); n > 0 {
+				next = set.sendHistory[n-1]
+			}
+			set.active.Store(next) // nil: drop as dup_client until one sends
+		}
+		s.keepSentTo(set, c)
+	}
+}
+
+// keepSentTo remembers c's receivers on its key's set, for when the key's
+// last connection goes.
+func (s *Server) keepSentTo(set *clientSet, c *sclient) {
+	if len(c.sentTo) == 0 {
+		return
+	}
+	if set.departedSentTo == nil {
+		set.departedSentTo = make(map[key.NodePublic]*sclient, len(c.sentTo))
+	}
+	for k, v := range c.sentTo {
+		set.departedSentTo[k] = v
+	}
+}
+
+func deleteConn(list []*sclient, c *sclient) []*sclient {
+	for i, o := range list {
+		if o == c {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+// ConnCount is the number of registered connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// SetHealth sends every connected client a Health frame with problem
+// (empty: healthy again), and to clients that connect later.
+func (s *Server) SetHealth(problem string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.healthNotes = problem
+	for c := range s.conns {
+		c.queueHealth(problem)
+	}
+}
+
+// Close disconnects every client at once and waits for their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*sclient, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+	s.connsDone.Wait()
+	return nil
+}
+
+// Shutdown tells every client the server is restarting (a Restarting frame
+// asking them to reconnect after reconnectIn and keep trying for tryFor),
+// gives the writers until ctx is done to deliver it and what they have
+// queued, then closes everything.
+func (s *Server) Shutdown(ctx context.Context, reconnectIn, tryFor time.Duration) error {
+	r := wire.Restarting{
+		ReconnectInMillis: uint32(reconnectIn / time.Millisecond),
+		TryForMillis:      uint32(tryFor / time.Millisecond),
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.restarting = &r
+	conns := make([]*sclient, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.queueRestarting(r)
+	}
+	// Wait for every writer to report its queues empty, or ctx.
+	for _, c := range conns {
+		select {
+		case <-c.drained:
+		case <-c.done:
+		case <-ctx.Done():
+		}
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	s.connsDone.Wait()
+	return nil
+}

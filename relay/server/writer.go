@@ -1,0 +1,269 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// writeBufSize is how many bytes the writer gathers before a write
+// syscall. The buffer is pooled and held only while there is something to
+// write, so idle clients cost no buffer.
+const writeBufSize = 32 << 10
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+
+// pendingWork is what the writer took from the queues in one pass.
+type pendingWork struct {
+	packets    []queuedPacket
+	peerGone   []peerGoneMsg
+	pongs      [][wire.PingLen]byte
+	presents   []wire.PeerPresent
+	health     *string
+	restarting *wire.Restarting
+}
+
+func (w *pendingWork) empty() bool {
+	return len(w.packets) == 0 && len(w.peerGone) == 0 && len(w.pongs) == 0 &&
+		len(w.presents) == 0 && w.health == nil && w.restarting == nil
+}
+
+func (w *pendingWork) reset() {
+	clear(w.packets)
+	w.packets = w.packets[:0]
+	w.peerGone = w.peerGone[:0]
+	w.pongs = w.pongs[:0]
+	w.presents = w.presents[:0]
+	w.health, w.restarting = nil, nil
+}
+
+// take moves everything queued for c into w. Control frames are taken
+// with the packets so one pass writes them all; the queues are taken
+// alternately disco-first so neither kind starves the other.
+func (c *sclient) take(w *pendingWork) {
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	w.peerGone = append(w.peerGone, c.peerGone...)
+	c.peerGone = c.peerGone[:0]
+	w.pongs = append(w.pongs, c.pongs...)
+	c.pongs = c.pongs[:0]
+	w.presents = append(w.presents, c.presents...)
+	c.presents = c.presents[:0]
+	w.health, c.health = c.health, nil
+	w.restarting, c.restarting = c.restarting, nil
+	for p, ok := c.discoQ.pop(); ok; p, ok = c.discoQ.pop() {
+		w.packets = append(w.packets, p)
+	}
+	for p, ok := c.dataQ.pop(); ok; p, ok = c.dataQ.pop() {
+		w.packets = append(w.packets, p)
+	}
+}
+
+// writeLoop is the only goroutine that writes to the connection after the
+// handshake.
+func (c *sclient) writeLoop() {
+	s := c.s
+	keepAlive := time.NewTimer(s.nextKeepAlive())
+	defer keepAlive.Stop()
+	var work pendingWork
+	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout}
+	defer fw.release()
+	for {
+		sendKeepAlive := false
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		case <-keepAlive.C:
+			sendKeepAlive = true
+			keepAlive.Reset(s.nextKeepAlive())
+		}
+		if sendKeepAlive {
+			fw.frame(wire.FrameKeepAlive, nil)
+		}
+		sawRestart := false
+		frames := 0
+		for {
+			c.take(&work)
+			if work.empty() {
+				break
+			}
+			frames += c.writeWork(&fw, &work)
+			sawRestart = sawRestart || work.restarting != nil
+			work.reset()
+			if fw.err != nil {
+				break
+			}
+		}
+		if fw.err == nil {
+			fw.flush()
+		}
+		if frames > 0 {
+			s.metrics.bufferedWriteBatch.Observe(float64(frames))
+		}
+		fw.release()
+		if fw.err != nil {
+			c.noteWriteError(fw.err)
+			c.close()
+			return
+		}
+		if sawRestart {
+			close(c.drained)
+		}
+	}
+}
+
+// writeWork writes one pass of frames, control frames first, and returns
+// how many frames it wrote.
+func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
+	m := c.s.metrics
+	n := 0
+	var scratch [wire.PeerPresentLen]byte
+	if w.health != nil {
+		fw.frame(wire.FrameHealth, []byte(*w.health))
+		n++
+	}
+	for _, pg := range w.peerGone {
+		fw.frame(wire.FramePeerGone, wire.AppendPeerGone(scratch[:0], pg.key, pg.reason))
+		if pg.reason == wire.PeerGoneNotHere {
+			m.peerGoneNotHere.Inc()
+		} else {
+			m.peerGoneDisconn.Inc()
+		}
+		n++
+	}
+	for _, p := range w.pongs {
+		fw.frame(wire.FramePong, p[:])
+		m.sentPong.Inc()
+		n++
+	}
+	for _, pp := range w.presents {
+		fw.frame(wire.FramePeerPresent, wire.AppendPeerPresent(scratch[:0], pp))
+		n++
+	}
+	var sent, sentBytes int64
+	for i, p := range w.packets {
+		if fw.err == nil {
+			fw.packet(p.src, *p.buf)
+		}
+		if fw.err != nil {
+			m.drop(dropWriteError, wire.IsDisco(*p.buf), len(*p.buf))
+		} else {
+			sent++
+			sentBytes += int64(len(*p.buf))
+		}
+		putPacketBuf(p.buf)
+		w.packets[i].buf = nil
+	}
+	m.queueDepth.Add(-int64(len(w.packets)))
+	m.packetsSent.Add(sent)
+	m.bytesSent.Add(sentBytes)
+	n += int(sent)
+	if w.restarting != nil {
+		fw.frame(wire.FrameRestarting, wire.AppendRestarting(scratch[:0], *w.restarting))
+		n++
+	}
+	return n
+}
+
+func (c *sclient) noteWriteError(err error) {
+	select {
+	case <-c.done:
+		return // we closed it; not the client's fault
+	default:
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.s.metrics.writeTimeouts.Inc()
+		c.logger.Info("closing connection: write timed out (client not reading)", "timeout", c.writeTimeout)
+		return
+	}
+	if !errors.Is(err, net.ErrClosed) {
+		c.logger.Debug("write failed", "err", err)
+	}
+}
+
+// frameWriter gathers frames into a pooled buffer and writes it to the
+// connection with a fresh deadline for every write.
+type frameWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	buf     *[]byte
+	err     error
+}
+
+func (fw *frameWriter) ensure(n int) {
+	if fw.buf == nil {
+		fw.buf = writeBufPool.Get().(*[]byte)
+	}
+	if len(*fw.buf)+n > cap(*fw.buf) && len(*fw.buf) > 0 {
+		fw.flush()
+	}
+}
+
+func (fw *frameWriter) frame(t wire.FrameType, payload []byte) {
+	if fw.err != nil {
+		return
+	}
+	fw.ensure(wire.FrameHeaderLen + len(payload))
+	b := wire.AppendFrameHeader(*fw.buf, t, uint32(len(payload)))
+	*fw.buf = append(b, payload...)
+}
+
+func (fw *frameWriter) packet(src key.NodePublic, pkt []byte) {
+	if fw.err != nil {
+		return
+	}
+	hdrLen := wire.FrameHeaderLen + wire.KeyLen
+	if hdrLen+len(pkt) > writeBufSize {
+		// Too big to gather: flush what is pending and send header and
+		// payload with one writev, without copying the payload.
+		fw.flush()
+		fw.ensure(hdrLen)
+		b := wire.AppendFrameHeader(*fw.buf, wire.FrameRecvPacket, uint32(wire.KeyLen+len(pkt)))
+		*fw.buf = src.AppendTo(b)
+		fw.writeBuffers(net.Buffers{*fw.buf, pkt})
+		*fw.buf = (*fw.buf)[:0]
+		return
+	}
+	fw.ensure(hdrLen + len(pkt))
+	b := wire.AppendFrameHeader(*fw.buf, wire.FrameRecvPacket, uint32(wire.KeyLen+len(pkt)))
+	b = src.AppendTo(b)
+	*fw.buf = append(b, pkt...)
+}
+
+func (fw *frameWriter) writeBuffers(bufs net.Buffers) {
+	if fw.err != nil {
+		return
+	}
+	if fw.timeout > 0 {
+		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
+	}
+	_, fw.err = bufs.WriteTo(fw.conn)
+}
+
+func (fw *frameWriter) flush() {
+	if fw.err != nil || fw.buf == nil || len(*fw.buf) == 0 {
+		return
+	}
+	if fw.timeout > 0 {
+		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
+	}
+	_, fw.err = fw.conn.Write(*fw.buf)
+	*fw.buf = (*fw.buf)[:0]
+}
+
+// release returns the buffer to the pool; the next frame takes another.
+func (fw *frameWriter) release() {
+	if fw.buf != nil {
+		*fw.buf = (*fw.buf)[:0]
+		if cap(*fw.buf) == writeBufSize {
+			writeBufPool.Put(fw.buf)
+		}
+		fw.buf = nil
+	}
+}
