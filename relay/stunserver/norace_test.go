@@ -1,0 +1,5 @@
+//go:build !race
+
+package stunserver
+
+const raceEnabled = false
