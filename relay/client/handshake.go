@@ -1,0 +1,95 @@
+package client
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// maxServerKeyLen is the longest ServerKey frame accepted; the bytes after
+// magic and key are reserved for future use and ignored.
+const maxServerKeyLen = 1024
+
+func clientInfo(opts Options) wire.ClientInfo {
+	return wire.ClientInfo{
+		MeshKey:     opts.MeshKey,
+		Version:     wire.ProtocolVersion,
+		CanAckPings: opts.CanAckPings,
+		IsProber:    opts.IsProber,
+		AppName:     opts.AppName,
+	}
+}
+
+// handshake runs the DERP key exchange:
+//
+//	S→C ServerKey   magic ‖ server_pub
+//	C→S ClientInfo  client_pub ‖ nonce ‖ box(JSON)
+//	S→C ServerInfo  nonce ‖ box(JSON), always the next server frame
+//
+// A TLS fast start (a server key known from the certificate before any DERP
+// frame) would send ClientInfo first and then check ServerKey against it;
+// the steps are separate methods so that order can be added.
+func (c *Client) handshake(info wire.ClientInfo) error {
+	server, err := c.readServerKey()
+	if err != nil {
+		return err
+	}
+	c.server = server
+	if err := c.sendClientInfo(info); err != nil {
+		return err
+	}
+	c.info, err = c.readServerInfo()
+	return err
+}
+
+func (c *Client) readServerKey() (key.NodePublic, error) {
+	t, n, err := readFrameHeader(c.br)
+	if err != nil {
+		return key.NodePublic{}, fmt.Errorf("read ServerKey: %w", err)
+	}
+	if t != wire.FrameServerKey {
+		return key.NodePublic{}, fmt.Errorf("first frame is %v (%d bytes), want ServerKey", t, n)
+	}
+	if n < uint32(len(wire.Magic)+wire.KeyLen) || n > maxServerKeyLen {
+		return key.NodePublic{}, fmt.Errorf("ServerKey frame of %d bytes, want %d to %d", n, len(wire.Magic)+wire.KeyLen, maxServerKeyLen)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return key.NodePublic{}, fmt.Errorf("read ServerKey: %w", err)
+	}
+	return wire.ParseServerKey(p)
+}
+
+func (c *Client) sendClientInfo(info wire.ClientInfo) error {
+	p, err := wire.SealClientInfo(c.priv, c.server, info)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteFrame(c.bw, wire.FrameClientInfo, p); err != nil {
+		return fmt.Errorf("write ClientInfo: %w", err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fmt.Errorf("write ClientInfo: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) readServerInfo() (wire.ServerInfo, error) {
+	t, n, err := readFrameHeader(c.br)
+	if err != nil {
+		return wire.ServerInfo{}, fmt.Errorf("read ServerInfo: %w", err)
+	}
+	if t != wire.FrameServerInfo {
+		return wire.ServerInfo{}, fmt.Errorf("frame after ServerKey is %v (%d bytes), want ServerInfo", t, n)
+	}
+	if n > wire.MaxServerFrameLen {
+		return wire.ServerInfo{}, fmt.Errorf("ServerInfo frame of %d bytes: %w (limit %d)", n, wire.ErrFrameTooLarge, wire.MaxServerFrameLen)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return wire.ServerInfo{}, fmt.Errorf("read ServerInfo: %w", err)
+	}
+	return wire.OpenServerInfo(c.priv, c.server, p)
+}
