@@ -1,0 +1,85 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/relayctl/relayctl/relay/server"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// DERPHandler upgrades /derp requests to the DERP protocol (Upgrade: DERP,
+// or WebSocket with the "derp" subprotocol) and hands the connection to s.
+// ctx bounds every connection's life: cancel it to stop serving them.
+func DERPHandler(ctx context.Context, s *server.Server, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &derpHandler{ctx: ctx, s: s, logger: logger}
+}
+
+type derpHandler struct {
+	ctx    context.Context
+	s      *server.Server
+	logger *slog.Logger
+}
+
+func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	upgrade := strings.ToLower(r.Header.Get("Upgrade"))
+	if upgrade == "websocket" && strings.Contains(r.Header.Get("Sec-WebSocket-Protocol"), "derp") {
+		h.serveWebSocket(w, r)
+		return
+	}
+	if upgrade != "derp" && upgrade != "websocket" {
+		if upgrade != "" {
+			h.logger.Info("weird upgrade request", "upgrade", r.Header.Get("Upgrade"), "remote", r.RemoteAddr)
+		}
+		http.Error(w, "DERP requires connection upgrade", http.StatusUpgradeRequired)
+		return
+	}
+	// A fast-start client has pinned our key from the TLS metacert and sent
+	// ClientInfo right behind the request: it expects no HTTP response.
+	fastStart := r.Header.Get("Derp-Fast-Start") == "1"
+
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "DERP upgrade needs HTTP/1.1", http.StatusInternalServerError)
+		return
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		h.logger.Info("hijack failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if !fastStart {
+		pub := h.s.PublicKey()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n"+
+			"Upgrade: DERP\r\n"+
+			"Connection: Upgrade\r\n"+
+			"Derp-Version: %v\r\n"+
+			"Derp-Public-Key: %s\r\n\r\n", wire.ProtocolVersion, pub.UntypedHex())
+		// Accept flushes brw.Writer before its first frame.
+	}
+	h.s.Accept(h.ctx, nc, brw, server.ConnInfo{
+		RemoteAddr: remoteAddrPort(nc.RemoteAddr(), r.RemoteAddr),
+		NotIdeal:   r.Header.Get("Ideal-Node") != "",
+	})
+}
+
+// remoteAddrPort takes the peer address from the socket, falling back to
+// the request's RemoteAddr string.
+func remoteAddrPort(a net.Addr, fallback string) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if ap, err := netip.ParseAddrPort(fallback); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
