@@ -1,0 +1,371 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
+
+	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/internal/keyfile"
+	"github.com/relayctl/relayctl/internal/listen"
+	"github.com/relayctl/relayctl/internal/logging"
+	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/internal/statedir"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+	"github.com/relayctl/relayctl/relay/stunserver"
+	"github.com/relayctl/relayctl/relay/web"
+)
+
+// serveOptions are the settings of one relay node.
+type serveOptions struct {
+	Addr              string
+	HTTPPort          int
+	STUN              bool
+	STUNPort          int
+	Hostname          string
+	CertMode          string
+	CertDir           string
+	KeyFile           string
+	MeshPSKFile       string
+	Dev               bool
+	MetricsAddr       string
+	TCPWriteTimeout   time.Duration
+	TCPKeepAlive      time.Duration
+	TCPUserTimeout    time.Duration
+	BootstrapDNSNames []string
+	Home              string
+	AcceptConnLimit   float64
+	AcceptConnBurst   int
+	DrainTimeout      time.Duration
+	LogFormat         string
+	LogLevel          string
+	ConfigFile        string
+
+	configExplicit bool
+	streams        IOStreams
+}
+
+const (
+	devAddr     = "127.0.0.1:3340"
+	devSTUNAddr = "127.0.0.1"
+)
+
+func newServeCmd(streams IOStreams, runF func(*serveOptions) error) *cobra.Command {
+	o := &serveOptions{streams: streams}
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a DERP relay node (DERP over HTTP(S) and WebSocket, STUN, metrics)",
+		Long: `Run one DERP relay node: DERP over an HTTP upgrade or WebSocket on --addr, STUN on
+UDP --stun-port, the HTTP endpoints Tailscale clients use, and loopback-only /debug/
+pages with Prometheus metrics.
+
+Every flag can also be set in the config file (same name as key) or in the
+environment as RELAYCTL_<FLAG> (upper case, dashes as underscores). Flags win over
+the environment, which wins over the file.`,
+		Example: `  # try it locally: plain HTTP on 127.0.0.1:3340, STUN on 127.0.0.1:3478
+  relayctl serve --dev
+
+  # behind a TLS terminator on the same host
+  relayctl serve --certmode none --addr 127.0.0.1:8080 --hostname derp.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runServe(cmd.Context(), o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Addr, "addr", ":443", "TCP listen address for DERP (HTTPS, or HTTP with --certmode none)")
+	f.IntVar(&o.HTTPPort, "http-port", 80, "plain-HTTP port for ACME challenges and redirects to HTTPS; -1 disables")
+	f.BoolVar(&o.STUN, "stun", true, "run the STUN server")
+	f.IntVar(&o.STUNPort, "stun-port", 3478, "UDP STUN port (on the IP of --addr)")
+	f.StringVar(&o.Hostname, "hostname", "", "the node's public name or IP; required for TLS modes")
+	f.StringVar(&o.CertMode, "certmode", "letsencrypt", "letsencrypt, manual (certs from --certdir) or none (plain HTTP)")
+	f.StringVar(&o.CertDir, "certdir", "", "certificate directory (default <state>/certs)")
+	f.StringVar(&o.KeyFile, "key-file", "", "the node's private key file, created on first start (default <state>/relay-key.json)")
+	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "file holding the region's mesh key (64 hex characters)")
+	f.BoolVar(&o.Dev, "dev", false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090")
+	f.DurationVar(&o.TCPWriteTimeout, "tcp-write-timeout", server.DefaultWriteTimeout, "per-write deadline for clients (mesh peers get 30s); 0 disables")
+	f.DurationVar(&o.TCPKeepAlive, "tcp-keepalive-time", 10*time.Minute, "TCP keepalive period")
+	f.DurationVar(&o.TCPUserTimeout, "tcp-user-timeout", 15*time.Second, "TCP_USER_TIMEOUT: how long unacknowledged data may wait before the connection is dropped")
+	f.StringSliceVar(&o.BootstrapDNSNames, "bootstrap-dns-names", nil, "names answered by /bootstrap-dns")
+	f.StringVar(&o.Home, "home", "", `home page: empty for the built-in page, "blank", or a URL to redirect to`)
+	f.Float64Var(&o.AcceptConnLimit, "accept-connection-limit", math.Inf(1), "new connections accepted per second; extra ones are closed and accepting goes on")
+	f.IntVar(&o.AcceptConnBurst, "accept-connection-burst", math.MaxInt, "burst for --accept-connection-limit")
+	f.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM/SIGINT, how long clients get to receive the Restarting notice and queued packets")
+	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.ConfigFile, "config", "", "config file (YAML, TOML or JSON; default <config>/relayctl.yaml)")
+	return c
+}
+
+// complete merges config file and environment into the flags, applies
+// --dev and validates.
+func (o *serveOptions) complete(cmd *cobra.Command) error {
+	o.configExplicit = cmd.Flags().Changed("config")
+	if !o.configExplicit {
+		if v, ok := os.LookupEnv(config.EnvName("config")); ok {
+			o.ConfigFile, o.configExplicit = v, true
+		} else if dir, err := statedir.Config(); err == nil {
+			o.ConfigFile = config.DefaultFile(dir)
+		}
+	}
+	if _, err := config.Apply(cmd.Flags(), o.ConfigFile, o.configExplicit, "config"); err != nil {
+		return &UsageError{err}
+	}
+	changed := cmd.Flags().Changed
+	if o.Dev {
+		if !changed("addr") {
+			o.Addr = devAddr
+		}
+		if !changed("certmode") {
+			o.CertMode = "none"
+		}
+	}
+	switch o.CertMode {
+	case "none":
+	case "letsencrypt", "manual":
+		return usageErrorf("--certmode %s: TLS is not available in this build yet; run with --certmode none behind a TLS terminator, or --dev", o.CertMode)
+	default:
+		return usageErrorf("--certmode %q: want letsencrypt, manual or none", o.CertMode)
+	}
+	_, port, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return usageErrorf("--addr %q: %v", o.Addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "https" && port != "http" {
+		return usageErrorf("--addr %q: bad port %q", o.Addr, port)
+	}
+	if o.STUNPort < 0 || o.STUNPort > 65535 {
+		return usageErrorf("--stun-port %d: want 0 to 65535", o.STUNPort)
+	}
+	if o.HTTPPort < -1 || o.HTTPPort > 65535 {
+		return usageErrorf("--http-port %d: want -1 (off) or a port", o.HTTPPort)
+	}
+	if o.AcceptConnLimit <= 0 || math.IsNaN(o.AcceptConnLimit) {
+		return usageErrorf("--accept-connection-limit %v: want a positive rate", o.AcceptConnLimit)
+	}
+	if o.AcceptConnBurst < 1 {
+		return usageErrorf("--accept-connection-burst %d: want at least 1", o.AcceptConnBurst)
+	}
+	if o.TCPWriteTimeout < 0 {
+		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
+	}
+	return nil
+}
+
+// stunAddr is the STUN listen address: the IP of --addr, --stun-port.
+func (o *serveOptions) stunAddr() string {
+	host, _, _ := net.SplitHostPort(o.Addr)
+	return net.JoinHostPort(host, strconv.Itoa(o.STUNPort))
+}
+
+func (o *serveOptions) keyFile() (path string, cleanup func(), err error) {
+	if o.KeyFile != "" {
+		return o.KeyFile, func() {}, nil
+	}
+	if o.Dev {
+		dir, err := os.MkdirTemp("", "relayctl-dev-")
+		if err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(dir, "relay-key.json"), func() { os.RemoveAll(dir) }, nil
+	}
+	dir, err := statedir.State()
+	if err != nil {
+		return "", nil, usageErrorf("cannot find a state directory for the key file (set --key-file): %v", err)
+	}
+	return filepath.Join(dir, "relay-key.json"), func() {}, nil
+}
+
+func loadMeshKey(path string) (key.MeshKey, error) {
+	if path == "" {
+		return key.MeshKey{}, nil
+	}
+	if err := keyfile.CheckPrivate(path); err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
+	}
+	k, err := key.ParseMeshKey(string(b))
+	if err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v (make one with: relayctl keygen > %s)", path, err, path)
+	}
+	return k, nil
+}
+
+// runServe runs the relay until ctx is cancelled or SIGINT/SIGTERM.
+func runServe(ctx context.Context, o *serveOptions) error {
+	logger, _, err := logging.New(o.streams.ErrOut, o.LogFormat, o.LogLevel)
+	if err != nil {
+		return &UsageError{err}
+	}
+	keyPath, cleanup, err := o.keyFile()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	priv, created, err := keyfile.LoadOrCreate(keyPath)
+	if err != nil {
+		return &UsageError{fmt.Errorf("--key-file: %w", err)}
+	}
+	if created {
+		logger.Info("created a new node key", "file", keyPath)
+	}
+	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	reg := metrics.NewRegistry()
+	writeTimeout := o.TCPWriteTimeout
+	if writeTimeout == 0 {
+		writeTimeout = -1 // the flag's 0 means "no deadline"
+	}
+	relay, err := server.New(server.Options{
+		PrivateKey:   priv,
+		MeshKey:      meshKey,
+		Logger:       logger,
+		Metrics:      reg,
+		WriteTimeout: writeTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	connCtx, cancelConns := context.WithCancel(context.Background())
+	defer cancelConns()
+	started := time.Now()
+	handler, err := web.NewHandler(web.Options{
+		DERP:              web.DERPHandler(connCtx, relay, logger),
+		Home:              o.Home,
+		Hostname:          o.Hostname,
+		BootstrapDNSNames: o.BootstrapDNSNames,
+		Metrics:           reg,
+		Logger:            logger,
+		DebugInfo: func() []web.KeyValue {
+			return []web.KeyValue{
+				{Key: "Uptime", Value: time.Since(started).Round(time.Second).String()},
+				{Key: "Version", Value: readBuildVersion().String()},
+				{Key: "Hostname", Value: o.Hostname},
+				{Key: "Server key", Value: relay.PublicKey().String()},
+				{Key: "Mesh key", Value: strconv.FormatBool(relay.HasMeshKey())},
+				{Key: "Connections", Value: strconv.Itoa(relay.ConnCount())},
+			}
+		},
+	})
+	if err != nil {
+		return &UsageError{err}
+	}
+	defer handler.Close()
+
+	ln, err := listen.TCP(ctx, o.Addr, listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
+	if err != nil {
+		return err
+	}
+	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
+	httpSrv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ConnState:         web.ConnStateLogger(logger),
+	}
+
+	errc := make(chan error, 3)
+	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
+
+	var stun *stunserver.Server
+	stunCtx, stopSTUN := context.WithCancel(context.Background())
+	defer stopSTUN()
+	stunDone := make(chan struct{})
+	if o.STUN {
+		stun = stunserver.New(logger, reg)
+		if err := stun.Listen(o.stunAddr()); err != nil {
+			httpSrv.Close()
+			return fmt.Errorf("--stun-port: %w", err)
+		}
+		go func() {
+			defer close(stunDone)
+			if err := stun.Serve(stunCtx); err != nil {
+				errc <- fmt.Errorf("stun: %w", err)
+			}
+		}()
+	} else {
+		close(stunDone)
+	}
+
+	var metricsSrv *http.Server
+	if o.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", o.MetricsAddr)
+		if err != nil {
+			httpSrv.Close()
+			return usageErrorf("--metrics-addr: %v", err)
+		}
+		metricsSrv = &http.Server{Handler: web.MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- serveHTTP(metricsSrv, mln, "metrics") }()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
+	attrs := []any{"addr", ln.Addr().String(), "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey()}
+	if stun != nil {
+		attrs = append(attrs, "stun", stun.LocalAddr().String())
+	}
+	logger.Info("relay listening", attrs...)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down: telling clients to reconnect", "drain", o.DrainTimeout)
+	case runErr = <-errc:
+		logger.Error("relay stopped", "err", runErr)
+	}
+
+	// Stop taking connections, then tell every client to come back soon
+	// and give them the drain time to hear it.
+	shutCtx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer cancel()
+	httpSrv.Shutdown(shutCtx)
+	relay.Shutdown(shutCtx, time.Second, 30*time.Second)
+	cancelConns()
+	if metricsSrv != nil {
+		metricsSrv.Close()
+	}
+	stopSTUN()
+	<-stunDone
+	logger.Info("relay stopped")
+	return runErr
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener, name string) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) || listen.ErrClosed(err) {
+		return nil
+	}
+	return fmt.Errorf("%s listener: %w", name, err)
+}

@@ -1,0 +1,12 @@
+// Command relayctl runs and looks after DERP relays for Tailscale clients.
+package main
+
+import (
+	"os"
+
+	"github.com/relayctl/relayctl/cmd"
+)
+
+func main() {
+	os.Exit(cmd.Execute(os.Args[1:], cmd.SystemStreams()))
+}
