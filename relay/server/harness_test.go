@@ -19,14 +19,16 @@ import (
 // testRelay is a server.Server behind a loopback TCP listener, without
 // HTTP: connections go straight to Accept.
 type testRelay struct {
-	t   *testing.T
+	t   testing.TB
 	srv *server.Server
 	reg *metrics.Registry
 	ln  net.Listener
 	wg  sync.WaitGroup
 }
 
-func newTestRelay(t *testing.T, opts server.Options) *testRelay {
+func newTestRelay(t *testing.T, opts server.Options) *testRelay { return newTestRelayTB(t, opts) }
+
+func newTestRelayTB(t testing.TB, opts server.Options) *testRelay {
 	t.Helper()
 	if opts.PrivateKey.IsZero() {
 		opts.PrivateKey = key.NewNode()
@@ -100,10 +102,15 @@ func (r *testRelay) connect(opts client.Options, priv ...key.NodePrivate) *clien
 // waitFor polls cond until it holds or 5 s pass.
 func (r *testRelay) waitFor(what string, cond func() bool) {
 	r.t.Helper()
+	waitFor(r.t, what, cond)
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
