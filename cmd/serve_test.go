@@ -1,0 +1,160 @@
+package cmd
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseServe runs `relayctl serve args…` up to option completion and
+// returns the options run would get, or the error.
+func parseServe(t *testing.T, args ...string) (*serveOptions, error) {
+	t.Helper()
+	var got *serveOptions
+	var stderr bytes.Buffer
+	streams := IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &stderr}
+	c := newServeCmd(streams, func(o *serveOptions) error { got = o; return nil })
+	c.SetArgs(args)
+	c.SetOut(streams.Out)
+	c.SetErr(streams.ErrOut)
+	c.SilenceErrors, c.SilenceUsage = true, true
+	err := c.Execute()
+	return got, err
+}
+
+// isolate points config and state lookups at a temp dir and clears the
+// environment variables these tests set.
+func isolate(t *testing.T) string {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
+	t.Setenv("STATE_DIRECTORY", "")
+	for _, e := range os.Environ() {
+		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "RELAYCTL_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	return dir
+}
+
+func TestServeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o *serveOptions)
+	}{
+		{"dev_defaults", []string{"--dev"}, func(t *testing.T, o *serveOptions) {
+			if o.Addr != "127.0.0.1:3340" || o.CertMode != "none" || o.stunAddr() != "127.0.0.1:3478" {
+				t.Errorf("addr %q certmode %q stun %q", o.Addr, o.CertMode, o.stunAddr())
+			}
+		}},
+		{"dev_keeps_explicit_addr", []string{"--dev", "--addr", "127.0.0.1:9999"}, func(t *testing.T, o *serveOptions) {
+			if o.Addr != "127.0.0.1:9999" {
+				t.Errorf("addr %q", o.Addr)
+			}
+		}},
+		{"plain", []string{"--certmode", "none", "--addr", "[::1]:8080", "--stun-port", "4000", "--tcp-write-timeout", "0"}, func(t *testing.T, o *serveOptions) {
+			if o.stunAddr() != "[::1]:4000" || o.TCPWriteTimeout != 0 {
+				t.Errorf("stun %q write timeout %v", o.stunAddr(), o.TCPWriteTimeout)
+			}
+		}},
+		{"bootstrap_names_list", []string{"--certmode", "none", "--bootstrap-dns-names", "a.example,b.example"}, func(t *testing.T, o *serveOptions) {
+			if strings.Join(o.BootstrapDNSNames, " ") != "a.example b.example" {
+				t.Errorf("names %q", o.BootstrapDNSNames)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			o, err := parseServe(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, o)
+		})
+	}
+}
+
+func TestServeBadUsageExitsTwo(t *testing.T) {
+	for _, tc := range []struct {
+		name, wantInErr string
+		args            []string
+	}{
+		{"bad_certmode", "--certmode", []string{"--certmode", "bogus"}},
+		{"bad_addr", "--addr", []string{"--certmode", "none", "--addr", "nope"}},
+		{"bad_stun_port", "--stun-port", []string{"--certmode", "none", "--stun-port", "70000"}},
+		{"bad_accept_limit", "--accept-connection-limit", []string{"--certmode", "none", "--accept-connection-limit", "-1"}},
+		{"bad_duration", "tcp-write-timeout", []string{"--tcp-write-timeout", "soon"}},
+		{"unknown_flag", "unknown flag", []string{"--no-such-flag"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			var stderr bytes.Buffer
+			code := Execute(append([]string{"serve"}, tc.args...), IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &stderr})
+			if code != 2 {
+				t.Errorf("exit code %d, want 2 (stderr: %s)", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantInErr) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tc.wantInErr)
+			}
+		})
+	}
+}
+
+// TestServeSettingSources: flags > environment > config file > defaults.
+func TestServeSettingSources(t *testing.T) {
+	dir := isolate(t)
+	cfg := filepath.Join(dir, "relay.yaml")
+	os.WriteFile(cfg, []byte("certmode: none\nstun-port: 4001\ntcp-write-timeout: 5s\nhome: blank\nbootstrap-dns-names: [x.example, y.example]\n"), 0o600)
+	t.Setenv("RELAYCTL_STUN_PORT", "4002")
+	t.Setenv("RELAYCTL_TCP_WRITE_TIMEOUT", "7s")
+	o, err := parseServe(t, "--config", cfg, "--tcp-write-timeout", "9s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.CertMode != "none" || o.Home != "blank" {
+		t.Errorf("from file: certmode %q home %q", o.CertMode, o.Home)
+	}
+	if o.STUNPort != 4002 {
+		t.Errorf("env should beat file: stun-port %d", o.STUNPort)
+	}
+	if o.TCPWriteTimeout != 9*time.Second {
+		t.Errorf("flag should beat env: tcp-write-timeout %v", o.TCPWriteTimeout)
+	}
+	if strings.Join(o.BootstrapDNSNames, ",") != "x.example,y.example" {
+		t.Errorf("list from file: %q", o.BootstrapDNSNames)
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	dir := isolate(t)
+	for _, tc := range []struct{ name, body, want string }{
+		{"unknown_key", "certmode: none\nno-such-setting: 1\n", `unknown setting "no-such-setting"`},
+		{"bad_value", "certmode: none\nstun-port: lots\n", "stun-port"},
+		{"bad_yaml", "certmode: [none\n", "relay.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "relay.yaml")
+			os.WriteFile(cfg, []byte(tc.body), 0o600)
+			_, err := parseServe(t, "--config", cfg)
+			if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v (exit %d), want exit 2 mentioning %q", err, ExitCode(err), tc.want)
+			}
+		})
+	}
+	t.Run("missing_explicit_file", func(t *testing.T) {
+		_, err := parseServe(t, "--config", filepath.Join(dir, "absent.yaml"))
+		if ExitCode(err) != 2 {
+			t.Fatalf("err %v, want a usage error", err)
+		}
+	})
+	t.Run("missing_default_file_is_fine", func(t *testing.T) {
+		if _, err := parseServe(t, "--certmode", "none"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
