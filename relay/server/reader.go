@@ -91,6 +91,19 @@ func (c *sclient) skipFrame(t wire.FrameType, n uint32) error {
 	return unexpected(err)
 }
 
+// readKey reads a 32-byte key. It peeks into the reader's buffer rather
+// than reading into a local array, which would escape through io.Reader
+// and cost an allocation per packet.
+func (c *sclient) readKey() (key.NodePublic, error) {
+	b, err := c.br.Peek(wire.KeyLen)
+	if err != nil {
+		return key.NodePublic{}, unexpected(err)
+	}
+	k := key.NodePublicFromRaw32(b)
+	c.br.Discard(wire.KeyLen)
+	return k, nil
+}
+
 func (c *sclient) handleSendPacket(n uint32) error {
 	if n < wire.KeyLen {
 		return protoErr(wire.FrameSendPacket, "short frame of %d bytes", n)
@@ -98,16 +111,15 @@ func (c *sclient) handleSendPacket(n uint32) error {
 	if n-wire.KeyLen > wire.MaxPacketSize {
 		return protoErr(wire.FrameSendPacket, "packet of %d bytes over the %d limit", n-wire.KeyLen, wire.MaxPacketSize)
 	}
-	var dstRaw [wire.KeyLen]byte
-	if _, err := io.ReadFull(c.br, dstRaw[:]); err != nil {
-		return unexpected(err)
+	dst, err := c.readKey()
+	if err != nil {
+		return err
 	}
 	buf := getPacketBuf(int(n - wire.KeyLen))
 	if _, err := io.ReadFull(c.br, *buf); err != nil {
 		putPacketBuf(buf)
 		return unexpected(err)
 	}
-	dst := key.NodePublicFromRaw32(dstRaw[:])
 	m := c.s.metrics
 	disco := wire.IsDisco(*buf)
 	m.packetsReceived.Inc()
@@ -174,9 +186,13 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 	if n-2*wire.KeyLen > wire.MaxPacketSize {
 		return protoErr(wire.FrameForwardPacket, "packet of %d bytes over the %d limit", n-2*wire.KeyLen, wire.MaxPacketSize)
 	}
-	var keys [2 * wire.KeyLen]byte
-	if _, err := io.ReadFull(c.br, keys[:]); err != nil {
-		return unexpected(err)
+	src, err := c.readKey()
+	if err != nil {
+		return err
+	}
+	dst, err := c.readKey()
+	if err != nil {
+		return err
 	}
 	buf := getPacketBuf(int(n - 2*wire.KeyLen))
 	if _, err := io.ReadFull(c.br, *buf); err != nil {
@@ -184,8 +200,6 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 		return unexpected(err)
 	}
 	c.s.metrics.forwardedIn.Inc()
-	src := key.NodePublicFromRaw32(keys[:wire.KeyLen])
-	dst := key.NodePublicFromRaw32(keys[wire.KeyLen:])
 	c.route(src, dst, buf, wire.IsDisco(*buf), true)
 	return nil
 }
