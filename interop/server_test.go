@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,11 @@ type server struct {
 	logs     *logBuffer
 
 	exited chan struct{} // closed when the process has been reaped
+	proc   *os.Process
+	// exitErr is the process's exit status once exited is closed.
+	exitErr error
+	// stopping is set by tests that end the process themselves.
+	stopping bool
 }
 
 const (
@@ -80,9 +86,9 @@ func tryStartServer(t *testing.T, k serverKind, bin string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	var waitErr error
+	s.proc = cmd.Process
 	go func() {
-		waitErr = cmd.Wait()
+		s.exitErr = cmd.Wait()
 		close(s.exited)
 	}()
 	stop := func() {
@@ -92,12 +98,14 @@ func tryStartServer(t *testing.T, k serverKind, bin string) (*server, error) {
 
 	if err := s.waitReady(t.Context()); err != nil {
 		stop()
-		return nil, fmt.Errorf("%s %s: %w (exit: %v)\nlogs:\n%s", bin, strings.Join(args, " "), err, waitErr, s.logs)
+		return nil, fmt.Errorf("%s %s: %w (exit: %v)\nlogs:\n%s", bin, strings.Join(args, " "), err, s.exitErr, s.logs)
 	}
 	t.Cleanup(func() {
 		select {
 		case <-s.exited:
-			t.Errorf("%s exited during the test: %v", k, waitErr)
+			if !s.stopping {
+				t.Errorf("%s exited during the test: %v", k, s.exitErr)
+			}
 		default:
 		}
 		stop()
