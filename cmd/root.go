@@ -41,6 +41,7 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 	root.AddCommand(
 		newServeCmd(streams, nil),
 		newKeygenCmd(streams),
+		newCertgenCmd(streams),
 		newVersionCmd(streams),
 	)
 	return root

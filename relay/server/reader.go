@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"io"
 	"time"
 
@@ -115,9 +116,9 @@ func (c *sclient) handleSendPacket(n uint32) error {
 	if err != nil {
 		return err
 	}
-	buf := getPacketBuf(int(n - wire.KeyLen))
+	buf := packetbuf.Get(int(n - wire.KeyLen))
 	if _, err := io.ReadFull(c.br, *buf); err != nil {
-		putPacketBuf(buf)
+		packetbuf.Put(buf)
 		return unexpected(err)
 	}
 	m := c.s.metrics
@@ -151,14 +152,14 @@ func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded b
 		to.enqueue(src, buf, disco)
 	case known:
 		s.metrics.drop(dropDupClient, disco, len(*buf))
-		putPacketBuf(buf)
+		packetbuf.Put(buf)
 	default:
 		reason := dropUnknownDest
 		if forwarded {
 			reason = dropUnknownDestOnFwd
 		}
 		s.metrics.drop(reason, disco, len(*buf))
-		putPacketBuf(buf)
+		packetbuf.Put(buf)
 		if disco {
 			c.notHere(dst)
 		}
@@ -194,9 +195,9 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 	if err != nil {
 		return err
 	}
-	buf := getPacketBuf(int(n - 2*wire.KeyLen))
+	buf := packetbuf.Get(int(n - 2*wire.KeyLen))
 	if _, err := io.ReadFull(c.br, *buf); err != nil {
-		putPacketBuf(buf)
+		packetbuf.Put(buf)
 		return unexpected(err)
 	}
 	c.s.metrics.forwardedIn.Inc()

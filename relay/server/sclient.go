@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -84,7 +85,7 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 	if c.closed {
 		c.queueMu.Unlock()
 		m.drop(dropGoneDisconnected, disco, len(*buf))
-		putPacketBuf(buf)
+		packetbuf.Put(buf)
 		return
 	}
 	q := &c.dataQ
@@ -95,7 +96,7 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 	c.queueMu.Unlock()
 	if evicted {
 		m.drop(dropQueueHead, disco, len(*old.buf))
-		putPacketBuf(old.buf)
+		packetbuf.Put(old.buf)
 	} else {
 		m.queueDepth.Add(1)
 	}
@@ -160,7 +161,7 @@ func (c *sclient) close() {
 			disco := q == &c.discoQ
 			for p, ok := q.pop(); ok; p, ok = q.pop() {
 				c.s.metrics.drop(dropGoneDisconnected, disco, len(*p.buf))
-				putPacketBuf(p.buf)
+				packetbuf.Put(p.buf)
 				dropped++
 			}
 		}

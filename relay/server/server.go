@@ -75,6 +75,7 @@ type Server struct {
 	meshKey          key.MeshKey
 	logger           *slog.Logger
 	metrics          *serverMetrics
+	registry         *metrics.Registry
 	writeTimeout     time.Duration
 	handshakeTimeout time.Duration
 	keepAlive        time.Duration
@@ -133,6 +134,7 @@ func New(opts Options) (*Server, error) {
 	if reg == nil {
 		reg = metrics.NewRegistry()
 	}
+	s.registry = reg
 	s.metrics = newServerMetrics(reg)
 	switch {
 	case s.writeTimeout == 0:
@@ -158,7 +160,10 @@ func (s *Server) PublicKey() key.NodePublic { return s.publicKey }
 // HasMeshKey reports whether mesh privileges can be granted.
 func (s *Server) HasMeshKey() bool { return !s.meshKey.IsZero() }
 
-// Metrics are read by tests and the debug page.
+// Metrics is the registry the server counts in, for transports and
+// companions (mesh, web) to add their own series.
+func (s *Server) Metrics() *metrics.Registry { return s.registry }
+
 func (s *Server) nextKeepAlive() time.Duration {
 	return s.keepAlive + rand.N(keepAliveJitter)
 }

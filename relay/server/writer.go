@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"net"
 	"os"
 	"sync"
@@ -157,7 +158,7 @@ func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
 			sent++
 			sentBytes += int64(len(*p.buf))
 		}
-		putPacketBuf(p.buf)
+		packetbuf.Put(p.buf)
 		w.packets[i].buf = nil
 	}
 	m.queueDepth.Add(-int64(len(w.packets)))

@@ -1,10 +1,10 @@
-package server
+// Package packetbuf pools packet buffers in a few size classes, so a
+// relayed packet costs no allocation in steady state and a 64 KiB buffer is
+// never held for a 100-byte disco message.
+package packetbuf
 
 import "sync"
 
-// Packet buffers come from a few size classes so a relayed packet costs no
-// allocation in steady state, and a 64 KiB class buffer is never held for a
-// 100-byte disco message.
 var packetClasses = [...]int{256, 2 << 10, 16 << 10, 64 << 10}
 
 var packetPools [len(packetClasses)]sync.Pool
@@ -18,8 +18,8 @@ func init() {
 	}
 }
 
-// getPacketBuf returns a buffer of length n (n ≤ 64 KiB).
-func getPacketBuf(n int) *[]byte {
+// Get returns a buffer of length n (n ≤ 64 KiB).
+func Get(n int) *[]byte {
 	for i, size := range packetClasses {
 		if n <= size {
 			bp := packetPools[i].Get().(*[]byte)
@@ -31,8 +31,8 @@ func getPacketBuf(n int) *[]byte {
 	return &b
 }
 
-// putPacketBuf returns a buffer obtained from getPacketBuf.
-func putPacketBuf(bp *[]byte) {
+// Put returns a buffer obtained from Get.
+func Put(bp *[]byte) {
 	c := cap(*bp)
 	for i, size := range packetClasses {
 		if c == size {
