@@ -82,10 +82,12 @@ type Client struct {
 // must be the reader that holds bytes already read from conn. ctx bounds the
 // handshake only. On failure conn is left open for the caller to close.
 func NewClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.NodePrivate, opts Options) (*Client, error) {
-	return newClient(ctx, conn, br, priv, opts, conn.RemoteAddr().String())
+	return newClient(ctx, conn, br, priv, opts, conn.RemoteAddr().String(), key.NodePublic{})
 }
 
-func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.NodePrivate, opts Options, label string) (*Client, error) {
+// newClient runs the handshake. A non-zero fastStartKey means ClientInfo
+// already went out with the upgrade request, sealed to that key.
+func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.NodePrivate, opts Options, label string, fastStartKey key.NodePublic) (*Client, error) {
 	if br == nil {
 		br = bufio.NewReaderSize(conn, readBufferSize)
 	}
@@ -102,7 +104,7 @@ func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.No
 		c.recvTimeout = DefaultRecvTimeout
 	}
 	err := withConnContext(ctx, conn, func() error {
-		return c.handshake(clientInfo(opts))
+		return c.handshake(clientInfo(opts), fastStartKey)
 	})
 	if err != nil {
 		return nil, c.errorf("handshake: %w", err)

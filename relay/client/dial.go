@@ -2,15 +2,20 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
+	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // Dial connects to the DERP server at serverURL and completes the
@@ -26,15 +31,16 @@ func Dial(ctx context.Context, serverURL string, priv key.NodePrivate, opts Opti
 	label := u.String()
 	var conn net.Conn
 	var br *bufio.Reader
+	var fastStartKey key.NodePublic
 	if opts.WebSocket {
 		conn, err = dialWebSocket(ctx, u, opts)
 	} else {
-		conn, br, err = dialUpgrade(ctx, u, opts)
+		conn, br, fastStartKey, err = dialUpgrade(ctx, u, priv, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("derp %s: %w", label, err)
 	}
-	c, err := newClient(ctx, conn, br, priv, opts, label)
+	c, err := newClient(ctx, conn, br, priv, opts, label, fastStartKey)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -118,49 +124,96 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 	return tc, nil
 }
 
-// fastStartServerKey decides, from the TLS session, whether the server's
-// DERP key is already known (from a "derpkey…" metacert under TLS 1.3), in
-// which case the client may send "Derp-Fast-Start: 1" and its ClientInfo
-// without waiting for the 101 and ServerKey. Not implemented yet: it
-// always says no, so every connection takes the 101 path, which every
-// server supports.
-//
-//nolint:unused // the hook for fast start, see dialUpgrade
-func fastStartServerKey(tls.ConnectionState) (key.NodePublic, bool) {
+// fastStartServerKey finds the server's DERP key in a "derpkey" metacert,
+// as Tailscale's client does: only under TLS 1.3 (whose certificates travel
+// encrypted, so no middlebox has rewritten the chain), in a certificate
+// whose Subject CN is "derpkey" followed by 64 hex digits and whose serial
+// number, the DERP protocol version, is between 1 and 255. With that key
+// the client can send ClientInfo without waiting for the 101 and ServerKey.
+func fastStartServerKey(cs tls.ConnectionState) (key.NodePublic, bool) {
+	if cs.Version < tls.VersionTLS13 {
+		return key.NodePublic{}, false
+	}
+	for _, c := range cs.PeerCertificates {
+		hexKey, ok := strings.CutPrefix(c.Subject.CommonName, certs.MetaCertPrefix)
+		if !ok || len(hexKey) != 2*key.Len {
+			continue
+		}
+		raw, err := hex.DecodeString(hexKey)
+		if err != nil {
+			continue
+		}
+		if c.SerialNumber == nil || c.SerialNumber.Sign() <= 0 || c.SerialNumber.BitLen() > 8 {
+			continue
+		}
+		return key.NodePublicFromRaw32(raw), true
+	}
 	return key.NodePublic{}, false
 }
 
 // dialUpgrade opens the connection and performs the "Upgrade: DERP" HTTP
 // exchange. It returns the reader holding any DERP bytes that arrived with
-// the 101 response.
-func dialUpgrade(ctx context.Context, u *url.URL, opts Options) (net.Conn, *bufio.Reader, error) {
-	conn, err := dialTCP(ctx, u, opts)
+// the 101 response. When the TLS session offers fast start, the request
+// carries "Derp-Fast-Start: 1" and goes out in one write with the
+// ClientInfo frame sealed to the metacert's key; the server then writes no
+// HTTP response, and fastStartKey tells the handshake not to send
+// ClientInfo again.
+func dialUpgrade(ctx context.Context, u *url.URL, priv key.NodePrivate, opts Options) (conn net.Conn, br *bufio.Reader, fastStartKey key.NodePublic, err error) {
+	conn, err = dialTCP(ctx, u, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, key.NodePublic{}, err
 	}
-	// Fast start plugs in here: with a key from fastStartServerKey, the
-	// request would carry "Derp-Fast-Start: 1", be flushed together with
-	// the ClientInfo frame, and no 101 would be read.
-	br := bufio.NewReaderSize(conn, readBufferSize)
-	err = withConnContext(ctx, conn, func() error { return upgrade(conn, br, u, opts.Header) })
+	if tc, ok := conn.(*tls.Conn); ok {
+		fastStartKey, _ = fastStartServerKey(tc.ConnectionState())
+	}
+	br = bufio.NewReaderSize(conn, readBufferSize)
+	err = withConnContext(ctx, conn, func() error {
+		if !fastStartKey.IsZero() {
+			return fastStartUpgrade(conn, u, opts, priv, fastStartKey)
+		}
+		return upgrade(conn, br, u, opts.Header)
+	})
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, key.NodePublic{}, err
 	}
-	return conn, br, nil
+	return conn, br, fastStartKey, nil
+}
+
+// fastStartUpgrade writes the upgrade request and the ClientInfo frame in
+// a single write and reads nothing: the next bytes from the server are the
+// DERP stream.
+func fastStartUpgrade(conn net.Conn, u *url.URL, opts Options, priv key.NodePrivate, serverKey key.NodePublic) error {
+	req := upgradeRequest(u, opts.Header)
+	req.Header.Set("Derp-Fast-Start", "1")
+	var buf bytes.Buffer
+	if err := req.Write(&buf); err != nil {
+		return fmt.Errorf("write upgrade request: %w", err)
+	}
+	info, err := wire.SealClientInfo(priv, serverKey, clientInfo(opts))
+	if err != nil {
+		return err
+	}
+	msg := wire.AppendFrameHeader(buf.Bytes(), wire.FrameClientInfo, uint32(len(info)))
+	msg = append(msg, info...)
+	if _, err := conn.Write(msg); err != nil {
+		return fmt.Errorf("write upgrade request and ClientInfo: %w", err)
+	}
+	return nil
 }
 
 // maxErrorBody is how much of a refusal's body goes into the error.
 const maxErrorBody = 1 << 10
 
-func upgrade(conn net.Conn, br *bufio.Reader, u *url.URL, extra http.Header) error {
+func upgradeRequest(u *url.URL, extra http.Header) *http.Request {
 	h := extra.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	h.Set("Connection", "Upgrade")
 	h.Set("Upgrade", "DERP")
-	req := &http.Request{
+	h.Del("Derp-Fast-Start") // only fastStartUpgrade may promise to read no response
+	return &http.Request{
 		Method:     http.MethodGet,
 		URL:        u,
 		Host:       u.Host,
@@ -169,6 +222,10 @@ func upgrade(conn net.Conn, br *bufio.Reader, u *url.URL, extra http.Header) err
 		ProtoMinor: 1,
 		Header:     h,
 	}
+}
+
+func upgrade(conn net.Conn, br *bufio.Reader, u *url.URL, extra http.Header) error {
+	req := upgradeRequest(u, extra)
 	// Request.Write buffers internally and writes once.
 	if err := req.Write(conn); err != nil {
 		return fmt.Errorf("write upgrade request: %w", err)

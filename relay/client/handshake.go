@@ -28,17 +28,21 @@ func clientInfo(opts Options) wire.ClientInfo {
 //	C→S ClientInfo  client_pub ‖ nonce ‖ box(JSON)
 //	S→C ServerInfo  nonce ‖ box(JSON), always the next server frame
 //
-// A TLS fast start (a server key known from the certificate before any DERP
-// frame) would send ClientInfo first and then check ServerKey against it;
-// the steps are separate methods so that order can be added.
-func (c *Client) handshake(info wire.ClientInfo) error {
+// After a TLS fast start (fastStartKey non-zero, taken from the server's
+// metacert) ClientInfo has already been sent with the upgrade request; the
+// ServerKey frame still comes first and must name the same key.
+func (c *Client) handshake(info wire.ClientInfo, fastStartKey key.NodePublic) error {
 	server, err := c.readServerKey()
 	if err != nil {
 		return err
 	}
 	c.server = server
-	if err := c.sendClientInfo(info); err != nil {
-		return err
+	if fastStartKey.IsZero() {
+		if err := c.sendClientInfo(info); err != nil {
+			return err
+		}
+	} else if server != fastStartKey {
+		return fmt.Errorf("ServerKey %s differs from the key %s in the server's TLS metacert", server.ShortString(), fastStartKey.ShortString())
 	}
 	c.info, err = c.readServerInfo()
 	return err

@@ -1,0 +1,204 @@
+package tlsserve
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/certs"
+)
+
+// testCert describes a certificate for makePair.
+type testCert struct {
+	dns       []string
+	ips       []netip.Addr
+	notBefore time.Time
+	notAfter  time.Time
+}
+
+// makePair creates a self-signed ECDSA certificate and key in PEM.
+func makePair(t *testing.T, tc testCert) (certPEM, keyPEM []byte) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.notBefore.IsZero() {
+		tc.notBefore = time.Now().Add(-time.Hour)
+	}
+	if tc.notAfter.IsZero() {
+		tc.notAfter = time.Now().Add(time.Hour)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "test"},
+		NotBefore:    tc.notBefore,
+		NotAfter:     tc.notAfter,
+		DNSNames:     tc.dns,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, ip := range tc.ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// pinOf is the sha256-raw pin of the first certificate in certPEM.
+func pinOf(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		t.Fatalf("no PEM in %q", certPEM)
+	}
+	return certs.CertName(block.Bytes)
+}
+
+// writeFiles puts a pair where Manual looks for hostname's files.
+func writeFiles(t *testing.T, dir, hostname string, certPEM, keyPEM []byte) {
+	t.Helper()
+	crt, key := certs.Paths(dir, hostname)
+	if err := certs.WritePair(crt, key, certPEM, keyPEM, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBuffer is a concurrency-safe slog sink for checking what was logged.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) count(s string) int { return strings.Count(b.String(), s) }
+
+func newLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startEchoTLS serves TLS with cfg on loopback; every connection echoes
+// lines back until it closes.
+func startEchoTLS(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	var conns sync.Map
+	t.Cleanup(func() {
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Store(c, true)
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, line); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// dialTLS completes a handshake that trusts whatever the server presents,
+// so a test can look at what that was.
+func dialTLS(t *testing.T, addr, serverName string, maxVersion uint16) (*tls.Conn, error) {
+	t.Helper()
+	d := &tls.Dialer{Config: &tls.Config{
+		InsecureSkipVerify: true,
+		ServerName:         serverName,
+		MinVersion:         tls.VersionTLS10, // so an old-version attempt reaches the server
+		MaxVersion:         maxVersion,
+	}}
+	c, err := d.DialContext(t.Context(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*tls.Conn), nil
+}
+
+// leafPin is the pin of the first non-metacert the server presented.
+func leafPin(t *testing.T, c *tls.Conn) string {
+	t.Helper()
+	for _, pc := range c.ConnectionState().PeerCertificates {
+		if !certs.IsMetaCert(pc) {
+			return certs.CertName(pc.Raw)
+		}
+	}
+	t.Fatal("server presented no leaf")
+	return ""
+}
+
+// echo sends a line over c and requires it back.
+func echo(t *testing.T, c *tls.Conn, msg string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		t.Fatalf("echo write: %v", err)
+	}
+	got := make([]byte, len(msg)+1)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("echo read: %v", err)
+	}
+	if string(got) != msg+"\n" {
+		t.Fatalf("echo got %q, want %q", got, msg)
+	}
+}
+
+var errNoCert = errors.New("no certificate")
