@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/internal/statedir"
+	"github.com/relayctl/relayctl/relay/acmecert"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/stunserver"
@@ -51,6 +53,10 @@ type serveOptions struct {
 	AcceptConnLimit   float64
 	AcceptConnBurst   int
 	DrainTimeout      time.Duration
+	ACMEDirectoryURL  string
+	ACMEEmail         string
+	ACMEIPCerts       bool
+	PublicIP          string
 	LogFormat         string
 	LogLevel          string
 	ConfigFile        string
@@ -111,6 +117,10 @@ the environment, which wins over the file.`,
 	f.StringVar(&o.Home, "home", "", `home page: empty for the built-in page, "blank", or a URL to redirect to`)
 	f.Float64Var(&o.AcceptConnLimit, "accept-connection-limit", math.Inf(1), "new connections accepted per second; extra ones are closed and accepting goes on")
 	f.IntVar(&o.AcceptConnBurst, "accept-connection-burst", math.MaxInt, "burst for --accept-connection-limit")
+	f.StringVar(&o.ACMEDirectoryURL, "acme-directory-url", acmecert.LetsEncryptURL, "ACME directory of the CA for --certmode letsencrypt (any RFC 8555 CA: ZeroSSL, step-ca, a private CA)")
+	f.StringVar(&o.ACMEEmail, "acme-email", "", "contact address for the ACME account")
+	f.BoolVar(&o.ACMEIPCerts, "acme-ip-certs", false, "get ACME certificates for an IP --hostname (RFC 8738), e.g. Let's Encrypt's short-lived IP certificates")
+	f.StringVar(&o.PublicIP, "public-ip", "", "with --acme-ip-certs: the public IP to certify when it differs from --hostname's (behind NAT)")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM/SIGINT, how long clients get to receive the Restarting notice and queued packets")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -141,12 +151,8 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 			o.CertMode = "none"
 		}
 	}
-	switch o.CertMode {
-	case "none":
-	case "letsencrypt", "manual":
-		return usageErrorf("--certmode %s: TLS is not available in this build yet; run with --certmode none behind a TLS terminator, or --dev", o.CertMode)
-	default:
-		return usageErrorf("--certmode %q: want letsencrypt, manual or none", o.CertMode)
+	if err := o.validateTLS(); err != nil {
+		return err
 	}
 	_, port, err := net.SplitHostPort(o.Addr)
 	if err != nil {
@@ -283,11 +289,22 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer handler.Close()
 
+	tlsSet, err := o.setupTLS(relay.PublicKey(), logger)
+	if err != nil {
+		return err
+	}
+	if tlsSet != nil {
+		defer tlsSet.close()
+	}
+
 	ln, err := listen.TCP(ctx, o.Addr, listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
 	if err != nil {
 		return err
 	}
 	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
+	if tlsSet != nil {
+		ln = tls.NewListener(ln, tlsSet.config)
+	}
 	httpSrv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -297,8 +314,33 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ConnState:         web.ConnStateLogger(logger),
 	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
+
+	// A TLS relay also answers plain HTTP: ACME challenges, captive-portal
+	// checks and redirects to HTTPS.
+	var port80Srv *http.Server
+	if tlsSet != nil && o.HTTPPort >= 0 {
+		pln, err := listen.TCP(ctx, o.port80Addr(), listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
+		if err != nil {
+			httpSrv.Close()
+			return fmt.Errorf("--http-port: %w", err)
+		}
+		port80Srv = &http.Server{
+			Handler:           web.Port80Handler(handler, tlsSet.acmeHTTP),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      5 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		}
+		go func() { errc <- serveHTTP(port80Srv, pln, "http-port") }()
+		logger.Info("plain HTTP listening", "addr", pln.Addr().String())
+	}
+	renewCtx, stopRenew := context.WithCancel(context.Background())
+	defer stopRenew()
+	if tlsSet != nil {
+		go tlsSet.run(renewCtx)
+	}
 
 	var stun *stunserver.Server
 	stunCtx, stopSTUN := context.WithCancel(context.Background())
@@ -332,7 +374,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
-	attrs := []any{"addr", ln.Addr().String(), "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey()}
+	attrs := []any{"addr", ln.Addr().String(), "tls", tlsSet != nil, "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey()}
 	if stun != nil {
 		attrs = append(attrs, "stun", stun.LocalAddr().String())
 	}
@@ -356,6 +398,10 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if metricsSrv != nil {
 		metricsSrv.Close()
 	}
+	if port80Srv != nil {
+		port80Srv.Close()
+	}
+	stopRenew()
 	stopSTUN()
 	<-stunDone
 	logger.Info("relay stopped")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -20,13 +21,15 @@ func DERPHandler(ctx context.Context, s *server.Server, logger *slog.Logger) htt
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &derpHandler{ctx: ctx, s: s, logger: logger}
+	return &derpHandler{ctx: ctx, s: s, logger: logger, fastStarts: s.Metrics().Counter(
+		"relayctl_fast_start_connections", "DERP upgrades that skipped the HTTP response (TLS 1.3 clients that read our key from the metacert)")}
 }
 
 type derpHandler struct {
-	ctx    context.Context
-	s      *server.Server
-	logger *slog.Logger
+	ctx        context.Context
+	s          *server.Server
+	logger     *slog.Logger
+	fastStarts *metrics.Counter
 }
 
 func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +48,9 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A fast-start client has pinned our key from the TLS metacert and sent
 	// ClientInfo right behind the request: it expects no HTTP response.
 	fastStart := r.Header.Get("Derp-Fast-Start") == "1"
+	if fastStart {
+		h.fastStarts.Inc()
+	}
 
 	hj, ok := w.(http.Hijacker)
 	if !ok {

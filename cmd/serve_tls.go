@@ -1,0 +1,140 @@
+package cmd
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/statedir"
+	"github.com/relayctl/relayctl/relay/acmecert"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/tlsserve"
+)
+
+// validateTLS checks the certificate flags for the chosen --certmode.
+func (o *serveOptions) validateTLS() error {
+	switch o.CertMode {
+	case "none":
+		return nil
+	case "letsencrypt", "manual":
+	default:
+		return usageErrorf("--certmode %q: want letsencrypt, manual or none", o.CertMode)
+	}
+	if o.Hostname == "" {
+		return usageErrorf("--hostname is required with --certmode %s (the name or IP clients connect to)", o.CertMode)
+	}
+	hostIP, hostErr := netip.ParseAddr(o.Hostname)
+	if o.CertMode == "letsencrypt" {
+		if o.ACMEIPCerts {
+			if o.PublicIP != "" {
+				if _, err := netip.ParseAddr(o.PublicIP); err != nil {
+					return usageErrorf("--public-ip %q: not an IP address", o.PublicIP)
+				}
+			} else if hostErr != nil {
+				return usageErrorf("--acme-ip-certs needs an IP --hostname or --public-ip; %q is a name", o.Hostname)
+			}
+		} else if hostErr == nil {
+			return usageErrorf("--hostname %s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", hostIP)
+		}
+	} else if o.ACMEIPCerts {
+		return usageErrorf("--acme-ip-certs needs --certmode letsencrypt")
+	}
+	if o.CertDir == "" {
+		dir, err := statedir.State()
+		if err != nil {
+			return usageErrorf("cannot find a state directory for certificates (set --certdir): %v", err)
+		}
+		o.CertDir = filepath.Join(dir, "certs")
+	}
+	return nil
+}
+
+// tlsSetup is what a TLS mode adds to the relay.
+type tlsSetup struct {
+	config *tls.Config
+	// acmeHTTP wraps the port-80 handler with ACME HTTP-01 responses.
+	acmeHTTP func(fallback http.Handler) http.Handler
+	// run does background work (certificate renewal) until ctx ends.
+	run   func(ctx context.Context)
+	close func()
+}
+
+// setupTLS builds the TLS configuration for --certmode; nil for none.
+func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger) (*tlsSetup, error) {
+	var (
+		get    tlsserve.GetCertificateFunc
+		protos []string
+		ts     = &tlsSetup{run: func(context.Context) {}, close: func() {}}
+	)
+	switch o.CertMode {
+	case "none":
+		return nil, nil
+	case "manual":
+		m, err := tlsserve.NewManualWith(tlsserve.ManualOptions{
+			CertDir:  o.CertDir,
+			Hostname: o.Hostname,
+			Logger:   logger,
+			OnSelfSigned: func(snippet []byte) {
+				printSelfSignedNotice(o.streams.ErrOut, o.Hostname, snippet)
+			},
+			Node: o.derpMapNode(),
+		})
+		if err != nil {
+			return nil, usageErrorf("--certmode manual: %v", err)
+		}
+		get, ts.close = m.GetCertificate, func() { m.Close() }
+	case "letsencrypt":
+		acmeOpts := acmecert.Options{DirectoryURL: o.ACMEDirectoryURL, Email: o.ACMEEmail, CacheDir: o.CertDir, Logger: logger}
+		if o.ACMEIPCerts {
+			ip := o.PublicIP
+			if ip == "" {
+				ip = o.Hostname
+			}
+			m, err := acmecert.NewIPManager(netip.MustParseAddr(ip), acmeOpts)
+			if err != nil {
+				return nil, usageErrorf("--acme-ip-certs: %v", err)
+			}
+			get, ts.acmeHTTP, ts.run = m.GetCertificate, m.HTTPHandler, m.Run
+			logger.Info("ACME IP certificate: put this node in the DERP map (no CertName needed)",
+				"node", `{"Name":"`+o.Hostname+`","RegionID":900,"HostName":"`+o.Hostname+`","IPv4":"`+ip+`"}`)
+		} else {
+			m := acmecert.NewHostManager(o.Hostname, acmeOpts)
+			get, ts.acmeHTTP = m.GetCertificate, m.HTTPHandler
+			protos = append(protos, "acme-tls/1")
+		}
+	}
+	withMeta, err := tlsserve.WithMetaCert(get, serverKey)
+	if err != nil {
+		return nil, err
+	}
+	ts.config = tlsserve.ServerConfig(withMeta, protos...)
+	return ts, nil
+}
+
+// port80Addr is the plain-HTTP listener of a TLS relay: --http-port on
+// the IP of --addr.
+func (o *serveOptions) port80Addr() string {
+	host, _, _ := net.SplitHostPort(o.Addr)
+	return net.JoinHostPort(host, strconv.Itoa(o.HTTPPort))
+}
+
+// derpMapNode describes this node for the DERP map snippets serve prints:
+// its ports as clients must dial them.
+func (o *serveOptions) derpMapNode() derpmap.SingleNode {
+	n := derpmap.SingleNode{DERPPort: 443, STUNPort: o.STUNPort}
+	if _, port, err := net.SplitHostPort(o.Addr); err == nil {
+		if p, err := strconv.Atoi(port); err == nil {
+			n.DERPPort = p
+		}
+	}
+	if !o.STUN {
+		n.STUNPort = -1
+	}
+	return n
+}
