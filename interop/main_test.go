@@ -29,6 +29,9 @@ type serverBinary struct {
 
 var binaries = map[serverKind]*serverBinary{}
 
+// buildDir holds the binaries built for this run (see toolBinary).
+var buildDir string
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -40,6 +43,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	buildDir = dir
 
 	builds := []struct {
 		kind  serverKind
