@@ -43,6 +43,8 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 		newKeygenCmd(streams),
 		newCertgenCmd(streams),
 		newVersionCmd(streams),
+		newProbeCmd(streams, nil),
+		newNetcheckCmd(streams, nil),
 	)
 	return root
 }

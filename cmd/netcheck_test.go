@@ -1,0 +1,87 @@
+package cmd
+
+import (
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/relayctl/relayctl/relay/stunserver"
+)
+
+func startSTUN(t *testing.T) int {
+	t.Helper()
+	st := stunserver.New(nil, nil)
+	if err := st.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	go st.Serve(t.Context())
+	return st.LocalAddr().(*net.UDPAddr).Port
+}
+
+func stunOnlyJSON(name string, region, stunPort int) string {
+	return `{"Name":"` + name + `","RegionID":` + strconv.Itoa(region) + `,"HostName":"127.0.0.1","IPv4":"127.0.0.1","IPv6":"none","STUNOnly":true,"STUNPort":` + strconv.Itoa(stunPort) + `}`
+}
+
+func TestNetcheckJSONFields(t *testing.T) {
+	path := writeProbeMap(t,
+		regionJSON(900, "one", stunOnlyJSON("900a", 900, startSTUN(t))),
+		regionJSON(901, "two", stunOnlyJSON("901a", 901, startSTUN(t))))
+	code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", path, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	for field, want := range map[string]any{
+		"UDP": true, "IPv4": true, "IPv6": false, "IPv4CanSend": true,
+		"MappingVariesByDestIP": false, "GlobalV6": "", "ICMPv4": false,
+		"UPnP": nil, "PMP": nil, "PCP": nil, "CaptivePortal": nil,
+	} {
+		if got, ok := rep[field]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", field, got, ok, want)
+		}
+	}
+	if v4, _ := rep["GlobalV4"].(string); !strings.HasPrefix(v4, "127.0.0.1:") || v4 == "127.0.0.1:0" {
+		t.Errorf("GlobalV4 = %v, want 127.0.0.1:<port>", rep["GlobalV4"])
+	}
+	pref, _ := rep["PreferredDERP"].(float64)
+	if pref != 900 && pref != 901 {
+		t.Errorf("PreferredDERP = %v, want 900 or 901", rep["PreferredDERP"])
+	}
+	for _, field := range []string{"RegionLatency", "RegionV4Latency"} {
+		lat, _ := rep[field].(map[string]any)
+		for _, id := range []string{"900", "901"} {
+			if ns, _ := lat[id].(float64); ns <= 0 {
+				t.Errorf("%s[%q] = %v, want nanoseconds > 0", field, id, lat[id])
+			}
+		}
+		if len(lat) != 2 {
+			t.Errorf("%s = %v, want exactly regions 900 and 901", field, lat)
+		}
+	}
+	if lat, _ := rep["RegionV6Latency"].(map[string]any); len(lat) != 0 {
+		t.Errorf("RegionV6Latency = %v, want empty", rep["RegionV6Latency"])
+	}
+	best := rep["RegionLatency"].(map[string]any)
+	other := map[float64]string{900: "901", 901: "900"}[pref]
+	if best[strconv.Itoa(int(pref))].(float64)*1 > best[other].(float64) {
+		t.Errorf("PreferredDERP %v is not the region with the lowest latency: %v", pref, best)
+	}
+}
+
+func TestNetcheckHumanOutput(t *testing.T) {
+	path := writeProbeMap(t, regionJSON(900, "one", stunOnlyJSON("900a", 900, startSTUN(t))), regionJSON(901, "two", stunOnlyJSON("901a", 901, deadProbePort(t, "udp"))))
+	code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	for _, want := range []string{"\nReport:\n", "\t* UDP: true\n", "\t* IPv4: yes, 127.0.0.1:", "\t* Nearest DERP: Region one\n", "\t* DERP latency:\n\t\t- one: ", "\t\t- two:         (Region two)\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/internal/logging"
+	"github.com/relayctl/relayctl/internal/render"
+	"github.com/relayctl/relayctl/probe"
+)
+
+// probeOptions are the settings of `relayctl probe`.
+type probeOptions struct {
+	DERPMap       string
+	Once          bool
+	JSON          bool
+	Interval      time.Duration
+	Listen        string
+	Regions       []string
+	MeshPSKFile   string
+	BandwidthSize int
+	Timeout       time.Duration
+	Parallel      int
+	LogFormat     string
+	LogLevel      string
+
+	streams IOStreams
+}
+
+// plainHTTPEnv is Tailscale's switch for dialing DERP over plain HTTP.
+const plainHTTPEnv = "TS_DEBUG_USE_DERP_HTTP"
+
+func newProbeCmd(streams IOStreams, runF func(*probeOptions) error) *cobra.Command {
+	o := &probeOptions{streams: streams}
+	c := &cobra.Command{
+		Use:   "probe --derp-map SRC",
+		Short: "Probe every relay of a DERP map: STUN, TLS, DERP delivery, mesh",
+		Long: `Probe every node of a DERP map: STUN round trip (IPv4 and IPv6), TLS handshake and
+certificate (chain or CertName pin, days to expiry), DERP connect and packet delivery
+between two clients on each node and across every ordered pair of nodes in a region
+(mesh forwarding), with round-trip latency.
+
+With --once, print one table per region (or --json) and exit 0 when every probe
+passes, 1 otherwise. Without it, probe every --interval and serve a status page on
+--listen: / (HTML), /metrics (Prometheus) and /healthz.
+
+With TS_DEBUG_USE_DERP_HTTP=1 in the environment, DERP is dialed over plain HTTP
+(DERPPort, else 3340) and TLS probes are skipped, as for "relayctl serve --dev".`,
+		Example: `  relayctl probe --derp-map derpmap.json --once
+  relayctl probe --derp-map https://controlplane.example.com/derpmap/default --listen :8030
+  TS_DEBUG_USE_DERP_HTTP=1 relayctl probe --derp-map dev.json --once --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runProbe(cmd.Context(), o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	f.BoolVar(&o.Once, "once", false, "probe once, print the results and exit (0 when all pass)")
+	f.BoolVar(&o.JSON, "json", false, "with --once: print one JSON document on stdout")
+	f.DurationVar(&o.Interval, "interval", probe.DefaultInterval, "time between probe rounds (continuous mode)")
+	f.StringVar(&o.Listen, "listen", ":8030", "status page, /metrics and /healthz listen address (continuous mode)")
+	f.StringSliceVar(&o.Regions, "regions", nil, "probe only these regions, by ID or RegionCode (comma-separated)")
+	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "mesh key file: probe clients become mesh-privileged (needed where nodes admit only known clients)")
+	f.IntVar(&o.BandwidthSize, "bandwidth-size", 0, "also measure bandwidth on each node by moving this many bytes; 0 disables")
+	f.DurationVar(&o.Timeout, "timeout", probe.DefaultTimeout, "time limit for each probe (capped at 80% of --interval)")
+	f.IntVar(&o.Parallel, "parallel", probe.DefaultParallel, "probes run at once")
+	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return c
+}
+
+func (o *probeOptions) validate() error {
+	switch {
+	case o.DERPMap == "":
+		return usageErrorf("--derp-map is required")
+	case o.JSON && !o.Once:
+		return usageErrorf("--json needs --once (continuous mode serves /metrics instead)")
+	case o.Interval <= 0:
+		return usageErrorf("--interval %v: want a positive duration", o.Interval)
+	case o.Timeout <= 0:
+		return usageErrorf("--timeout %v: want a positive duration", o.Timeout)
+	case o.Parallel < 1:
+		return usageErrorf("--parallel %d: want at least 1", o.Parallel)
+	case o.BandwidthSize < 0:
+		return usageErrorf("--bandwidth-size %d: want 0 (off) or a byte count", o.BandwidthSize)
+	}
+	return nil
+}
+
+// plainHTTPFromEnv reads TS_DEBUG_USE_DERP_HTTP as Tailscale does: any
+// true boolean spelling turns it on.
+func plainHTTPFromEnv() (bool, error) {
+	v, ok := os.LookupEnv(plainHTTPEnv)
+	if !ok || v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usageErrorf("%s=%q: want a boolean", plainHTTPEnv, v)
+	}
+	return b, nil
+}
+
+// loadDERPMapFlag loads --derp-map; any failure is bad configuration.
+func loadDERPMapFlag(ctx context.Context, src string) (*probe.DERPMap, error) {
+	m, err := probe.LoadDERPMap(ctx, src, probe.LoadOptions{})
+	if err != nil {
+		return nil, usageErrorf("--derp-map: %v", err)
+	}
+	return m, nil
+}
+
+// resolveRegions turns --regions entries (IDs or codes) into region IDs.
+func resolveRegions(m *probe.DERPMap, names []string) ([]int, error) {
+	var ids []int
+	for _, name := range names {
+		name = strings.TrimSpace(name)
+		if id, err := strconv.Atoi(name); err == nil {
+			if _, ok := m.Regions[id]; ok {
+				ids = append(ids, id)
+				continue
+			}
+		}
+		found := false
+		for _, id := range m.RegionIDs() {
+			if strings.EqualFold(m.Regions[id].RegionCode, name) {
+				ids, found = append(ids, id), true
+				break
+			}
+		}
+		if !found {
+			return nil, usageErrorf("--regions: no region %q in the DERP map", name)
+		}
+	}
+	return ids, nil
+}
+
+func (o *probeOptions) proberConfig(m *probe.DERPMap) (probe.Config, error) {
+	plain, err := plainHTTPFromEnv()
+	if err != nil {
+		return probe.Config{}, err
+	}
+	regions, err := resolveRegions(m, o.Regions)
+	if err != nil {
+		return probe.Config{}, err
+	}
+	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	if err != nil {
+		return probe.Config{}, err
+	}
+	return probe.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}, nil
+}
+
+// errProbesFailed is a completed --once run with failures: exit code 1.
+type errProbesFailed struct{ failed, total int }
+
+func (e *errProbesFailed) Error() string {
+	return fmt.Sprintf("%d of %d probes failed", e.failed, e.total)
+}
+
+func runProbe(ctx context.Context, o *probeOptions) error {
+	logger, _, err := logging.New(o.streams.ErrOut, o.LogFormat, o.LogLevel)
+	if err != nil {
+		return &UsageError{err}
+	}
+	m, err := loadDERPMapFlag(ctx, o.DERPMap)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.proberConfig(m)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	prober := probe.New(cfg)
+	if o.Once {
+		return probeOnce(ctx, o, m, prober)
+	}
+	return probeContinuously(ctx, o, prober, logger)
+}
+
+func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *probe.Prober) error {
+	probes := prober.Plan(m)
+	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), fmt.Sprintf("probing 0/%d", len(probes)))
+	results := probe.RunAll(ctx, probes, probe.RunOptions{
+		Parallel: o.Parallel,
+		Timeout:  o.Timeout,
+		OnResult: func(done, total int, r probe.Result) {
+			progress.Set("probing %d/%d: %s %s", done, total, r.Name, r.Status)
+		},
+	})
+	progress.Stop()
+	report := probe.NewReport(o.DERPMap, time.Now().UTC(), results)
+	if o.JSON {
+		enc := json.NewEncoder(o.streams.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		writeProbeTables(o.streams.Out, render.ModeFor(o.streams.Out), m, report)
+	}
+	if !report.OK {
+		return &errProbesFailed{failed: report.Summary.Fail, total: report.Summary.Total}
+	}
+	return nil
+}
+
+// writeProbeTables prints one table per region and a summary line.
+func writeProbeTables(w io.Writer, mode render.Mode, m *probe.DERPMap, report probe.Report) {
+	byRegion := map[int][]probe.Result{}
+	for _, r := range report.Results {
+		byRegion[r.Region] = append(byRegion[r.Region], r)
+	}
+	for _, id := range m.RegionIDs() {
+		rs := byRegion[id]
+		if len(rs) == 0 {
+			continue
+		}
+		reg := m.Regions[id]
+		title := fmt.Sprintf("Region %d", id)
+		if reg.RegionCode != "" {
+			title += " (" + reg.RegionCode + ")"
+		}
+		if reg.RegionName != "" {
+			title += " " + reg.RegionName
+		}
+		t := render.Table{Title: title, Headers: []string{"Node", "Check", "Status", "Latency", "Detail"}}
+		for _, r := range rs {
+			t.Rows = append(t.Rows, probeRow(r))
+		}
+		fmt.Fprint(w, mode.Render(t))
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, report.Summary.String())
+}
+
+func probeRow(r probe.Result) []render.Cell {
+	node := r.Node
+	if r.Peer != "" {
+		node = r.Node + " → " + r.Peer
+	}
+	status := render.Cell{Text: string(r.Status)}
+	switch r.Status {
+	case probe.StatusOK:
+		status.Tone = render.Good
+	case probe.StatusWarn:
+		status = render.Cell{Text: "WARN", Tone: render.Warn}
+	case probe.StatusFail:
+		status = render.Cell{Text: "FAIL", Tone: render.Bad}
+	case probe.StatusSkip:
+		status.Tone = render.Faint
+	}
+	latency := ""
+	if r.Latency > 0 && r.Status != probe.StatusFail {
+		latency = formatLatency(r.Latency)
+	}
+	detail := render.Cell{Text: r.Detail, Tone: render.Faint}
+	if r.Error != "" {
+		detail = render.Cell{Text: r.Error, Tone: render.Bad}
+	}
+	return []render.Cell{{Text: node}, {Text: string(r.Class)}, status, {Text: latency}, detail}
+}
+
+// formatLatency rounds to 0.1 ms, as tailscale netcheck does.
+func formatLatency(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Prober, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	mon := probe.NewMonitor(probe.MonitorOptions{
+		Source: o.DERPMap,
+		LoadMap: func(ctx context.Context) (*probe.DERPMap, error) {
+			return probe.LoadDERPMap(ctx, o.DERPMap, probe.LoadOptions{})
+		},
+		Prober:   prober,
+		Interval: o.Interval,
+		Run:      probe.RunOptions{Parallel: o.Parallel, Timeout: o.Timeout},
+		Logger:   logger,
+	})
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	srv := &http.Server{Handler: mon.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- serveHTTP(srv, ln, "status") }()
+	logger.Info("probing", "derp_map", o.DERPMap, "interval", o.Interval, "listen", ln.Addr().String())
+
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		mon.Run(ctx)
+	}()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	stop()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutCtx)
+	<-monDone
+	return runErr
+}

@@ -1,0 +1,174 @@
+package probe
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+	"github.com/relayctl/relayctl/relay/stunserver"
+	"github.com/relayctl/relayctl/relay/web"
+)
+
+// testNode is an in-process relay (DERP over HTTP or HTTPS, plus STUN) on
+// loopback.
+type testNode struct {
+	http     *httptest.Server
+	stunPort int
+	certPin  string // sha256-raw:… for TLS nodes
+	cert     *x509.Certificate
+}
+
+type nodeOpts struct {
+	tls       bool
+	notBefore time.Time
+	notAfter  time.Time
+	noSTUN    bool
+}
+
+func startTestNode(t *testing.T, o nodeOpts) *testNode {
+	t.Helper()
+	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil), Hostname: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{http: httptest.NewUnstartedServer(h)}
+	if o.tls {
+		if o.notAfter.IsZero() {
+			o.notBefore, o.notAfter = time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)
+		}
+		cert, leaf := selfSignedCert(t, "localhost", o.notBefore, o.notAfter)
+		n.http.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		n.http.StartTLS()
+		n.cert = leaf
+		n.certPin = certPinFor(leaf)
+	} else {
+		n.http.Start()
+	}
+	if !o.noSTUN {
+		st := stunserver.New(nil, nil)
+		if err := st.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		go st.Serve(ctx)
+		n.stunPort = st.LocalAddr().(*net.UDPAddr).Port
+	} else {
+		n.stunPort = deadUDPPort(t)
+	}
+	t.Cleanup(func() {
+		n.http.CloseClientConnections()
+		n.http.Close()
+		cancel()
+		h.Close()
+		srv.Close()
+	})
+	return n
+}
+
+func (n *testNode) port() int {
+	return n.http.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// node describes the test node in a DERP map.
+func (n *testNode) node(name string, region int) *DERPNode {
+	return &DERPNode{
+		Name: name, RegionID: region, HostName: "localhost", CertName: n.certPin,
+		IPv4: "127.0.0.1", IPv6: "none", STUNPort: n.stunPort, DERPPort: n.port(),
+	}
+}
+
+// deadUDPPort is a loopback UDP port with nothing listening.
+func deadUDPPort(t *testing.T) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	return port
+}
+
+// deadTCPPort is a loopback TCP port with nothing listening.
+func deadTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+func selfSignedCert(t *testing.T, host string, notBefore, notAfter time.Time) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: host},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{host},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, leaf
+}
+
+func certPinFor(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return certPinPrefix + hex.EncodeToString(sum[:])
+}
+
+func oneRegionMap(id int, code string, nodes ...*DERPNode) *DERPMap {
+	return &DERPMap{Regions: map[int]*DERPRegion{id: {RegionID: id, RegionCode: code, RegionName: "Region " + code, Nodes: nodes}}}
+}
+
+func resultsByName(rs []Result) map[string]Result {
+	m := map[string]Result{}
+	for _, r := range rs {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,129 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Limits on fetching a DERP map.
+const (
+	MaxMapSize            = 4 << 20 // bytes; Tailscale's default map is ~20 KiB
+	DefaultMapLoadTimeout = 30 * time.Second
+)
+
+// LoadOptions tune LoadDERPMap. The zero value is usable.
+type LoadOptions struct {
+	// HTTPClient fetches http(s) sources; nil means a client with
+	// Timeout.
+	HTTPClient *http.Client
+	// Timeout bounds an http(s) fetch; 0 means DefaultMapLoadTimeout.
+	Timeout time.Duration
+}
+
+// LoadDERPMap reads a DERP map from src — a file path, a file:// URL or an
+// http(s):// URL — decodes it and validates it. Errors name src; a map
+// that decodes but is wrong is reported as a *ValidationError.
+func LoadDERPMap(ctx context.Context, src string, opts LoadOptions) (*DERPMap, error) {
+	b, err := readMapSource(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseDERPMap(b)
+	if err != nil {
+		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+	}
+	return m, nil
+}
+
+// ParseDERPMap decodes and validates a DERP map JSON document.
+func ParseDERPMap(b []byte) (*DERPMap, error) {
+	var m DERPMap
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("decode JSON: more than one document")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func readMapSource(ctx context.Context, src string, opts LoadOptions) ([]byte, error) {
+	switch {
+	case src == "":
+		return nil, errors.New("no DERP map source given")
+	case strings.HasPrefix(src, "http://"), strings.HasPrefix(src, "https://"):
+		return fetchMap(ctx, src, opts)
+	case strings.HasPrefix(src, "file://"):
+		u, err := url.Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("DERP map %s: %w", src, err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("DERP map %s: file URL with host %q: want file:///absolute/path", src, u.Host)
+		}
+		return readMapFile(src, u.Path)
+	case strings.Contains(src, "://"):
+		return nil, fmt.Errorf("DERP map %s: unsupported scheme: want a path, file://, http:// or https://", src)
+	}
+	return readMapFile(src, src)
+}
+
+func readMapFile(src, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+	}
+	defer f.Close()
+	return readLimited(src, f)
+}
+
+func fetchMap(ctx context.Context, src string, opts LoadOptions) ([]byte, error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultMapLoadTimeout
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("DERP map: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("DERP map %s: HTTP %s", src, resp.Status)
+	}
+	return readLimited(src, resp.Body)
+}
+
+func readLimited(src string, r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxMapSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+	}
+	if len(b) > MaxMapSize {
+		return nil, fmt.Errorf("DERP map %s: larger than %d bytes", src, MaxMapSize)
+	}
+	return b, nil
+}

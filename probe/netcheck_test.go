@@ -1,0 +1,131 @@
+package probe
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// slowSTUN answers binding requests after delay, building the
+// XOR-MAPPED-ADDRESS reply by hand: a region that is farther away.
+func slowSTUN(t *testing.T, delay time.Duration) int {
+	t.Helper()
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if n < 20 {
+				continue
+			}
+			// 01 01 | len 12 | cookie | txid | 00 20 | 00 08 | 00 01 | port^0x2112 | ip^cookie
+			resp := make([]byte, 32)
+			binary.BigEndian.PutUint16(resp[0:], 0x0101)
+			binary.BigEndian.PutUint16(resp[2:], 12)
+			copy(resp[4:20], buf[4:20])
+			binary.BigEndian.PutUint16(resp[20:], 0x0020)
+			binary.BigEndian.PutUint16(resp[22:], 8)
+			resp[25] = 1
+			binary.BigEndian.PutUint16(resp[26:], from.Port()^0x2112)
+			ip := from.Addr().Unmap().As4()
+			for i := range 4 {
+				resp[28+i] = ip[i] ^ buf[4+i]
+			}
+			time.AfterFunc(delay, func() { pc.WriteToUDPAddrPort(resp, from) })
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+func stunOnlyNode(name string, region, port int) *DERPNode {
+	return &DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: port, STUNOnly: true}
+}
+
+func TestNetcheckPicksNearerRegion(t *testing.T) {
+	t.Parallel()
+	near := startTestNode(t, nodeOpts{})
+	farPort := slowSTUN(t, 60*time.Millisecond)
+	tests := []struct {
+		name      string
+		score     map[int]float64
+		preferred int
+	}{
+		{"latency_alone", nil, 900},
+		{"region_score_penalises_near", map[int]float64{900: 1e6}, 901},
+		{"nonpositive_score_ignored", map[int]float64{900: 0, 901: -1}, 900},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &DERPMap{Regions: map[int]*DERPRegion{
+				900: {RegionID: 900, RegionCode: "near", Nodes: []*DERPNode{stunOnlyNode("900a", 900, near.stunPort)}},
+				901: {RegionID: 901, RegionCode: "far", Nodes: []*DERPNode{stunOnlyNode("901a", 901, farPort)}},
+			}}
+			if tc.score != nil {
+				m.HomeParams = &HomeParams{RegionScore: tc.score}
+			}
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.UDP || !rep.IPv4 || rep.IPv6 || !rep.IPv4CanSend {
+				t.Errorf("UDP=%v IPv4=%v IPv6=%v IPv4CanSend=%v, want true true false true", rep.UDP, rep.IPv4, rep.IPv6, rep.IPv4CanSend)
+			}
+			if rep.GlobalV4.Addr() != netip.MustParseAddr("127.0.0.1") || rep.GlobalV4.Port() == 0 {
+				t.Errorf("GlobalV4 = %v, want 127.0.0.1:<our port>", rep.GlobalV4)
+			}
+			if rep.MappingVariesByDestIP == nil || *rep.MappingVariesByDestIP {
+				t.Errorf("MappingVariesByDestIP = %v, want false (one socket, loopback)", rep.MappingVariesByDestIP)
+			}
+			if len(rep.RegionLatency) != 2 || rep.RegionLatency[901] < 60*time.Millisecond || rep.RegionLatency[900] >= rep.RegionLatency[901] {
+				t.Errorf("RegionLatency = %v, want 900 < 901 and 901 ≥ 60ms", rep.RegionLatency)
+			}
+			if len(rep.RegionV4Latency) != 2 || len(rep.RegionV6Latency) != 0 {
+				t.Errorf("RegionV4Latency = %v, RegionV6Latency = %v", rep.RegionV4Latency, rep.RegionV6Latency)
+			}
+			if rep.PreferredDERP != tc.preferred {
+				t.Errorf("PreferredDERP = %d, want %d", rep.PreferredDERP, tc.preferred)
+			}
+		})
+	}
+}
+
+func TestNetcheckFallsBackToHTTPS(t *testing.T) {
+	t.Parallel()
+	tlsNode := startTestNode(t, nodeOpts{tls: true, noSTUN: true})
+	plainNode := startTestNode(t, nodeOpts{noSTUN: true})
+	tests := []struct {
+		name  string
+		node  *testNode
+		plain bool
+	}{
+		{"https_pinned", tlsNode, false},
+		{"plain_http", plainNode, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := oneRegionMap(900, "home", tc.node.node("900a", 900))
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{STUNTimeout: 500 * time.Millisecond, PlainHTTP: tc.plain})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.UDP || rep.GlobalV4.IsValid() || rep.MappingVariesByDestIP != nil {
+				t.Errorf("UDP=%v GlobalV4=%v MappingVariesByDestIP=%v, want no UDP result", rep.UDP, rep.GlobalV4, rep.MappingVariesByDestIP)
+			}
+			if rep.RegionLatency[900] <= 0 || rep.RegionV4Latency[900] <= 0 || !rep.IPv4 {
+				t.Errorf("RegionLatency=%v RegionV4Latency=%v IPv4=%v, want an HTTPS latency over IPv4", rep.RegionLatency, rep.RegionV4Latency, rep.IPv4)
+			}
+			if rep.PreferredDERP != 900 {
+				t.Errorf("PreferredDERP = %d, want 900", rep.PreferredDERP)
+			}
+		})
+	}
+}
