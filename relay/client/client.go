@@ -49,6 +49,10 @@ type Options struct {
 	// RecvTimeout bounds each Recv call's wait for a frame. Zero means
 	// DefaultRecvTimeout; negative means no limit.
 	RecvTimeout time.Duration
+	// WriteTimeout bounds each write (a send, a batch, a control frame);
+	// zero means none. A mesh forwarder sets it so a stuck peer cannot
+	// block it forever.
+	WriteTimeout time.Duration
 }
 
 // Client is one DERP connection after a completed handshake.
@@ -63,11 +67,12 @@ type Client struct {
 	server key.NodePublic
 	info   wire.ServerInfo
 
-	recvTimeout time.Duration
-	br          *bufio.Reader
-	rbuf        []byte         // reused frame buffer; see Recv
-	pkt         ReceivedPacket // reused for every RecvPacket; see Recv
-	readErr     error          // sticky: after one failure the stream is out of step
+	recvTimeout  time.Duration
+	writeTimeout time.Duration
+	br           *bufio.Reader
+	rbuf         []byte         // reused frame buffer; see Recv
+	pkt          ReceivedPacket // reused for every RecvPacket; see Recv
+	readErr      error          // sticky: after one failure the stream is out of step
 
 	wmu     sync.Mutex
 	bw      *bufio.Writer
@@ -92,13 +97,14 @@ func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.No
 		br = bufio.NewReaderSize(conn, readBufferSize)
 	}
 	c := &Client{
-		conn:        conn,
-		label:       label,
-		priv:        priv,
-		pub:         priv.Public(),
-		recvTimeout: opts.RecvTimeout,
-		br:          br,
-		bw:          bufio.NewWriterSize(conn, writeBufferSize),
+		conn:         conn,
+		label:        label,
+		priv:         priv,
+		pub:          priv.Public(),
+		recvTimeout:  opts.RecvTimeout,
+		writeTimeout: opts.WriteTimeout,
+		br:           br,
+		bw:           bufio.NewWriterSize(conn, writeBufferSize),
 	}
 	if c.recvTimeout == 0 {
 		c.recvTimeout = DefaultRecvTimeout

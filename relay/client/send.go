@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
@@ -22,7 +23,7 @@ func (c *Client) Send(dst key.NodePublic, pkt []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.writeSendPacket(dst, pkt)
-	if err := c.bw.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		return c.errorf("send to %s: %w", dst.ShortString(), err)
 	}
 	return nil
@@ -42,7 +43,7 @@ func (c *Client) SendBatch(pkts []Packet) error {
 	for _, p := range pkts {
 		c.writeSendPacket(p.Dst, p.Data)
 	}
-	if err := c.bw.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		return c.errorf("send batch of %d packets: %w", len(pkts), err)
 	}
 	return nil
@@ -57,6 +58,48 @@ func (c *Client) writeSendPacket(dst key.NodePublic, pkt []byte) {
 	c.bw.Write(pkt)
 }
 
+// Forwarded is one packet for ForwardBatch.
+type Forwarded struct {
+	Src, Dst key.NodePublic
+	Data     []byte
+}
+
+// ForwardBatch writes several ForwardPacket frames with a single flush:
+// how a mesh forwarder drains its queue.
+func (c *Client) ForwardBatch(pkts []Forwarded) error {
+	for _, p := range pkts {
+		if err := checkPacketSize(p.Data); err != nil {
+			return c.errorf("forward %s→%s: %w", p.Src.ShortString(), p.Dst.ShortString(), err)
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for _, p := range pkts {
+		c.writeForwardPacket(p.Src, p.Dst, p.Data)
+	}
+	if err := c.flush(); err != nil {
+		return c.errorf("forward batch of %d packets: %w", len(pkts), err)
+	}
+	return nil
+}
+
+func (c *Client) writeForwardPacket(src, dst key.NodePublic, pkt []byte) {
+	b := wire.AppendFrameHeader(c.scratch[:0], wire.FrameForwardPacket, uint32(2*wire.KeyLen+len(pkt)))
+	b = src.AppendTo(b)
+	b = dst.AppendTo(b)
+	c.bw.Write(b)
+	c.bw.Write(pkt)
+}
+
+// flush writes what is buffered, within the write timeout if one is set.
+// Callers hold wmu.
+func (c *Client) flush() error {
+	if c.writeTimeout > 0 && c.bw.Buffered() > 0 {
+		c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
+	return c.bw.Flush()
+}
+
 // ForwardPacket hands the server a packet from src to dst that this mesh
 // peer received on src's behalf. It needs the mesh key.
 func (c *Client) ForwardPacket(src, dst key.NodePublic, pkt []byte) error {
@@ -65,12 +108,8 @@ func (c *Client) ForwardPacket(src, dst key.NodePublic, pkt []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := wire.AppendFrameHeader(c.scratch[:0], wire.FrameForwardPacket, uint32(2*wire.KeyLen+len(pkt)))
-	b = src.AppendTo(b)
-	b = dst.AppendTo(b)
-	c.bw.Write(b)
-	c.bw.Write(pkt)
-	if err := c.bw.Flush(); err != nil {
+	c.writeForwardPacket(src, dst, pkt)
+	if err := c.flush(); err != nil {
 		return c.errorf("forward %s→%s: %w", src.ShortString(), dst.ShortString(), err)
 	}
 	return nil
@@ -109,7 +148,7 @@ func (c *Client) writeControl(t wire.FrameType, payload ...byte) error {
 	b := wire.AppendFrameHeader(c.scratch[:0], t, uint32(len(payload)))
 	b = append(b, payload...)
 	c.bw.Write(b)
-	if err := c.bw.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		return c.errorf("write %v: %w", t, err)
 	}
 	return nil

@@ -31,38 +31,42 @@ var dropReasonNames = [numDropReasons]string{
 // serverMetrics are the relay's counters and gauges. Names follow derper's
 // /debug/varz so existing dashboards keep working; relayctl_* are ours.
 type serverMetrics struct {
-	accepts            *metrics.Counter
-	currentConns       *metrics.Gauge
-	homeConns          *metrics.Gauge
-	notIdealConns      *metrics.Gauge
-	clientsLocal       *metrics.Gauge
-	dupClientKeys      *metrics.Gauge
-	dupClientConns     *metrics.Gauge
-	totalDupConns      *metrics.Counter
-	watchers           *metrics.Gauge
-	bytesReceived      *metrics.Counter
-	bytesSent          *metrics.Counter
-	packetsReceived    *metrics.Counter
-	packetsSent        *metrics.Counter
-	packetsRecvDisco   *metrics.Counter
-	packetsRecvOther   *metrics.Counter
-	packetsDropped     [numDropReasons][2]*metrics.Counter // [reason][disco?]
-	bytesDropped       [numDropReasons][2]*metrics.Counter
-	unknownFrames      *metrics.Counter
-	homeMovesIn        *metrics.Counter
-	homeMovesOut       *metrics.Counter
-	gotPing            *metrics.Counter
-	sentPong           *metrics.Counter
-	peerGoneDisconn    *metrics.Counter
-	peerGoneNotHere    *metrics.Counter
-	forwardedIn        *metrics.Counter
-	forwardedOut       *metrics.Counter
-	writeTimeouts      *metrics.Counter
-	websocketAccepts   *metrics.Counter
-	handshakeFailures  *metrics.CounterVec
-	closedForProtocol  *metrics.CounterVec
-	queueDepth         *metrics.Gauge
-	bufferedWriteBatch *metrics.Histogram
+	accepts               *metrics.Counter
+	currentConns          *metrics.Gauge
+	homeConns             *metrics.Gauge
+	notIdealConns         *metrics.Gauge
+	clientsLocal          *metrics.Gauge
+	dupClientKeys         *metrics.Gauge
+	dupClientConns        *metrics.Gauge
+	totalDupConns         *metrics.Counter
+	watchers              *metrics.Gauge
+	bytesReceived         *metrics.Counter
+	bytesSent             *metrics.Counter
+	packetsReceived       *metrics.Counter
+	packetsSent           *metrics.Counter
+	packetsRecvDisco      *metrics.Counter
+	packetsRecvOther      *metrics.Counter
+	packetsDropped        [numDropReasons][2]*metrics.Counter // [reason][disco?]
+	bytesDropped          [numDropReasons][2]*metrics.Counter
+	unknownFrames         *metrics.Counter
+	homeMovesIn           *metrics.Counter
+	homeMovesOut          *metrics.Counter
+	gotPing               *metrics.Counter
+	sentPong              *metrics.Counter
+	peerGoneDisconn       *metrics.Counter
+	peerGoneNotHere       *metrics.Counter
+	forwardedIn           *metrics.Counter
+	forwardedOut          *metrics.Counter
+	writeTimeouts         *metrics.Counter
+	websocketAccepts      *metrics.Counter
+	handshakeFailures     *metrics.CounterVec
+	closedForProtocol     *metrics.CounterVec
+	queueDepth            *metrics.Gauge
+	clientsRemote         *metrics.Gauge
+	multiForwarderCreated *metrics.Counter
+	multiForwarderDeleted *metrics.Counter
+	forwarderDeleteOther  *metrics.Counter
+	bufferedWriteBatch    *metrics.Histogram
 }
 
 func newServerMetrics(reg *metrics.Registry) *serverMetrics {
@@ -97,6 +101,13 @@ func newServerMetrics(reg *metrics.Registry) *serverMetrics {
 		bufferedWriteBatch: reg.Histogram("derp_buffered_write_frames", "frames written per flush",
 			[]float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 50, 100}),
 	}
+	m.clientsRemote = reg.Gauge("derp_clients_remote", "keys known only through mesh peers")
+	m.multiForwarderCreated = reg.Counter("derp_multiforwarder_created", "keys that gained a second mesh forwarder")
+	m.multiForwarderDeleted = reg.Counter("derp_multiforwarder_deleted", "keys that lost one of several mesh forwarders")
+	m.forwarderDeleteOther = reg.Counter("derp_packet_forwarder_delete_other_value", "removals of a mesh forwarder that was not registered")
+	reg.GaugeFunc("derp_clients_total", "keys reachable through this node: local plus mesh", func() float64 {
+		return float64(m.clientsLocal.Value() + m.clientsRemote.Value())
+	})
 	recv := reg.CounterVec("derp_packets_received_kind", "packets received from clients, by kind", "kind")
 	m.packetsRecvDisco = recv.With("disco")
 	m.packetsRecvOther = recv.With("other")

@@ -141,18 +141,21 @@ func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded b
 	to, known := s.lookup(dst)
 	switch {
 	case to != nil:
-		if !forwarded {
-			if prev, ok := c.sentTo[dst]; !ok || prev != to {
-				if c.sentTo == nil {
-					c.sentTo = make(map[key.NodePublic]*sclient)
-				}
-				c.sentTo[dst] = to
+		if forwarded {
+			s.remoteSends.note(src, to)
+		} else if prev, ok := c.sentTo[dst]; !ok || prev != to {
+			if c.sentTo == nil {
+				c.sentTo = make(map[key.NodePublic]*sclient)
 			}
+			c.sentTo[dst] = to
 		}
 		to.enqueue(src, buf, disco)
 	case known:
 		s.metrics.drop(dropDupClient, disco, len(*buf))
 		packetbuf.Put(buf)
+	case !forwarded && s.forwardTo(src, dst, buf):
+		// Another node of the region has dst. Forwarded packets are never
+		// forwarded again: one hop, no loops.
 	default:
 		reason := dropUnknownDest
 		if forwarded {
@@ -264,4 +267,18 @@ func (c *sclient) handleClosePeer(n uint32, scratch []byte) error {
 	}
 	c.s.closePeer(key.NodePublicFromRaw32(b), c)
 	return nil
+}
+
+// forwardTo hands a packet to the mesh forwarder for dst, if any. It owns
+// buf either way when it returns true.
+func (s *Server) forwardTo(src, dst key.NodePublic, buf *[]byte) bool {
+	fwd := s.forwarderFor(dst)
+	if fwd == nil {
+		return false
+	}
+	if fwd.ForwardPacket(src, dst, *buf) == nil {
+		s.metrics.forwardedOut.Inc()
+	}
+	packetbuf.Put(buf)
+	return true
 }

@@ -36,8 +36,11 @@ type sclient struct {
 	sentTo         map[key.NodePublic]*sclient // receivers of our packets, for PeerGone
 	notHereLimiter *rate.Limiter
 	writeTimeout   time.Duration
-	registered     bool // guarded by s.mu
-	preferred      bool // guarded by s.mu
+	// remoteSrcs are the remote keys this client received forwarded
+	// packets from; guarded by s.remoteSends.mu.
+	remoteSrcs map[key.NodePublic]struct{}
+	registered bool // guarded by s.mu
+	preferred  bool // guarded by s.mu
 
 	// Send side, guarded by queueMu; the writer goroutine drains it.
 	queueMu    sync.Mutex

@@ -87,6 +87,10 @@ type Server struct {
 	// clients maps key.NodePublic → *clientSet. Reads on the packet path
 	// are lock-free; every change happens under mu.
 	clients sync.Map
+	// forwarders maps key.NodePublic → forwarderList for keys held by
+	// other nodes of the region. Same locking as clients.
+	forwarders  sync.Map
+	remoteSends remoteSendLog
 
 	mu          sync.Mutex
 	conns       map[*sclient]struct{} // every registered connection
@@ -252,6 +256,7 @@ func (s *Server) unregister(c *sclient) {
 	}
 	c.registered = false
 	delete(s.conns, c)
+	s.remoteSends.forget(c)
 	if _, ok := s.watchers[c]; ok {
 		delete(s.watchers, c)
 		s.metrics.watchers.Add(-1)
@@ -271,12 +276,16 @@ func (s *Server) unregister(c *sclient) {
 	case 0:
 		s.clients.Delete(c.key)
 		s.metrics.clientsLocal.Add(-1)
-		for _, dst := range set.departedSentTo {
-			dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
-		}
-		for dstKey, dst := range c.sentTo {
-			if _, dup := set.departedSentTo[dstKey]; !dup {
+		// A key that another node of the region still has has not left:
+		// its receivers keep talking to it through the mesh.
+		if !s.hasForwarder(c.key) {
+			for _, dst := range set.departedSentTo {
 				dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
+			}
+			for dstKey, dst := range c.sentTo {
+				if _, dup := set.departedSentTo[dstKey]; !dup {
+					dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
+				}
 			}
 		}
 		for w := range s.watchers {

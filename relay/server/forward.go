@@ -1,0 +1,139 @@
+package server
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// PacketForwarder delivers packets to a client connected to another node
+// of the region (mesh forwarding). ForwardPacket must not keep pkt after it
+// returns, and should not block: a forwarder queues and writes on its own.
+type PacketForwarder interface {
+	ForwardPacket(src, dst key.NodePublic, pkt []byte) error
+}
+
+// forwarderList is the forwarders known for one key, earliest first. It is
+// replaced, never modified, so the packet path reads it without a lock.
+type forwarderList []PacketForwarder
+
+// AddPacketForwarder records that dst is reachable through fwd. When
+// several nodes report dst, the earliest registered is used, and the next
+// takes over when it goes. Local connections always win over forwarders.
+func (s *Server) AddPacketForwarder(dst key.NodePublic, fwd PacketForwarder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list forwarderList
+	if v, ok := s.forwarders.Load(dst); ok {
+		list = v.(forwarderList)
+		if slices.Contains(list, fwd) {
+			return
+		}
+		s.metrics.multiForwarderCreated.Inc()
+	} else {
+		s.metrics.clientsRemote.Add(1)
+	}
+	s.forwarders.Store(dst, append(slices.Clip(list), fwd))
+}
+
+// RemovePacketForwarder forgets fwd for dst. If dst then has neither a
+// local connection nor another forwarder, it has left the region: every
+// local client that received packets from it hears PeerGone.
+func (s *Server) RemovePacketForwarder(dst key.NodePublic, fwd PacketForwarder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.forwarders.Load(dst)
+	if !ok {
+		s.metrics.forwarderDeleteOther.Inc()
+		return
+	}
+	list := v.(forwarderList)
+	i := slices.Index(list, fwd)
+	if i < 0 {
+		s.metrics.forwarderDeleteOther.Inc()
+		return
+	}
+	if len(list) > 1 {
+		s.metrics.multiForwarderDeleted.Inc()
+		s.forwarders.Store(dst, slices.Delete(slices.Clone(list), i, i+1))
+		return
+	}
+	s.forwarders.Delete(dst)
+	s.metrics.clientsRemote.Add(-1)
+	if _, local := s.clients.Load(dst); !local {
+		s.remoteSends.peerGone(dst)
+	}
+}
+
+// forwarderFor returns the preferred forwarder for dst, or nil.
+func (s *Server) forwarderFor(dst key.NodePublic) PacketForwarder {
+	v, ok := s.forwarders.Load(dst)
+	if !ok {
+		return nil
+	}
+	return v.(forwarderList)[0]
+}
+
+// hasForwarderLocked reports whether another node of the region has k.
+func (s *Server) hasForwarder(k key.NodePublic) bool {
+	_, ok := s.forwarders.Load(k)
+	return ok
+}
+
+// remoteSendLog remembers which local clients received packets forwarded
+// from remote keys, so they hear PeerGone when a remote key leaves the
+// region. Forwarded packets arrive on mesh connections other than the one
+// that later reports the key gone, so this lives on the server.
+type remoteSendLog struct {
+	mu sync.Mutex
+	to map[key.NodePublic]map[*sclient]struct{}
+}
+
+func (l *remoteSendLog) note(src key.NodePublic, dst *sclient) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.to == nil {
+		l.to = map[key.NodePublic]map[*sclient]struct{}{}
+	}
+	set := l.to[src]
+	if set == nil {
+		set = map[*sclient]struct{}{}
+		l.to[src] = set
+	}
+	if _, ok := set[dst]; !ok {
+		set[dst] = struct{}{}
+		if dst.remoteSrcs == nil {
+			dst.remoteSrcs = map[key.NodePublic]struct{}{}
+		}
+		dst.remoteSrcs[src] = struct{}{}
+	}
+}
+
+// peerGone tells every receiver of src that it left, and forgets src.
+func (l *remoteSendLog) peerGone(src key.NodePublic) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set := l.to[src]
+	delete(l.to, src)
+	for c := range set {
+		delete(c.remoteSrcs, src)
+		c.queuePeerGone(src, wire.PeerGoneDisconnected)
+	}
+}
+
+// forget drops a closed connection from the entries that name it.
+func (l *remoteSendLog) forget(c *sclient) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for src := range c.remoteSrcs {
+		if set := l.to[src]; set != nil {
+			delete(set, c)
+			if len(set) == 0 {
+				delete(l.to, src)
+			}
+		}
+	}
+	c.remoteSrcs = nil
+}
