@@ -27,6 +27,7 @@ import (
 	"github.com/relayctl/relayctl/internal/statedir"
 	"github.com/relayctl/relayctl/relay/acmecert"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/stunserver"
 	"github.com/relayctl/relayctl/relay/web"
@@ -43,6 +44,7 @@ type serveOptions struct {
 	CertDir           string
 	KeyFile           string
 	MeshPSKFile       string
+	MeshWith          []string
 	Dev               bool
 	MetricsAddr       string
 	TCPWriteTimeout   time.Duration
@@ -108,6 +110,7 @@ the environment, which wins over the file.`,
 	f.StringVar(&o.CertDir, "certdir", "", "certificate directory (default <state>/certs)")
 	f.StringVar(&o.KeyFile, "key-file", "", "the node's private key file, created on first start (default <state>/relay-key.json)")
 	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "file holding the region's mesh key (64 hex characters)")
+	f.StringSliceVar(&o.MeshWith, "mesh-with", nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090")
 	f.DurationVar(&o.TCPWriteTimeout, "tcp-write-timeout", server.DefaultWriteTimeout, "per-write deadline for clients (mesh peers get 30s); 0 disables")
@@ -172,6 +175,12 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	}
 	if o.AcceptConnBurst < 1 {
 		return usageErrorf("--accept-connection-burst %d: want at least 1", o.AcceptConnBurst)
+	}
+	if len(o.MeshWith) > 0 && o.MeshPSKFile == "" {
+		return usageErrorf("--mesh-with needs --mesh-psk-file (make a key with: relayctl keygen > mesh.key)")
+	}
+	if _, err := o.meshPeers(); err != nil {
+		return usageErrorf("--mesh-with: %v", err)
 	}
 	if o.TCPWriteTimeout < 0 {
 		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
@@ -374,6 +383,24 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
+	if len(o.MeshWith) > 0 {
+		peers, _ := o.meshPeers()
+		m, err := mesh.New(mesh.Options{Server: relay, PrivateKey: priv, MeshKey: meshKey, Peers: peers, Logger: logger})
+		if err != nil {
+			return err
+		}
+		meshDone := make(chan struct{})
+		meshCtx, stopMesh := context.WithCancel(context.Background())
+		go func() {
+			defer close(meshDone)
+			m.Run(meshCtx)
+		}()
+		defer func() {
+			stopMesh()
+			<-meshDone
+		}()
+	}
+
 	attrs := []any{"addr", ln.Addr().String(), "tls", tlsSet != nil, "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey()}
 	if stun != nil {
 		attrs = append(attrs, "stun", stun.LocalAddr().String())
@@ -414,4 +441,13 @@ func serveHTTP(srv *http.Server, ln net.Listener, name string) error {
 		return nil
 	}
 	return fmt.Errorf("%s listener: %w", name, err)
+}
+
+// meshPeers parses --mesh-with, leaving out this node's own entry.
+func (o *serveOptions) meshPeers() ([]mesh.Peer, error) {
+	var self []string
+	if _, port, err := net.SplitHostPort(o.Addr); err == nil && o.Hostname != "" {
+		self = append(self, net.JoinHostPort(o.Hostname, port))
+	}
+	return mesh.ParsePeers(o.MeshWith, o.Hostname, self...)
 }

@@ -1,0 +1,239 @@
+package mesh
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/relay/client"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+)
+
+// Reconnect backoff: derper waits a flat 5 s, so a cold region forwards
+// nothing for 5 s. We retry quickly first, with jitter so a restarted node
+// is not hit by every peer at once.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	// Writes to a peer get the deadline derper gives mesh connections.
+	meshWriteTimeout = server.MeshWriteTimeout
+)
+
+// Options configure a Mesh.
+type Options struct {
+	Server     *server.Server
+	PrivateKey key.NodePrivate // the server's own key: peers see our mesh client under it
+	MeshKey    key.MeshKey
+	Peers      []Peer
+	// TLSConfig verifies https peers; nil means the system roots (which
+	// honour SSL_CERT_FILE and SSL_CERT_DIR) and the URL's host name.
+	TLSConfig *tls.Config
+	Logger    *slog.Logger
+}
+
+// Mesh keeps one watcher connection to every peer of the region.
+type Mesh struct {
+	opts    Options
+	logger  *slog.Logger
+	metrics *meshMetrics
+}
+
+// New checks opts and returns a Mesh; Run starts it.
+func New(opts Options) (*Mesh, error) {
+	if opts.Server == nil || opts.PrivateKey.IsZero() {
+		return nil, errors.New("mesh: a server and its private key are required")
+	}
+	if opts.MeshKey.IsZero() {
+		return nil, errors.New("mesh: a mesh key is required (--mesh-psk-file)")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Mesh{opts: opts, logger: logger, metrics: newMeshMetrics(opts.Server.Metrics())}, nil
+}
+
+// Run keeps every peer connection up until ctx ends, then waits for them
+// to close.
+func (m *Mesh) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range m.opts.Peers {
+		wg.Go(func() { m.runPeer(ctx, p) })
+	}
+	wg.Wait()
+}
+
+// runPeer connects to p, watches its connections and forwards through it,
+// reconnecting with backoff until ctx ends or p turns out to be us.
+func (m *Mesh) runPeer(ctx context.Context, p Peer) {
+	pm := m.metrics.peer(p.Name)
+	logger := m.logger.With("mesh_peer", p.Name)
+	backoff := minBackoff
+	failures := 0
+	for ctx.Err() == nil {
+		err := m.session(ctx, p, pm, logger, func() {
+			if failures > 0 {
+				logger.Info("mesh peer connected", "after_failures", failures)
+			} else {
+				logger.Info("mesh peer connected")
+			}
+			backoff, failures = minBackoff, 0
+		})
+		if errors.Is(err, errSelf) {
+			logger.Info("mesh peer is this node; not meshing with it")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		pm.reconnects.Inc()
+		if failures == 1 {
+			logger.Warn("mesh peer unreachable; retrying", "err", err)
+		} else {
+			logger.Debug("mesh peer still unreachable", "err", err, "failures", failures)
+		}
+		wait := backoff/2 + rand.N(backoff) // jitter: ½ to 1½ × backoff
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+var errSelf = errors.New("mesh peer is this node")
+
+// session runs one connection to p: dial, subscribe, mirror its
+// connections into our forwarders until the connection breaks. Every
+// forwarder it registered is removed on return.
+func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slog.Logger, connected func()) error {
+	s := m.opts.Server
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	c, err := client.Dial(dialCtx, p.URL, m.opts.PrivateKey, client.Options{
+		MeshKey:      m.opts.MeshKey,
+		TLSConfig:    m.opts.TLSConfig,
+		Dialer:       dialerFor(p),
+		WriteTimeout: meshWriteTimeout,
+	})
+	cancel()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	defer c.Close()
+	if c.ServerPublicKey() == s.PublicKey() {
+		return errSelf
+	}
+	if err := c.WatchConns(); err != nil {
+		return err
+	}
+	connected()
+	pm.connected.Set(1)
+	defer pm.connected.Set(0)
+
+	fwd := newForwarder(c, pm)
+	learned := map[key.NodePublic]bool{}
+	defer func() {
+		fwd.close()
+		for k := range learned {
+			s.RemovePacketForwarder(k, fwd)
+		}
+		pm.peers.Set(0)
+	}()
+	for {
+		msg, err := c.Recv()
+		if err != nil {
+			return fmt.Errorf("mesh peer %s: %w", p.Name, err)
+		}
+		switch msg := msg.(type) {
+		case client.PeerPresent:
+			if msg.Key == s.PublicKey() || learned[msg.Key] {
+				continue // our own mesh client, seen from the other side
+			}
+			learned[msg.Key] = true
+			s.AddPacketForwarder(msg.Key, fwd)
+			pm.peers.Set(int64(len(learned)))
+		case client.PeerGone:
+			if learned[msg.Key] {
+				delete(learned, msg.Key)
+				s.RemovePacketForwarder(msg.Key, fwd)
+				pm.peers.Set(int64(len(learned)))
+			}
+		case client.Ping:
+			c.SendPong(msg.Data)
+		}
+	}
+}
+
+// dialerFor dials p.DialAddr instead of the URL's host, keeping the URL's
+// port when DialAddr has none.
+func dialerFor(p Peer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if p.DialAddr == "" {
+		return nil
+	}
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target := p.DialAddr
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			_, port, _ := net.SplitHostPort(addr)
+			if port == "" {
+				port = defaultPort(p.URL)
+			}
+			target = net.JoinHostPort(target, port)
+		}
+		return d.DialContext(ctx, network, target)
+	}
+}
+
+func defaultPort(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "http" {
+		return "80"
+	}
+	return "443"
+}
+
+// meshMetrics are per-peer series in the server's registry.
+type meshMetrics struct {
+	connected  *metrics.GaugeVec
+	peers      *metrics.GaugeVec
+	forwarded  *metrics.CounterVec
+	dropped    *metrics.CounterVec
+	reconnects *metrics.CounterVec
+}
+
+type peerMetrics struct {
+	connected, peers               *metrics.Gauge
+	forwarded, dropped, reconnects *metrics.Counter
+}
+
+func newMeshMetrics(reg *metrics.Registry) *meshMetrics {
+	return &meshMetrics{
+		connected:  reg.GaugeVec("relayctl_mesh_peer_connected", "1 while the watcher connection to the mesh peer is up", "peer"),
+		peers:      reg.GaugeVec("relayctl_mesh_peer_clients", "clients the mesh peer reports", "peer"),
+		forwarded:  reg.CounterVec("relayctl_mesh_packets_forwarded", "packets forwarded to the mesh peer", "peer"),
+		dropped:    reg.CounterVec("relayctl_mesh_packets_dropped", "packets for the mesh peer dropped (queue full or connection lost)", "peer"),
+		reconnects: reg.CounterVec("relayctl_mesh_reconnects", "times the connection to the mesh peer was lost or could not be made", "peer"),
+	}
+}
+
+func (m *meshMetrics) peer(name string) *peerMetrics {
+	return &peerMetrics{
+		connected:  m.connected.With(name),
+		peers:      m.peers.With(name),
+		forwarded:  m.forwarded.With(name),
+		dropped:    m.dropped.With(name),
+		reconnects: m.reconnects.With(name),
+	}
+}
