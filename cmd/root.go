@@ -45,6 +45,7 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 		newVersionCmd(streams),
 		newProbeCmd(streams, nil),
 		newNetcheckCmd(streams, nil),
+		newPruneCmd(streams, nil),
 	)
 	return root
 }

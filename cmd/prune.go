@@ -1,0 +1,277 @@
+package cmd
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/keyfile"
+	"github.com/relayctl/relayctl/relay/admin"
+	"github.com/relayctl/relayctl/relay/client"
+	"github.com/relayctl/relayctl/relay/key"
+)
+
+type pruneOptions struct {
+	Server      string
+	MeshPSKFile string
+	Peers       []string
+	NotIdeal    bool
+	All         bool
+	List        bool
+	DryRun      bool
+	JSON        bool
+	CertName    string
+	Timeout     time.Duration
+
+	peerKeys []key.NodePublic
+	streams  IOStreams
+}
+
+func newPruneCmd(streams IOStreams, runF func(*pruneOptions) error) *cobra.Command {
+	o := &pruneOptions{streams: streams}
+	c := &cobra.Command{
+		Use:   "prune --server URL --mesh-psk-file F (--peer nodekey:… | --not-ideal | --all)",
+		Short: "List a relay's peers and force-close chosen ones so they reconnect to their home node",
+		Long: `Connect to a relay as a mesh (privileged) client, list its connected peers, and
+close the chosen ones with the DERP ClosePeer frame. Tailscale clients reconnect at
+once, trying their region's first node first, which rebalances a region after a
+node came back. Mesh connections of other nodes are never chosen by --all or
+--not-ideal.`,
+		Example: `  # who is connected, and who would rather be on another node
+  relayctl prune --server https://derp2.example.com --mesh-psk-file mesh.key --list
+
+  # send the not-ideal clients home
+  relayctl prune --server https://derp2.example.com --mesh-psk-file mesh.key --not-ideal
+
+  # one client, seeing first what would happen
+  relayctl prune --server http://10.0.0.2:3340 --mesh-psk-file mesh.key --peer nodekey:… --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return runPrune(cmd.Context(), o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Server, "server", "", "the relay: https://host[:port], http://host:port or the full …/derp URL")
+	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "file holding the region's mesh key")
+	f.StringSliceVar(&o.Peers, "peer", nil, "close this peer (nodekey:…); repeatable")
+	f.BoolVar(&o.NotIdeal, "not-ideal", false, "close peers that told the relay they would rather be on another node")
+	f.BoolVar(&o.All, "all", false, "close every peer except other nodes' mesh connections")
+	f.BoolVar(&o.List, "list", false, "only list the peers")
+	f.BoolVar(&o.DryRun, "dry-run", false, "show what would be closed, close nothing")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON document")
+	f.StringVar(&o.CertName, "cert-name", "", "trust a self-signed relay by its DERP map CertName (sha256-raw:…)")
+	f.DurationVar(&o.Timeout, "timeout", 15*time.Second, "give up after this long")
+	return c
+}
+
+func (o *pruneOptions) complete() error {
+	if o.Server == "" {
+		return usageErrorf("--server is required")
+	}
+	u, err := url.Parse(o.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErrorf("--server %q: want https://host[:port], http://host:port or a …/derp URL", o.Server)
+	}
+	if o.MeshPSKFile == "" {
+		return usageErrorf("--mesh-psk-file is required: prune is a privileged (mesh) operation")
+	}
+	chosen := 0
+	for _, set := range []bool{len(o.Peers) > 0, o.NotIdeal, o.All} {
+		if set {
+			chosen++
+		}
+	}
+	if chosen > 1 {
+		return usageErrorf("choose one of --peer, --not-ideal and --all")
+	}
+	if chosen == 0 && !o.List {
+		return usageErrorf("choose the peers to close: --peer nodekey:…, --not-ideal or --all (or --list to only list)")
+	}
+	for _, p := range o.Peers {
+		k, err := key.ParseNodePublic(strings.TrimSpace(p))
+		if err != nil {
+			return usageErrorf("--peer %q: %v", p, err)
+		}
+		o.peerKeys = append(o.peerKeys, k)
+	}
+	return nil
+}
+
+// pruneReport is what prune prints.
+type pruneReport struct {
+	Server string       `json:"server"`
+	Peers  []prunedPeer `json:"peers"`
+	// Missing are --peer keys the relay does not have.
+	Missing []string `json:"missing,omitempty"`
+}
+
+type prunedPeer struct {
+	admin.Peer
+	Flags  []string `json:"flags"`
+	Action string   `json:"action"` // "keep", "close", "closed", "would-close", "not-confirmed"
+}
+
+func runPrune(ctx context.Context, o *pruneOptions) error {
+	meshKey, err := readMeshKeyFile(o.MeshPSKFile)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	copts := client.Options{MeshKey: meshKey}
+	if o.CertName != "" {
+		verify, err := certs.VerifyPinned(o.CertName, time.Now)
+		if err != nil {
+			return usageErrorf("--cert-name: %v", err)
+		}
+		copts.TLSConfig = pinnedTLSConfig(o.Server, verify)
+	}
+	c, err := client.Dial(ctx, o.Server, key.NewNode(), copts)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", o.Server, err)
+	}
+	defer c.Close()
+	sess, err := admin.Watch(c)
+	if err != nil {
+		return err
+	}
+	peers, err := sess.List(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Server, err)
+	}
+
+	report := pruneReport{Server: o.Server}
+	var targets []key.NodePublic
+	wanted := map[key.NodePublic]bool{}
+	for _, k := range o.peerKeys {
+		wanted[k] = true
+	}
+	for _, p := range peers {
+		chosen := wanted[p.Key] ||
+			(o.All && !p.MeshPeer()) ||
+			(o.NotIdeal && p.NotIdeal() && !p.MeshPeer())
+		action := "keep"
+		if chosen {
+			action = "close"
+			targets = append(targets, p.Key)
+			delete(wanted, p.Key)
+		}
+		report.Peers = append(report.Peers, prunedPeer{Peer: p, Flags: p.FlagNames(), Action: action})
+	}
+	for k := range wanted {
+		report.Missing = append(report.Missing, k.String())
+	}
+
+	switch {
+	case o.DryRun:
+		setAction(&report, "close", "would-close")
+	case len(targets) > 0 && !o.List:
+		closed, err := sess.Close(ctx, targets)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.Server, err)
+		}
+		for i := range report.Peers {
+			if report.Peers[i].Action == "close" {
+				if closed[report.Peers[i].Key] {
+					report.Peers[i].Action = "closed"
+				} else {
+					report.Peers[i].Action = "not-confirmed"
+				}
+			}
+		}
+	}
+	if o.List && len(targets) == 0 {
+		setAction(&report, "close", "keep")
+	}
+	if err := renderPrune(o, report); err != nil {
+		return err
+	}
+	if len(report.Missing) > 0 {
+		return fmt.Errorf("not connected to %s: %s", o.Server, strings.Join(report.Missing, ", "))
+	}
+	for _, p := range report.Peers {
+		if p.Action == "not-confirmed" {
+			return errors.New("the relay did not confirm every close; run again with --list")
+		}
+	}
+	return nil
+}
+
+func setAction(r *pruneReport, from, to string) {
+	for i := range r.Peers {
+		if r.Peers[i].Action == from {
+			r.Peers[i].Action = to
+		}
+	}
+}
+
+func renderPrune(o *pruneOptions, r pruneReport) error {
+	if o.JSON {
+		enc := json.NewEncoder(o.streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return writePruneTable(o.streams.Out, r)
+}
+
+func writePruneTable(w io.Writer, r pruneReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tFLAGS\tACTION")
+	for _, p := range r.Peers {
+		addr := "-"
+		if p.Addr.IsValid() {
+			addr = p.Addr.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, addr, strings.Join(p.Flags, ","), p.Action)
+	}
+	if len(r.Peers) == 0 {
+		fmt.Fprintln(tw, "(no peers)\t\t\t")
+	}
+	return tw.Flush()
+}
+
+// readMeshKeyFile reads and checks a mesh PSK file for a client command.
+func readMeshKeyFile(path string) (key.MeshKey, error) {
+	if err := keyfile.CheckPrivate(path); err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
+	}
+	k, err := key.ParseMeshKey(string(b))
+	if err != nil {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v", path, err)
+	}
+	return k, nil
+}
+
+// pinnedTLSConfig trusts exactly the certificate a DERP map pins, as
+// Tailscale clients do for self-signed relays.
+func pinnedTLSConfig(server string, verify func(tls.ConnectionState) error) *tls.Config {
+	cfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: verify}
+	if u, err := url.Parse(server); err == nil {
+		if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+			cfg.ServerName = u.Hostname()
+		}
+	}
+	return cfg
+}
