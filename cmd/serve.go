@@ -63,6 +63,8 @@ type serveOptions struct {
 	LogLevel          string
 	ConfigFile        string
 
+	Admission admissionOptions
+
 	configExplicit bool
 	streams        IOStreams
 }
@@ -127,6 +129,7 @@ the environment, which wins over the file.`,
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM/SIGINT, how long clients get to receive the Restarting notice and queued packets")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	o.Admission.addFlags(f)
 	f.StringVar(&o.ConfigFile, "config", "", "config file (YAML, TOML or JSON; default <config>/relayctl.yaml)")
 	return c
 }
@@ -181,6 +184,9 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	}
 	if _, err := o.meshPeers(); err != nil {
 		return usageErrorf("--mesh-with: %v", err)
+	}
+	if err := o.Admission.validate(); err != nil {
+		return err
 	}
 	if o.TCPWriteTimeout < 0 {
 		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
@@ -261,7 +267,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if writeTimeout == 0 {
 		writeTimeout = -1 // the flag's 0 means "no deadline"
 	}
+	admit, err := o.Admission.admitFunc(ctx, logger)
+	if err != nil {
+		return err
+	}
 	relay, err := server.New(server.Options{
+		Admit:        admit,
 		PrivateKey:   priv,
 		MeshKey:      meshKey,
 		Logger:       logger,
