@@ -9,10 +9,12 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +57,13 @@ type serveOptions struct {
 	AcceptConnLimit   float64
 	AcceptConnBurst   int
 	DrainTimeout      time.Duration
+	PerClientRate     int64
+	PerClientBurst    int
+	MaxConns          int
+	MaxConnsPerIP     int
+	TrustedProxies    []string
+	RegionID          int
+	NodeName          string
 	ACMEDirectoryURL  string
 	ACMEEmail         string
 	ACMEIPCerts       bool
@@ -126,6 +135,13 @@ the environment, which wins over the file.`,
 	f.StringVar(&o.ACMEEmail, "acme-email", "", "contact address for the ACME account")
 	f.BoolVar(&o.ACMEIPCerts, "acme-ip-certs", false, "get ACME certificates for an IP --hostname (RFC 8738), e.g. Let's Encrypt's short-lived IP certificates")
 	f.StringVar(&o.PublicIP, "public-ip", "", "with --acme-ip-certs: the public IP to certify when it differs from --hostname's (behind NAT)")
+	f.Int64Var(&o.PerClientRate, "per-client-rate-limit", 0, "bytes per second each client may send (mesh peers exempt); 0 = no limit. Over it the relay reads more slowly; nothing is dropped")
+	f.IntVar(&o.PerClientBurst, "per-client-rate-burst", server.MinRateBurst, "burst for --per-client-rate-limit, in bytes (at least one largest frame, 65568)")
+	f.IntVar(&o.MaxConns, "max-conns", 0, "cap on concurrent connections; over it new connections are closed and accepting goes on (0 = no cap)")
+	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "cap on concurrent connections from one IP (trusted proxies exempt; 0 = no cap)")
+	f.StringSliceVar(&o.TrustedProxies, "trusted-proxy", nil, "CIDRs or IPs of reverse proxies whose X-Forwarded-For / X-Real-IP name the client")
+	f.IntVar(&o.RegionID, "region-id", 0, "this node's DERP region ID (metrics labels, fleet policy scope)")
+	f.StringVar(&o.NodeName, "node-name", "", "this node's name in the DERP map (default: the host name)")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM/SIGINT, how long clients get to receive the Restarting notice and queued packets")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -184,6 +200,24 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	}
 	if _, err := o.meshPeers(); err != nil {
 		return usageErrorf("--mesh-with: %v", err)
+	}
+	if o.PerClientRate < 0 {
+		return usageErrorf("--per-client-rate-limit %d: want 0 (off) or bytes per second", o.PerClientRate)
+	}
+	if o.PerClientBurst < server.MinRateBurst {
+		return usageErrorf("--per-client-rate-burst %d: want at least %d (one largest frame)", o.PerClientBurst, server.MinRateBurst)
+	}
+	if o.MaxConns < 0 || o.MaxConnsPerIP < 0 {
+		return usageErrorf("--max-conns and --max-conns-per-ip: want 0 (no cap) or a positive number")
+	}
+	if _, err := o.trustedProxies(); err != nil {
+		return err
+	}
+	if o.RegionID < 0 {
+		return usageErrorf("--region-id %d: want a positive region ID (900-999 for self-hosted regions)", o.RegionID)
+	}
+	if o.NodeName == "" {
+		o.NodeName, _ = os.Hostname()
 	}
 	if err := o.Admission.validate(); err != nil {
 		return err
@@ -272,22 +306,27 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	relay, err := server.New(server.Options{
-		Admit:        admit,
-		PrivateKey:   priv,
-		MeshKey:      meshKey,
-		Logger:       logger,
-		Metrics:      reg,
-		WriteTimeout: writeTimeout,
+		Admit:              admit,
+		PerClientRateLimit: o.PerClientRate,
+		PerClientRateBurst: o.PerClientBurst,
+		PrivateKey:         priv,
+		MeshKey:            meshKey,
+		Logger:             logger,
+		Metrics:            reg,
+		WriteTimeout:       writeTimeout,
 	})
 	if err != nil {
 		return err
 	}
 
+	trusted, _ := o.trustedProxies()
+	reg.GaugeVec("relayctl_node_info", "this node's place in the fleet", "region_id", "node_name").
+		With(strconv.Itoa(o.RegionID), o.NodeName).Set(1)
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	defer cancelConns()
 	started := time.Now()
 	handler, err := web.NewHandler(web.Options{
-		DERP:              web.DERPHandler(connCtx, relay, logger),
+		DERP:              web.NewDERPHandler(connCtx, relay, web.DERPOptions{Logger: logger, TrustedProxies: trusted}),
 		Home:              o.Home,
 		Hostname:          o.Hostname,
 		BootstrapDNSNames: o.BootstrapDNSNames,
@@ -322,6 +361,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
+	ln = listen.Capped(ln, listen.Caps{Max: o.MaxConns, MaxPerIP: o.MaxConnsPerIP, Exempt: trusted.Contains}, reg)
 	if tlsSet != nil {
 		ln = tls.NewListener(ln, tlsSet.config)
 	}
@@ -461,4 +501,22 @@ func (o *serveOptions) meshPeers() ([]mesh.Peer, error) {
 		self = append(self, net.JoinHostPort(o.Hostname, port))
 	}
 	return mesh.ParsePeers(o.MeshWith, o.Hostname, self...)
+}
+
+// trustedProxies parses --trusted-proxy: CIDRs, or single IPs.
+func (o *serveOptions) trustedProxies() (web.TrustedProxies, error) {
+	var out web.TrustedProxies
+	for _, s := range o.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, usageErrorf("--trusted-proxy %q: want a CIDR (10.0.0.0/8) or an IP", s)
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return out, nil
 }

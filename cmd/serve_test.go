@@ -62,6 +62,12 @@ func TestServeOptions(t *testing.T) {
 				t.Errorf("stun %q write timeout %v", o.stunAddr(), o.TCPWriteTimeout)
 			}
 		}},
+		{"limits", []string{"--certmode", "none", "--per-client-rate-limit", "100000", "--max-conns-per-ip", "4", "--trusted-proxy", "10.0.0.0/8,192.0.2.1"}, func(t *testing.T, o *serveOptions) {
+			tp, err := o.trustedProxies()
+			if err != nil || len(tp) != 2 || tp[1].String() != "192.0.2.1/32" || o.PerClientBurst != 65568 {
+				t.Errorf("trusted %v %v burst %d", tp, err, o.PerClientBurst)
+			}
+		}},
 		{"bootstrap_names_list", []string{"--certmode", "none", "--bootstrap-dns-names", "a.example,b.example"}, func(t *testing.T, o *serveOptions) {
 			if strings.Join(o.BootstrapDNSNames, " ") != "a.example b.example" {
 				t.Errorf("names %q", o.BootstrapDNSNames)
@@ -90,6 +96,14 @@ func TestServeBadUsageExitsTwo(t *testing.T) {
 		{"bad_accept_limit", "--accept-connection-limit", []string{"--certmode", "none", "--accept-connection-limit", "-1"}},
 		{"bad_duration", "tcp-write-timeout", []string{"--tcp-write-timeout", "soon"}},
 		{"unknown_flag", "unknown flag", []string{"--no-such-flag"}},
+		{"bad_trusted_proxy", "--trusted-proxy", []string{"--certmode", "none", "--trusted-proxy", "10.0.0.0/33"}},
+		{"small_rate_burst", "--per-client-rate-burst", []string{"--certmode", "none", "--per-client-rate-burst", "1000"}},
+		{"negative_rate", "--per-client-rate-limit", []string{"--certmode", "none", "--per-client-rate-limit", "-5"}},
+		{"negative_max_conns", "--max-conns", []string{"--certmode", "none", "--max-conns", "-1"}},
+		{"mesh_without_key", "--mesh-psk-file", []string{"--certmode", "none", "--mesh-with", "derp2.example.com"}},
+		{"bad_mesh_peer", "--mesh-with", []string{"--certmode", "none", "--mesh-with", "https://", "--mesh-psk-file", "x"}},
+		{"tls_without_hostname", "--hostname", []string{"--certmode", "manual"}},
+		{"ip_hostname_letsencrypt", "--acme-ip-certs", []string{"--hostname", "203.0.113.7"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolate(t)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )

@@ -2,12 +2,13 @@ package server
 
 import (
 	"fmt"
-	"github.com/relayctl/relayctl/internal/packetbuf"
 	"io"
+	"net"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -40,6 +41,9 @@ func (c *sclient) readLoop() error {
 		}
 		if c.isDup.Load() {
 			c.s.noteSender(c)
+		}
+		if cfg := c.s.rateCfg.Load(); cfg != nil && !c.canMesh && !c.throttle(cfg, n) {
+			return net.ErrClosed
 		}
 		switch t {
 		case wire.FrameSendPacket:

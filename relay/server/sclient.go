@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"github.com/relayctl/relayctl/internal/packetbuf"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -35,6 +35,8 @@ type sclient struct {
 	// Owned by the reader goroutine.
 	sentTo         map[key.NodePublic]*sclient // receivers of our packets, for PeerGone
 	notHereLimiter *rate.Limiter
+	limiter        *rate.Limiter // receive rate limit, when one is set
+	limiterCfg     *rateConfig
 	writeTimeout   time.Duration
 	// remoteSrcs are the remote keys this client received forwarded
 	// packets from; guarded by s.remoteSends.mu.

@@ -46,6 +46,10 @@ type Options struct {
 	// QueueDepth is the per-client depth of each of the data and disco
 	// queues.
 	QueueDepth int
+	// PerClientRateLimit and PerClientRateBurst limit what each regular
+	// client may send (bytes/s; 0 = unlimited); see SetPerClientRateLimit.
+	PerClientRateLimit int64
+	PerClientRateBurst int
 	// Admit, when set, decides whether a client that completed the
 	// handshake may connect. Mesh-key clients are never asked. A non-nil
 	// error rejects the client; the connection closes with no frame.
@@ -76,6 +80,8 @@ type Server struct {
 	logger           *slog.Logger
 	metrics          *serverMetrics
 	registry         *metrics.Registry
+	rateMetrics      *rateMetrics
+	rateCfg          atomic.Pointer[rateConfig]
 	writeTimeout     time.Duration
 	handshakeTimeout time.Duration
 	keepAlive        time.Duration
@@ -140,6 +146,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registry = reg
 	s.metrics = newServerMetrics(reg)
+	s.rateMetrics = newRateMetrics(reg)
+	s.SetPerClientRateLimit(opts.PerClientRateLimit, opts.PerClientRateBurst)
 	switch {
 	case s.writeTimeout == 0:
 		s.writeTimeout = DefaultWriteTimeout

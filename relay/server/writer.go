@@ -2,12 +2,12 @@ package server
 
 import (
 	"errors"
-	"github.com/relayctl/relayctl/internal/packetbuf"
 	"net"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/packetbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
+
 	"github.com/relayctl/relayctl/internal/metrics"
 )
 

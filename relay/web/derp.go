@@ -18,10 +18,23 @@ import (
 // or WebSocket with the "derp" subprotocol) and hands the connection to s.
 // ctx bounds every connection's life: cancel it to stop serving them.
 func DERPHandler(ctx context.Context, s *server.Server, logger *slog.Logger) http.Handler {
+	return NewDERPHandler(ctx, s, DERPOptions{Logger: logger})
+}
+
+// DERPOptions configure NewDERPHandler.
+type DERPOptions struct {
+	Logger *slog.Logger
+	// TrustedProxies may name the client in X-Forwarded-For/X-Real-IP.
+	TrustedProxies TrustedProxies
+}
+
+// NewDERPHandler is DERPHandler with options.
+func NewDERPHandler(ctx context.Context, s *server.Server, opts DERPOptions) http.Handler {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &derpHandler{ctx: ctx, s: s, logger: logger, fastStarts: s.Metrics().Counter(
+	return &derpHandler{ctx: ctx, s: s, logger: logger, trusted: opts.TrustedProxies, fastStarts: s.Metrics().Counter(
 		"relayctl_fast_start_connections", "DERP upgrades that skipped the HTTP response (TLS 1.3 clients that read our key from the metacert)")}
 }
 
@@ -30,6 +43,7 @@ type derpHandler struct {
 	s          *server.Server
 	logger     *slog.Logger
 	fastStarts *metrics.Counter
+	trusted    TrustedProxies
 }
 
 func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +86,7 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Accept flushes brw.Writer before its first frame.
 	}
 	h.s.Accept(h.ctx, nc, brw, server.ConnInfo{
-		RemoteAddr: remoteAddrPort(nc.RemoteAddr(), r.RemoteAddr),
+		RemoteAddr: h.trusted.ClientAddr(r, remoteAddrPort(nc.RemoteAddr(), r.RemoteAddr)),
 		NotIdeal:   r.Header.Get("Ideal-Node") != "",
 	})
 }

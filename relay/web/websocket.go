@@ -32,7 +32,7 @@ func (h *derpHandler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	nc := websocket.NetConn(h.ctx, c, websocket.MessageBinary)
 	brw := bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriterSize(nc, 16))
 	h.s.Accept(h.ctx, nc, brw, server.ConnInfo{
-		RemoteAddr: remoteAddrPort(nil, r.RemoteAddr),
+		RemoteAddr: h.trusted.ClientAddr(r, remoteAddrPort(nil, r.RemoteAddr)),
 		NotIdeal:   r.Header.Get("Ideal-Node") != "",
 		WebSocket:  true,
 	})
