@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/spf13/pflag"
 	"log/slog"
 	"math"
 	"net"
@@ -71,11 +72,13 @@ type serveOptions struct {
 	LogFormat         string
 	LogLevel          string
 	ConfigFile        string
+	Policies          []string
 
 	Admission admissionOptions
 
-	configExplicit bool
-	streams        IOStreams
+	sources  config.Sources
+	resolved *config.Result
+	streams  IOStreams
 }
 
 const (
@@ -111,7 +114,13 @@ the environment, which wins over the file.`,
 			return runServe(cmd.Context(), o)
 		},
 	}
-	f := c.Flags()
+	o.addFlags(c.Flags())
+	return c
+}
+
+// addFlags registers serve's settings on f. config show and validate take
+// the same flags.
+func (o *serveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Addr, "addr", ":443", "TCP listen address for DERP (HTTPS, or HTTP with --certmode none)")
 	f.IntVar(&o.HTTPPort, "http-port", 80, "plain-HTTP port for ACME challenges and redirects to HTTPS; -1 disables")
 	f.BoolVar(&o.STUN, "stun", true, "run the STUN server")
@@ -147,29 +156,20 @@ the environment, which wins over the file.`,
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	o.Admission.addFlags(f)
 	f.StringVar(&o.ConfigFile, "config", "", "config file (YAML, TOML or JSON; default <config>/relayctl.yaml)")
-	return c
+	f.StringSliceVar(&o.Policies, "policy", nil, "fleet policy sources: a directory of policy files, a file, or an https:// URL (repeatable; default "+config.DefaultPolicyDir+" when it exists)")
 }
 
 // complete merges config file and environment into the flags, applies
 // --dev and validates.
 func (o *serveOptions) complete(cmd *cobra.Command) error {
-	o.configExplicit = cmd.Flags().Changed("config")
-	if !o.configExplicit {
-		if v, ok := os.LookupEnv(config.EnvName("config")); ok {
-			o.ConfigFile, o.configExplicit = v, true
-		} else if dir, err := statedir.Config(); err == nil {
-			o.ConfigFile = config.DefaultFile(dir)
-		}
+	if err := o.resolveSettings(cmd.Flags()); err != nil {
+		return err
 	}
-	if _, err := config.Apply(cmd.Flags(), o.ConfigFile, o.configExplicit, "config"); err != nil {
-		return &UsageError{err}
-	}
-	changed := cmd.Flags().Changed
 	if o.Dev {
-		if !changed("addr") {
+		if o.sourceOf("addr") == config.SourceDefault {
 			o.Addr = devAddr
 		}
-		if !changed("certmode") {
+		if o.sourceOf("certmode") == config.SourceDefault {
 			o.CertMode = "none"
 		}
 	}
@@ -272,7 +272,7 @@ func loadMeshKey(path string) (key.MeshKey, error) {
 
 // runServe runs the relay until ctx is cancelled or SIGINT/SIGTERM.
 func runServe(ctx context.Context, o *serveOptions) error {
-	logger, _, err := logging.New(o.streams.ErrOut, o.LogFormat, o.LogLevel)
+	logger, level, err := logging.New(o.streams.ErrOut, o.LogFormat, o.LogLevel)
 	if err != nil {
 		return &UsageError{err}
 	}
@@ -322,6 +322,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	trusted, _ := o.trustedProxies()
 	reg.GaugeVec("relayctl_node_info", "this node's place in the fleet", "region_id", "node_name").
 		With(strconv.Itoa(o.RegionID), o.NodeName).Set(1)
+	live, err := startLiveConfig(ctx, o, keyPath, logger, reg, relay, level)
+	if err != nil {
+		return &UsageError{err}
+	}
+	defer live.remove()
+
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	defer cancelConns()
 	started := time.Now()

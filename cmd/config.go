@@ -1,0 +1,134 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/config"
+)
+
+func newConfigCmd(streams IOStreams) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Show or check the settings serve would run with, and where each comes from",
+		Long: `serve merges its settings from built-in defaults, the config file, RELAYCTL_*
+environment variables, command-line flags and fleet policy (enforced: nothing below it
+can override it). These commands show and check that resultant set without starting a
+relay. They take the same flags as serve.`,
+	}
+	c.AddCommand(newConfigShowCmd(streams), newConfigValidateCmd(streams))
+	return c
+}
+
+func newConfigShowCmd(streams IOStreams) *cobra.Command {
+	o := &serveOptions{streams: streams}
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show [serve flags]",
+		Short: "Print every setting's resultant value and its source",
+		Example: `  relayctl config show
+  relayctl config show --addr :8443          # what serve --addr :8443 would run with
+  relayctl config show --json | jq '.[] | select(.source=="policy")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.resolveSettings(cmd.Flags()); err != nil {
+				return err
+			}
+			entries := o.shownEntries()
+			if asJSON {
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(entries)
+			}
+			return writeSettingsTable(streams, o, entries)
+		},
+	}
+	o.addFlags(c.Flags())
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array: name, value, source, pending_restart, …")
+	return c
+}
+
+// shownEntries are the resolved settings as config show prints them:
+// secrets redacted, and restart-only settings that differ from what a
+// running relay (found through its key file's directory) started with
+// marked pending.
+func (o *serveOptions) shownEntries() []config.Entry {
+	var running *runningStatus
+	if path, cleanup, err := o.keyFile(); err == nil {
+		cleanup()
+		running, _ = readRunningStatus(path)
+	}
+	out := make([]config.Entry, 0, len(o.resolved.Entries))
+	for _, e := range o.resolved.Entries {
+		if running != nil && !e.Live {
+			if v, ok := running.Values[e.Name]; ok && v != e.Value {
+				e.PendingRestart = true
+			}
+		}
+		out = append(out, e.Shown())
+	}
+	return out
+}
+
+func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Entry) error {
+	tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tVALUE\tSOURCE\tNOTE")
+	for _, e := range entries {
+		var notes []string
+		if e.Origin != "" && e.Source != config.SourceFlag {
+			notes = append(notes, e.Origin)
+		}
+		if e.Overridden != "" {
+			notes = append(notes, fmt.Sprintf("enforced by policy (lower source asked for %s)", e.Overridden))
+		}
+		if e.PendingRestart {
+			notes = append(notes, "pending restart")
+		}
+		if e.Live {
+			notes = append(notes, "live")
+		}
+		v := e.Value
+		if v == "" {
+			v = `""`
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, v, e.Source, strings.Join(notes, "; "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if p := o.resolved.Policy; p != nil && len(p.Documents) > 0 {
+		fmt.Fprintf(streams.ErrOut, "fleet policy read from: %s\n", strings.Join(p.Documents, ", "))
+	}
+	return nil
+}
+
+func newConfigValidateCmd(streams IOStreams) *cobra.Command {
+	o := &serveOptions{streams: streams}
+	c := &cobra.Command{
+		Use:     "validate [serve flags]",
+		Short:   "Check the config file, environment and fleet policy without starting anything",
+		Example: `  relayctl config validate --config /etc/relayctl/relayctl.yaml --policy /etc/relayctl/policy.d`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.complete(cmd); err != nil {
+				return err
+			}
+			sources := []string{}
+			if o.sources.File != "" {
+				sources = append(sources, o.sources.File)
+			}
+			sources = append(sources, o.sources.Policies...)
+			slices.Sort(sources)
+			fmt.Fprintf(streams.ErrOut, "configuration is valid (%d settings; sources: %s)\n",
+				len(o.resolved.Entries), strings.Join(append([]string{"defaults", "environment", "flags"}, sources...), ", "))
+			return nil
+		},
+	}
+	o.addFlags(c.Flags())
+	return c
+}

@@ -1,0 +1,306 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Sources are the inputs of a resolution. The command line and the
+// environment are fixed for a process; the file and the policy are
+// re-read on every resolution.
+type Sources struct {
+	// File is the config file; FileExplicit means the user named it, so
+	// it must exist.
+	File         string
+	FileExplicit bool
+	// Policies are fleet policy sources: directories of policy files,
+	// single files, or https:// URLs.
+	Policies []string
+	// Env looks up environment variables (os.LookupEnv).
+	Env func(string) (string, bool)
+	// Flags are the values given on the command line, by setting name.
+	Flags map[string][]string
+	// Fetch reads a policy URL (nil: URLs are an error). The watcher
+	// provides one that caches by ETag.
+	Fetch func(url string) ([]byte, error)
+}
+
+// Entry is one setting of the resultant set.
+type Entry struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Source Source `json:"source"`
+	// Origin names the file, variable or policy document.
+	Origin string `json:"origin,omitempty"`
+	// Overridden is set when fleet policy replaced a value that a lower
+	// source (file, env, flag) asked for: that source's value.
+	Overridden     string `json:"overridden,omitempty"`
+	Live           bool   `json:"live"`
+	PendingRestart bool   `json:"pending_restart"`
+	Description    string `json:"description"`
+	secret         bool
+}
+
+// Result is a resultant set of settings.
+type Result struct {
+	Entries []Entry
+	// Flags holds every resolved value, typed, for the command to read.
+	Flags *pflag.FlagSet
+	// Policy is the merged fleet policy (access rules included).
+	Policy *Policy
+}
+
+// Lookup returns the entry for name.
+func (r *Result) Lookup(name string) (Entry, bool) {
+	i := slices.IndexFunc(r.Entries, func(e Entry) bool { return e.Name == name })
+	if i < 0 {
+		return Entry{}, false
+	}
+	return r.Entries[i], true
+}
+
+// Shown is the entry as config show prints it: secrets redacted.
+func (e Entry) Shown() Entry {
+	if e.secret && e.Value != "" {
+		e.Value = Redacted
+		if e.Overridden != "" {
+			e.Overridden = Redacted
+		}
+	}
+	return e
+}
+
+// ApplyTo copies every non-default value of r into fs (a command's own
+// flag set, built by the same Spec).
+func (r *Result) ApplyTo(fs *pflag.FlagSet) error {
+	var errs []error
+	for _, e := range r.Entries {
+		if e.Source == SourceDefault {
+			continue
+		}
+		f := fs.Lookup(e.Name)
+		src := r.Flags.Lookup(e.Name)
+		if f == nil || src == nil {
+			continue
+		}
+		if err := setLike(f, flagValues(src)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// layerValue is one source's value for one setting.
+type layerValue struct {
+	values []string
+	origin string
+}
+
+// Resolve computes the resultant set. An error names the source, setting
+// and value at fault.
+func Resolve(spec Spec, src Sources) (*Result, error) {
+	fs := spec.NewFlags()
+	file, err := readConfigFile(src.File, src.FileExplicit)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if spec.isSetting(f.Name) {
+			known[f.Name] = true
+		}
+	})
+	for k := range file {
+		if !known[k] {
+			return nil, fmt.Errorf("config file %s: unknown setting %q%s", src.File, k, suggest(k, known))
+		}
+	}
+
+	res := &Result{Flags: fs}
+	sources := map[string]Entry{}
+	var errs []error
+	set := func(name string, v layerValue, s Source) {
+		f := fs.Lookup(name)
+		if err := setLike(f, v.values); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s %q: %w", describe(s, v.origin), name, strings.Join(v.values, ","), err))
+			return
+		}
+		e := sources[name]
+		e.Source, e.Origin = s, v.origin
+		sources[name] = e
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !known[f.Name] {
+			return
+		}
+		sources[f.Name] = Entry{Source: SourceDefault}
+		if v, ok := file[f.Name]; ok {
+			set(f.Name, v, SourceFile)
+		}
+		if src.Env != nil {
+			if v, ok := src.Env(EnvName(f.Name)); ok {
+				set(f.Name, layerValue{values: []string{v}, origin: EnvName(f.Name)}, SourceEnv)
+			}
+		}
+		if v, ok := src.Flags[f.Name]; ok {
+			set(f.Name, layerValue{values: v, origin: "--" + f.Name}, SourceFlag)
+		}
+	})
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	// Policy scopes are chosen by this node's identity, which only the
+	// lower layers may set.
+	region, node := nodeIdentity(fs)
+	policy, err := loadPolicy(src, region, node)
+	if err != nil {
+		return nil, err
+	}
+	res.Policy = policy
+	for name, v := range policy.Settings {
+		if !known[name] {
+			return nil, fmt.Errorf("fleet policy %s: unknown setting %q%s", v.origin, name, suggest(name, known))
+		}
+		if spec.Meta[name].Local {
+			return nil, fmt.Errorf("fleet policy %s: %q describes the node itself and cannot be set by policy", v.origin, name)
+		}
+		before := sources[name]
+		var overridden string
+		if before.Source != SourceDefault {
+			overridden = fs.Lookup(name).Value.String()
+		}
+		set(name, v, SourcePolicy)
+		e := sources[name]
+		if overridden != "" && overridden != fs.Lookup(name).Value.String() {
+			e.Overridden = overridden
+			sources[name] = e
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !known[f.Name] {
+			return
+		}
+		e := sources[f.Name]
+		e.Name = f.Name
+		e.Value = displayValue(f)
+		e.Description = f.Usage
+		e.Live = spec.Meta[f.Name].Live
+		e.secret = spec.Meta[f.Name].Secret
+		res.Entries = append(res.Entries, e)
+	})
+	slices.SortFunc(res.Entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	return res, nil
+}
+
+func describe(s Source, origin string) string {
+	switch s {
+	case SourceFile:
+		return "config file " + origin
+	case SourceEnv:
+		return "environment"
+	case SourceFlag:
+		return "command line"
+	case SourcePolicy:
+		return "fleet policy " + origin
+	}
+	return string(s)
+}
+
+// nodeIdentity reads the settings that select policy scopes.
+func nodeIdentity(fs *pflag.FlagSet) (region, node string) {
+	if f := fs.Lookup("region-id"); f != nil {
+		region = f.Value.String()
+	}
+	if f := fs.Lookup("node-name"); f != nil {
+		node = f.Value.String()
+	}
+	return region, node
+}
+
+// setLike replaces f's value with values, the way the command line would
+// set it: a list setting takes all of them, others the single value.
+func setLike(f *pflag.Flag, values []string) error {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		var all []string
+		for _, v := range values {
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					all = append(all, p)
+				}
+			}
+		}
+		return sv.Replace(all)
+	}
+	if len(values) != 1 {
+		return fmt.Errorf("takes one value, got %d", len(values))
+	}
+	return f.Value.Set(values[0])
+}
+
+func flagValues(f *pflag.Flag) []string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return sv.GetSlice()
+	}
+	return []string{f.Value.String()}
+}
+
+func displayValue(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(sv.GetSlice(), ",")
+	}
+	return f.Value.String()
+}
+
+// CommandLine collects the settings given on a command line.
+func CommandLine(fs *pflag.FlagSet, spec Spec) map[string][]string {
+	out := map[string][]string{}
+	fs.Visit(func(f *pflag.Flag) {
+		if spec.isSetting(f.Name) {
+			out[f.Name] = flagValues(f)
+		}
+	})
+	return out
+}
+
+// suggest offers the nearest known name for a typo.
+func suggest(name string, known map[string]bool) string {
+	best, bestD := "", 4
+	for k := range known {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

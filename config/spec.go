@@ -1,0 +1,71 @@
+// Package config merges relayctl's setting sources into one resultant set:
+// built-in defaults < config file < environment (RELAYCTL_*) < command-line
+// flags < fleet policy (enforced: no lower source can override it). It
+// knows settings, sources and files, nothing of DERP.
+//
+// The settings are a command's flags: each flag is registered once, with
+// its type, default and description, and Meta adds whether it applies live.
+// The file key and environment name derive from the flag name, so flags,
+// files, environment and docs cannot drift apart.
+package config
+
+import (
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// EnvPrefix starts every environment variable: --mesh-psk-file is
+// RELAYCTL_MESH_PSK_FILE.
+const EnvPrefix = "RELAYCTL"
+
+// EnvName is the environment variable for a setting.
+func EnvName(name string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Source says where a setting's value came from.
+type Source string
+
+const (
+	SourceDefault Source = "default"
+	SourceFile    Source = "file"
+	SourceEnv     Source = "env"
+	SourceFlag    Source = "flag"
+	SourcePolicy  Source = "policy"
+)
+
+// Meta is what a flag definition cannot say about a setting.
+type Meta struct {
+	// Live settings are applied to a running relay; the others wait for
+	// a restart and are reported as pending.
+	Live bool
+	// Secret values are shown as "<redacted>".
+	Secret bool
+	// Local settings describe the node itself (its identity, where its
+	// files are); fleet policy may not set them.
+	Local bool
+}
+
+// Spec describes a command's settings.
+type Spec struct {
+	// NewFlags returns a fresh flag set with every setting at its default.
+	NewFlags func() *pflag.FlagSet
+	// Meta by setting name; absent means restart-only, not secret.
+	Meta map[string]Meta
+	// NotSettings are flags that select sources rather than being
+	// settings (--config, --policy).
+	NotSettings []string
+}
+
+func (s Spec) isSetting(name string) bool {
+	for _, n := range s.NotSettings {
+		if n == name {
+			return false
+		}
+	}
+	return true
+}
+
+// Redacted is how a secret value is shown.
+const Redacted = "<redacted>"

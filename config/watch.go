@@ -1,0 +1,308 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DefaultDebounce gathers a burst of changes (an editor's save, a config
+// management run touching many files) into one recomputation.
+const DefaultDebounce = 300 * time.Millisecond
+
+// Change is what a recomputation found.
+type Change struct {
+	Old, New *Result
+	// Applied are live settings whose value changed.
+	Applied []Entry
+	// Pending are restart-only settings whose value changed; they take
+	// effect at the next start.
+	Pending []Entry
+}
+
+// Watcher recomputes the resultant set when a source changes: the config
+// file or a policy directory changes on disk, SIGHUP arrives (Reload), or
+// a policy URL's content changes. A set that fails to resolve is logged
+// and the last good one stays in force.
+type Watcher struct {
+	spec     Spec
+	sources  Sources
+	logger   *slog.Logger
+	debounce time.Duration
+	poll     time.Duration
+	onChange func(Change)
+	onError  func(error)
+
+	mu      sync.Mutex
+	initial *Result // the set the process started with
+	current *Result
+	pending map[string]Entry // restart-only changes not yet in force
+	// recomputations counts successful resolutions after the first.
+	recomputations int
+	kick           chan struct{}
+
+	httpClient *http.Client
+	etags      map[string]string
+	bodies     map[string][]byte
+}
+
+// WatchOptions configure NewWatcher.
+type WatchOptions struct {
+	Debounce time.Duration // 0 = DefaultDebounce
+	// PollInterval is how often policy URLs are fetched (0 = 1 minute).
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	// OnChange is called after each successful recomputation that changed
+	// something; OnError after each rejected one.
+	OnChange func(Change)
+	OnError  func(error)
+	// HTTPClient fetches policy URLs (nil: a client with a 30 s timeout).
+	HTTPClient *http.Client
+}
+
+// NewWatcher resolves the first set and returns a watcher for it.
+func NewWatcher(spec Spec, src Sources, opts WatchOptions) (*Watcher, *Result, error) {
+	w := &Watcher{
+		spec: spec, sources: src, logger: opts.Logger, debounce: opts.Debounce, poll: opts.PollInterval,
+		onChange: opts.OnChange, onError: opts.OnError, pending: map[string]Entry{},
+		kick: make(chan struct{}, 1), httpClient: opts.HTTPClient, etags: map[string]string{}, bodies: map[string][]byte{},
+	}
+	if w.logger == nil {
+		w.logger = slog.New(slog.DiscardHandler)
+	}
+	if w.debounce <= 0 {
+		w.debounce = DefaultDebounce
+	}
+	if w.poll <= 0 {
+		w.poll = time.Minute
+	}
+	if w.httpClient == nil {
+		w.httpClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	w.sources.Fetch = w.fetch
+	res, err := Resolve(spec, w.sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.current, w.initial = res, res
+	return w, res, nil
+}
+
+// Current is the set in force.
+func (w *Watcher) Current() *Result {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.current
+}
+
+// Pending lists restart-only settings changed since start.
+func (w *Watcher) Pending() []Entry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]Entry, 0, len(w.pending))
+	for _, e := range w.pending {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Reload asks for a recomputation (SIGHUP), debounced like file changes.
+func (w *Watcher) Reload() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run watches until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("config watcher: %w", err)
+	}
+	defer fw.Close()
+	// Watch directories, not files: editors and config management
+	// replace files by renaming, which a file watch would lose.
+	dirs := map[string]bool{}
+	if w.sources.File != "" {
+		dirs[filepath.Dir(w.sources.File)] = true
+	}
+	var urls []string
+	for _, p := range w.sources.Policies {
+		if strings.HasPrefix(p, "https://") || strings.HasPrefix(p, "http://") {
+			urls = append(urls, p)
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			dirs[p] = true
+		} else {
+			dirs[filepath.Dir(p)] = true
+		}
+	}
+	for d := range dirs {
+		if err := fw.Add(d); err != nil {
+			w.logger.Warn("cannot watch for config changes; SIGHUP still reloads", "dir", d, "err", err)
+		}
+	}
+	var pollC <-chan time.Time
+	if len(urls) > 0 {
+		t := time.NewTicker(w.poll)
+		defer t.Stop()
+		pollC = t.C
+	}
+	var debounceC <-chan time.Time
+	var timer *time.Timer
+	arm := func() {
+		if timer == nil {
+			timer = time.NewTimer(w.debounce)
+			debounceC = timer.C
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return nil
+			}
+			if w.relevant(ev.Name) {
+				arm()
+			}
+		case err := <-fw.Errors:
+			w.logger.Warn("config watcher error", "err", err)
+		case <-w.kick:
+			arm()
+		case <-pollC:
+			arm()
+		case <-debounceC:
+			timer, debounceC = nil, nil
+			w.recompute()
+		}
+	}
+}
+
+// relevant filters directory events to the files we read.
+func (w *Watcher) relevant(name string) bool {
+	if name == w.sources.File {
+		return true
+	}
+	for _, p := range w.sources.Policies {
+		if name == p || (filepath.Dir(name) == p && isPolicyFile(filepath.Base(name)) && !strings.HasPrefix(filepath.Base(name), ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+// recompute resolves the sources again and reports what changed.
+func (w *Watcher) recompute() {
+	res, err := Resolve(w.spec, w.sources)
+	if err != nil {
+		w.logger.Error("new configuration rejected; the last good one stays in force", "err", err)
+		if w.onError != nil {
+			w.onError(err)
+		}
+		return
+	}
+	w.mu.Lock()
+	old := w.current
+	ch := Change{Old: old, New: res}
+	for _, e := range res.Entries {
+		prev, _ := old.Lookup(e.Name)
+		if prev.Value == e.Value {
+			continue // unchanged, or the same value from elsewhere
+		}
+		if e.Live {
+			ch.Applied = append(ch.Applied, e)
+		} else {
+			e.PendingRestart = true
+			w.pending[e.Name] = e
+			ch.Pending = append(ch.Pending, e)
+		}
+	}
+	// A restart-only setting changed back to its running value is no
+	// longer pending.
+	for name := range w.pending {
+		if e, _ := res.Lookup(name); e.Value == w.startValue(name) {
+			delete(w.pending, name)
+		}
+	}
+	for i := range res.Entries {
+		_, res.Entries[i].PendingRestart = w.pending[res.Entries[i].Name]
+	}
+	w.current = res
+	w.recomputations++
+	w.mu.Unlock()
+	for _, e := range ch.Pending {
+		w.logger.Warn("setting changed; it takes effect at the next restart", "setting", e.Name, "value", e.Shown().Value, "source", e.Source)
+	}
+	for _, e := range ch.Applied {
+		w.logger.Info("setting applied", "setting", e.Name, "value", e.Shown().Value, "source", e.Source)
+	}
+	if w.onChange != nil {
+		w.onChange(ch)
+	}
+}
+
+// startValue is the value a restart-only setting had when the relay
+// started: what is really in force for it.
+func (w *Watcher) startValue(name string) string {
+	if e, ok := w.first().Lookup(name); ok {
+		return e.Value
+	}
+	return ""
+}
+
+func (w *Watcher) first() *Result { return w.initial }
+
+// Initial is the set the process started with.
+func (w *Watcher) Initial() *Result { return w.initial }
+
+// fetch reads a policy URL, revalidating with the last ETag.
+func (w *Watcher) fetch(url string) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if et := w.etags[url]; et != "" {
+		req.Header.Set("If-None-Match", et)
+	}
+	resp, err := w.httpClient.Do(req)
+	if err != nil {
+		if b, ok := w.bodies[url]; ok {
+			w.logger.Warn("fleet policy URL unreachable; using the last copy", "url", url, "err", err)
+			return b, nil
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return w.bodies[url], nil
+	case http.StatusOK:
+	default:
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	w.etags[url] = resp.Header.Get("ETag")
+	w.bodies[url] = b
+	return b, nil
+}
