@@ -68,6 +68,9 @@ func startLiveConfig(ctx context.Context, o *serveOptions, keyPath string, logge
 					relay.SetPerClientRateLimit(rateLimit, burst)
 				}
 			}
+			if !sameAccess(ch.Old.Policy, ch.New.Policy) {
+				applyAccessPolicy(logger, relay, ch.New.Policy)
+			}
 			lc.publish(ch.New)
 		},
 		OnError: func(error) { lc.reloads.With("rejected").Inc() },
@@ -76,6 +79,7 @@ func startLiveConfig(ctx context.Context, o *serveOptions, keyPath string, logge
 		return nil, err
 	}
 	lc.watcher = w
+	applyAccessPolicy(logger, relay, first.Policy)
 	lc.reloads.With("ok")
 	lc.reloads.With("rejected")
 	lc.publish(first)
@@ -159,4 +163,21 @@ func readRunningStatus(keyPath string) (*runningStatus, bool) {
 		return nil, false // the relay that wrote it is gone
 	}
 	return &st, true
+}
+
+// applyAccessPolicy puts the fleet policy's tags and ACLs in force; a
+// policy that does not compile is logged and the previous one stays.
+func applyAccessPolicy(logger *slog.Logger, relay *server.Server, p *config.Policy) {
+	ap, err := accessPolicyFrom(p)
+	if err == nil {
+		var closed int
+		closed, err = relay.SetAccessPolicy(ap)
+		if err == nil {
+			if ap != nil {
+				logger.Info("access policy in force", "tags", len(ap.Tags), "rules", len(ap.Rules), "disconnected", closed)
+			}
+			return
+		}
+	}
+	logger.Error("access policy rejected; the previous one stays in force", "err", err)
 }

@@ -74,6 +74,9 @@ func (o *serveOptions) resolveSettings(cmdFlags *pflag.FlagSet) error {
 	if err := res.ApplyTo(cmdFlags); err != nil {
 		return &UsageError{err}
 	}
+	if _, err := accessPolicyFrom(res.Policy); err != nil {
+		return &UsageError{err}
+	}
 	o.resolved = res
 	return nil
 }

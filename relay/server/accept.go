@@ -111,6 +111,9 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	}
 
 	canMesh := s.HasMeshKey() && !ci.MeshKey.IsZero() && ci.MeshKey.Equal(s.meshKey)
+	if !canMesh && !s.access.Load().admits(clientKey) {
+		return nil, hsErr("rejected", fmt.Errorf("client %s rejected: not in the relay's access policy (no tag lists its key)", clientKey.ShortString()))
+	}
 	if !canMesh && s.admit != nil {
 		req := AdmitRequest{Key: clientKey, Info: ci}
 		if info.RemoteAddr.IsValid() {

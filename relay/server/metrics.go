@@ -15,6 +15,7 @@ const (
 	dropQueueTail
 	dropWriteError
 	dropDupClient
+	dropACLDenied
 	numDropReasons
 )
 
@@ -26,6 +27,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropQueueTail:        "queue_tail",
 	dropWriteError:       "write_error",
 	dropDupClient:        "dup_client",
+	dropACLDenied:        "acl_denied",
 }
 
 // serverMetrics are the relay's counters and gauges. Names follow derper's

@@ -142,6 +142,13 @@ func (c *sclient) handleSendPacket(n uint32) error {
 // connection, or to the mesh peer that has dst. It owns buf.
 func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded bool) {
 	s := c.s
+	if !c.canMesh || forwarded {
+		if ap := s.access.Load(); ap != nil && !ap.allows(src, dst) {
+			s.metrics.drop(dropACLDenied, disco, len(*buf))
+			packetbuf.Put(buf)
+			return
+		}
+	}
 	to, known := s.lookup(dst)
 	switch {
 	case to != nil:

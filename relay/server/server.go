@@ -82,6 +82,7 @@ type Server struct {
 	registry         *metrics.Registry
 	rateMetrics      *rateMetrics
 	rateCfg          atomic.Pointer[rateConfig]
+	access           atomic.Pointer[accessPolicy]
 	writeTimeout     time.Duration
 	handshakeTimeout time.Duration
 	keepAlive        time.Duration

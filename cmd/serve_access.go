@@ -1,0 +1,60 @@
+package cmd
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+)
+
+// accessPolicyFrom turns fleet policy's tags and ACLs into the relay's
+// access policy; nil when the policy has none.
+func accessPolicyFrom(p *config.Policy) (*server.AccessPolicy, error) {
+	if p == nil || (len(p.Tags) == 0 && len(p.ACLs) == 0) {
+		return nil, nil
+	}
+	ap := &server.AccessPolicy{Tags: map[string][]key.NodePublic{}}
+	for tag, keys := range p.Tags {
+		for _, s := range keys {
+			k, err := key.ParseNodePublic(s)
+			if err != nil {
+				return nil, fmt.Errorf("fleet policy tags %s: %w", tag, err)
+			}
+			ap.Tags[tag] = append(ap.Tags[tag], k)
+		}
+		if ap.Tags[tag] == nil {
+			ap.Tags[tag] = []key.NodePublic{}
+		}
+	}
+	for _, a := range p.ACLs {
+		ap.Rules = append(ap.Rules, server.AccessRule{Src: a.Src, Dst: a.Dst})
+	}
+	return ap, nil
+}
+
+// sameAccess reports whether two policies have the same tags and ACLs, so
+// an unrelated change does not re-check every connection.
+func sameAccess(a, b *config.Policy) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == nil {
+		return true
+	}
+	if len(a.Tags) != len(b.Tags) || len(a.ACLs) != len(b.ACLs) {
+		return false
+	}
+	for t, ks := range a.Tags {
+		if !slices.Equal(ks, b.Tags[t]) {
+			return false
+		}
+	}
+	for i := range a.ACLs {
+		if a.ACLs[i].Action != b.ACLs[i].Action || !slices.Equal(a.ACLs[i].Src, b.ACLs[i].Src) || !slices.Equal(a.ACLs[i].Dst, b.ACLs[i].Dst) {
+			return false
+		}
+	}
+	return true
+}
