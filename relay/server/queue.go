@@ -17,18 +17,22 @@ type queuedPacket struct {
 // slow reader sees fresh packets rather than stale ones and never makes
 // its senders wait. Guarded by the owning sclient's queueMu.
 type packetRing struct {
-	items      []queuedPacket
+	items      []queuedPacket // allocated on first push: idle clients hold none
+	depth      int
 	head, size int
 }
 
 func newPacketRing(depth int) packetRing {
-	return packetRing{items: make([]queuedPacket, depth)}
+	return packetRing{depth: depth}
 }
 
 func (r *packetRing) len() int { return r.size }
 
 // push appends p; when the ring is full it returns the evicted oldest entry.
 func (r *packetRing) push(p queuedPacket) (evicted queuedPacket, didEvict bool) {
+	if r.items == nil {
+		r.items = make([]queuedPacket, r.depth)
+	}
 	if r.size == len(r.items) {
 		evicted = r.items[r.head]
 		r.items[r.head] = p
