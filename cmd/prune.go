@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -105,6 +104,9 @@ func (o *pruneOptions) complete() error {
 	if chosen == 0 && !o.List {
 		return usageErrorf("choose the peers to close: --peer nodekey:…, --not-ideal or --all (or --list to only list)")
 	}
+	if pin, ok := strings.CutPrefix(o.CertName, certs.PinPrefix); ok && !isLowerHex64(pin) {
+		return usageErrorf("--cert-name %q: a sha256-raw pin is 64 lowercase hex digits, as in the DERP map", o.CertName)
+	}
 	for _, p := range o.Peers {
 		k, err := key.ParseNodePublic(strings.TrimSpace(p))
 		if err != nil {
@@ -138,11 +140,7 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	defer cancel()
 	copts := client.Options{MeshKey: meshKey}
 	if o.CertName != "" {
-		verify, err := certs.VerifyPinned(o.CertName, time.Now)
-		if err != nil {
-			return usageErrorf("--cert-name: %v", err)
-		}
-		copts.TLSConfig = pinnedTLSConfig(o.Server, verify)
+		copts.TLSConfig = pinnedTLSConfig(o.Server, o.CertName)
 	}
 	c, err := client.Dial(ctx, o.Server, key.NewNode(), copts)
 	if err != nil {
@@ -183,7 +181,9 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	switch {
 	case o.DryRun:
 		setAction(&report, "close", "would-close")
-	case len(targets) > 0 && !o.List:
+	case o.List: // only lists, even with peers chosen
+		setAction(&report, "close", "keep")
+	case len(targets) > 0:
 		closed, err := sess.Close(ctx, targets)
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.Server, err)
@@ -197,9 +197,6 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 				}
 			}
 		}
-	}
-	if o.List && len(targets) == 0 {
-		setAction(&report, "close", "keep")
 	}
 	if err := renderPrune(o, report); err != nil {
 		return err
@@ -264,14 +261,25 @@ func readMeshKeyFile(path string) (key.MeshKey, error) {
 	return k, nil
 }
 
-// pinnedTLSConfig trusts exactly the certificate a DERP map pins, as
-// Tailscale clients do for self-signed relays.
-func pinnedTLSConfig(server string, verify func(tls.ConnectionState) error) *tls.Config {
-	cfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: verify}
+// pinnedTLSConfig checks the relay's certificate as a Tailscale client
+// does for a DERP map node with this CertName (a sha256-raw pin, or the
+// name to verify the chain for).
+func pinnedTLSConfig(server, certName string) *tls.Config {
+	host := server
 	if u, err := url.Parse(server); err == nil {
-		if _, err := netip.ParseAddr(u.Hostname()); err != nil {
-			cfg.ServerName = u.Hostname()
+		host = u.Hostname()
+	}
+	return client.Node{HostName: host, CertName: certName}.TLSConfig(nil, nil)
+}
+
+func isLowerHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
 		}
 	}
-	return cfg
+	return true
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/relayctl/relayctl/relay/client"
 )
 
 // errNoAddress means the node has no address of the wanted family: the
@@ -52,30 +54,10 @@ func (p *Prober) familyTarget(ctx context.Context, n *DERPNode, want6 bool) (net
 	return addrs[0].Unmap(), nil
 }
 
-// dialHost is the host part of the TCP address for n: the forced IPv4,
-// else the forced IPv6, else HostName for DNS.
-func dialHost(n *DERPNode) string {
-	if a := n.v4().addr; a.IsValid() {
-		return a.String()
-	}
-	if a := n.v6().addr; a.IsValid() {
-		return a.String()
-	}
-	return n.HostName
-}
-
-// nodeDialer dials n's forced address (or HostName) whatever address the
-// caller asks for, keeping only the port; DERP URLs name HostName for the
-// Host header and SNI, but the map may say where to connect.
-func nodeDialer(n *DERPNode) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, net.JoinHostPort(dialHost(n), port))
-	}
+// clientNode is n as relay/client dials it.
+func (n *DERPNode) clientNode() client.Node {
+	return client.Node{HostName: n.HostName, CertName: n.CertName, IPv4: n.IPv4, IPv6: n.IPv6,
+		DERPPort: n.DERPPort, InsecureForTests: n.InsecureForTests}
 }
 
 // derpURL is the URL a client dials for n's DERP endpoint.

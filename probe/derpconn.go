@@ -39,11 +39,11 @@ func (p *Prober) connect(ctx context.Context, n *DERPNode) (*derpPeer, error) {
 		IsProber:    true,
 		MeshKey:     p.cfg.MeshKey,
 		AppName:     "relayctl-probe",
-		Dialer:      nodeDialer(n),
+		Dialer:      n.clientNode().Dialer(),
 		RecvTimeout: -1, // the probe's context bounds the wait instead
 	}
 	if !p.cfg.PlainHTTP {
-		opts.TLSConfig = nodeTLSConfig(n, p.cfg.RootCAs, p.cfg.Now)
+		opts.TLSConfig = n.clientNode().TLSConfig(p.cfg.RootCAs, p.cfg.Now)
 	}
 	url := p.derpURL(n)
 	c, err := client.Dial(ctx, url, key.NewNode(), opts)

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/relayctl/relayctl/internal/certs"
 	"math/big"
 	"net"
 	"net/http/httptest"
@@ -149,7 +150,7 @@ func selfSignedCert(t *testing.T, host string, notBefore, notAfter time.Time) (t
 
 func certPinFor(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
-	return certPinPrefix + hex.EncodeToString(sum[:])
+	return certs.PinPrefix + hex.EncodeToString(sum[:])
 }
 
 func oneRegionMap(id int, code string, nodes ...*DERPNode) *DERPMap {

@@ -362,12 +362,12 @@ func (nc *netchecker) runHTTPS(ctx context.Context) {
 // the TCP and TLS handshakes are not counted.
 func (nc *netchecker) httpsLatency(ctx context.Context, n *DERPNode) (time.Duration, netip.Addr, error) {
 	tr := &http.Transport{
-		DialContext:       nodeDialer(n),
+		DialContext:       n.clientNode().Dialer(),
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: false,
 	}
 	if !nc.opts.PlainHTTP {
-		tr.TLSClientConfig = nodeTLSConfig(n, nc.opts.RootCAs, time.Now)
+		tr.TLSClientConfig = n.clientNode().TLSConfig(nc.opts.RootCAs, time.Now)
 	}
 	defer tr.CloseIdleConnections()
 	scheme := "https"

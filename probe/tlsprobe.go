@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/relayctl/relayctl/relay/client"
 )
 
 func (p *Prober) checkTLS(n *DERPNode) func(context.Context, *Result) {
@@ -17,16 +19,16 @@ func (p *Prober) checkTLS(n *DERPNode) func(context.Context, *Result) {
 			r.Detail = "plain HTTP (TS_DEBUG_USE_DERP_HTTP)"
 			return
 		}
-		cfg := nodeTLSConfig(n, p.cfg.RootCAs, p.cfg.Now)
+		cfg := n.clientNode().TLSConfig(p.cfg.RootCAs, p.cfg.Now)
 		// Keep what the server presented even when verification fails, so
 		// that the expiry is known for a rejected certificate too.
 		var presented []*x509.Certificate
 		verify := cfg.VerifyConnection
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			presented = withoutMetacerts(cs.PeerCertificates)
+			presented = client.WithoutMetaCerts(cs.PeerCertificates)
 			return verify(cs)
 		}
-		addr := net.JoinHostPort(dialHost(n), strconv.Itoa(n.DERPPortFor(false)))
+		addr := net.JoinHostPort(n.clientNode().DialHost(), strconv.Itoa(n.DERPPortFor(false)))
 		d := tls.Dialer{Config: cfg}
 		start := time.Now()
 		conn, err := d.DialContext(ctx, "tcp", addr)

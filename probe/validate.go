@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/relayctl/relayctl/internal/certs"
 )
 
 // maxRegionID is the largest region ID Tailscale accepts (2^53-1, so the
@@ -145,7 +147,7 @@ func (v *validator) node(region, i int, n *DERPNode, names map[string]int) {
 	if n.DERPPort < 0 || n.DERPPort > 65535 {
 		bad("DERPPort", "%d: want 0 (443) or a port", n.DERPPort)
 	}
-	if hex, ok := strings.CutPrefix(n.CertName, certPinPrefix); ok && !isLowerHex64(hex) {
+	if hex, ok := strings.CutPrefix(n.CertName, certs.PinPrefix); ok && !isLowerHex64(hex) {
 		bad("CertName", "%q: a sha256-raw pin is 64 lowercase hex digits (clients compare it exactly)", n.CertName)
 	}
 	if n.CanPort80 && !n.v4().addr.IsValid() {

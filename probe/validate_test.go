@@ -2,6 +2,7 @@ package probe
 
 import (
 	"errors"
+	"github.com/relayctl/relayctl/internal/certs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,7 +119,7 @@ func TestLoadDERPMapSources(t *testing.T) {
 					t.Fatal(err)
 				}
 				n := m.Regions[900].Nodes[0]
-				if n.Name != "900a" || n.IPv4 != "192.0.2.1" || !strings.HasPrefix(n.CertName, certPinPrefix) {
+				if n.Name != "900a" || n.IPv4 != "192.0.2.1" || !strings.HasPrefix(n.CertName, certs.PinPrefix) {
 					t.Errorf("decoded node %+v", n)
 				}
 				return

@@ -90,11 +90,9 @@ func testLeaf(t *testing.T) (tls.Certificate, string) {
 // DERP map node with CertName "sha256-raw:…" is trusted.
 func pinnedTLS(t *testing.T, certName string, maxVersion uint16) *tls.Config {
 	t.Helper()
-	verify, err := certs.VerifyPinned(certName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: verify, MaxVersion: maxVersion}
+	cfg := Node{CertName: certName}.TLSConfig(nil, nil)
+	cfg.MaxVersion = maxVersion
+	return cfg
 }
 
 // tlsRelay is relay/server behind relay/web over TLS with the metacert,
@@ -226,7 +224,7 @@ func TestDialWrongPinRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	_, err := Dial(ctx, relay.url, key.NewNode(), Options{TLSConfig: pinnedTLS(t, otherPin, 0)})
-	if err == nil || !strings.Contains(err.Error(), "pinned certificate") {
+	if err == nil || !strings.Contains(err.Error(), "CertName pin mismatch") {
 		t.Fatalf("dial with a wrong pin: %v, want a pin error", err)
 	}
 	if got := relay.fastStartHeaders(); len(got) != 0 {

@@ -1,0 +1,100 @@
+package client
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/certs"
+)
+
+func selfSignedLeaf(t *testing.T, hostname string) *x509.Certificate {
+	t.Helper()
+	certPEM, _, err := certs.SelfSigned(netip.MustParseAddr("127.0.0.1"), hostname, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseCertPEM(t, certPEM)
+}
+
+func metaCert(t *testing.T) *x509.Certificate {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := pkix.Name{CommonName: certs.MetaCertPrefix + strings.Repeat("ab", 32)}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: name, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestVerifyNodeCertPinned(t *testing.T) {
+	leaf := selfSignedLeaf(t, "localhost")
+	other := selfSignedLeaf(t, "")
+	meta := metaCert(t)
+	pin := certs.CertName(leaf.Raw)
+	now := time.Now()
+	tests := []struct {
+		name       string
+		certName   string
+		serverName string
+		chain      []*x509.Certificate
+		at         time.Time
+		wantErr    string // "" means accepted
+	}{
+		{"leaf_only", pin, "", []*x509.Certificate{leaf}, now, ""},
+		{"leaf_and_metacert", pin, "", []*x509.Certificate{leaf, meta}, now, ""},
+		{"metacert_first", pin, "", []*x509.Certificate{meta, leaf}, now, ""},
+		{"server_name_covered", pin, "localhost", []*x509.Certificate{leaf, meta}, now, ""},
+		{"server_name_not_covered", pin, "example.com", []*x509.Certificate{leaf}, now, "example.com"},
+		{"wrong_pin", certs.CertName(other.Raw), "", []*x509.Certificate{leaf}, now, "CertName pin mismatch"},
+		{"upper_case_pin", strings.ToUpper(pin[:len(certs.PinPrefix)]) + strings.ToUpper(pin[len(certs.PinPrefix):]), "", []*x509.Certificate{leaf}, now, "x509:"},
+		{"upper_case_hex", certs.PinPrefix + strings.ToUpper(pin[len(certs.PinPrefix):]), "", []*x509.Certificate{leaf}, now, "CertName pin mismatch"},
+		{"extra_cert", pin, "", []*x509.Certificate{leaf, other}, now, "presented 2 certificates"},
+		{"only_metacert", pin, "", []*x509.Certificate{meta}, now, "presented no certificate"},
+		{"expired", pin, "", []*x509.Certificate{leaf}, leaf.NotAfter.Add(time.Second), "expired"},
+		{"not_yet_valid", pin, "", []*x509.Certificate{leaf}, leaf.NotBefore.Add(-time.Second), "not valid until"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := VerifyNodeCert(Node{CertName: tt.certName}, tls.ConnectionState{ServerName: tt.serverName, PeerCertificates: tt.chain}, nil, tt.at)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want an error containing %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func parseCertPEM(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(certPEM)
+	if blk == nil {
+		t.Fatal("no PEM block")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
