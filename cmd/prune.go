@@ -151,6 +151,7 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	if err != nil {
 		return err
 	}
+	defer sess.Stop()
 	peers, err := sess.List(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Server, err)

@@ -68,6 +68,7 @@ type Session struct {
 	recvErr chan error
 	peers   map[key.NodePublic]Peer
 	gone    map[key.NodePublic]bool
+	stop    chan struct{} // closed by Close so the read loop never blocks forever
 }
 
 // Watch subscribes c (dialled with the mesh key) to the relay's peers.
@@ -76,7 +77,7 @@ func Watch(c *client.Client) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{c: c, msgs: make(chan client.Message, 64), recvErr: make(chan error, 1),
-		peers: map[key.NodePublic]Peer{}, gone: map[key.NodePublic]bool{}}
+		peers: map[key.NodePublic]Peer{}, gone: map[key.NodePublic]bool{}, stop: make(chan struct{})}
 	go s.readLoop()
 	return s, nil
 }
@@ -93,7 +94,20 @@ func (s *Session) readLoop() {
 			_ = p // packets are not for us; Data is reused, so never pass it on
 			continue
 		}
-		s.msgs <- m
+		select {
+		case s.msgs <- m:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Stop ends the session's reader; close the client too.
+func (s *Session) Stop() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
 	}
 }
 
