@@ -95,9 +95,13 @@ func newServeCmd(streams IOStreams, runF func(*serveOptions) error) *cobra.Comma
 UDP --stun-port, the HTTP endpoints Tailscale clients use, and loopback-only /debug/
 pages with Prometheus metrics.
 
-Every flag can also be set in the config file (same name as key) or in the
-environment as RELAYCTL_<FLAG> (upper case, dashes as underscores). Flags win over
-the environment, which wins over the file.`,
+Every flag can also be set in the config file (same name as key), in the
+environment as RELAYCTL_<FLAG> (upper case, dashes as underscores), or by fleet
+policy (--policy). Precedence, highest first: fleet policy (enforced) > flags >
+environment > config file > defaults. 'relayctl config show' prints the result.
+A running relay re-reads the file and policy on change or SIGHUP: log-level and the
+per-client rate limit apply at once, the access policy too; other settings are
+reported as pending until a restart.`,
 		Example: `  # try it locally: plain HTTP on 127.0.0.1:3340, STUN on 127.0.0.1:3478
   relayctl serve --dev
 
@@ -301,7 +305,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if writeTimeout == 0 {
 		writeTimeout = -1 // the flag's 0 means "no deadline"
 	}
-	admit, err := o.Admission.admitFunc(ctx, logger)
+	admit, err := o.Admission.admitFunc(ctx, logger, reg)
 	if err != nil {
 		return err
 	}

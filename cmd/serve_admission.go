@@ -3,20 +3,111 @@ package cmd
 import (
 	"context"
 	"log/slog"
+	"net/url"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/relay/admission"
 	"github.com/relayctl/relayctl/relay/server"
 )
 
 // admissionOptions are serve's client admission flags.
-type admissionOptions struct{}
+type admissionOptions struct {
+	VerifyClients           bool
+	Socket                  string
+	AllowUnreachable        bool
+	VerifyClientURL         string
+	VerifyClientURLFailOpen bool
+}
 
-func (a *admissionOptions) addFlags(f *pflag.FlagSet) {}
+// startupProbeTimeout bounds serve's check that tailscaled answers.
+const startupProbeTimeout = 10 * time.Second
 
-func (a *admissionOptions) validate() error { return nil }
+func (a *admissionOptions) addFlags(f *pflag.FlagSet) {
+	f.BoolVar(&a.VerifyClients, "verify-clients", false, "admit only node keys the local tailscaled knows (its own and its peers'), asked over --socket")
+	f.StringVar(&a.Socket, "socket", admission.DefaultSocket(), "tailscaled's LocalAPI socket, for --verify-clients")
+	f.BoolVar(&a.AllowUnreachable, "verify-clients-allow-unreachable", false, "with --verify-clients, start even when tailscaled does not answer yet (clients are rejected until it does)")
+	f.StringVar(&a.VerifyClientURL, "verify-client-url", "", "admission webhook (http or https URL) asked about each connecting client")
+	f.BoolVar(&a.VerifyClientURLFailOpen, "verify-client-url-fail-open", true, "admit clients when the webhook cannot be reached (a non-200 reply or bad JSON always rejects)")
+}
 
-// admitFunc returns the server's admission hook; nil admits everyone.
-func (a *admissionOptions) admitFunc(ctx context.Context, logger *slog.Logger) (func(context.Context, server.AdmitRequest) error, error) {
-	return nil, nil
+func (a *admissionOptions) validate() error {
+	if a.VerifyClients && a.Socket == "" {
+		return usageErrorf("--verify-clients needs --socket (tailscaled's socket, default %s)", admission.DefaultSocket())
+	}
+	if a.AllowUnreachable && !a.VerifyClients {
+		return usageErrorf("--verify-clients-allow-unreachable only makes sense with --verify-clients")
+	}
+	if a.VerifyClientURL != "" {
+		u, err := url.Parse(a.VerifyClientURL)
+		if err != nil {
+			return usageErrorf("--verify-client-url %q: %v", a.VerifyClientURL, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageErrorf("--verify-client-url %q: want an http:// or https:// URL", a.VerifyClientURL)
+		}
+	}
+	return nil
+}
+
+// admitFunc returns the server's admission hook; nil admits everyone. With
+// --verify-clients it first checks that tailscaled answers, and refuses to
+// start (a usage error, exit 2) when it does not.
+func (a *admissionOptions) admitFunc(ctx context.Context, logger *slog.Logger, reg *metrics.Registry) (func(context.Context, server.AdmitRequest) error, error) {
+	var checks []admission.Check
+	if a.VerifyClients {
+		ts := admission.NewTailscaled(admission.NewLocalAPI(a.Socket), logger)
+		if err := a.probeTailscaled(ctx, ts, logger); err != nil {
+			return nil, err
+		}
+		checks = append(checks, admission.Cached(ts, admission.CacheOptions{}))
+	}
+	if a.VerifyClientURL != "" {
+		wh := admission.NewWebhook(a.VerifyClientURL, admission.WebhookOptions{FailOpen: a.VerifyClientURLFailOpen})
+		checks = append(checks, admission.Cached(wh, admission.CacheOptions{KeyOf: admission.CacheKeyWithSource}))
+		logger.Info("verifying clients with an admission webhook", "url", redactURL(a.VerifyClientURL), "fail_open", a.VerifyClientURLFailOpen)
+	}
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	chain := admission.NewChain(logger, reg, checks...)
+	return func(ctx context.Context, r server.AdmitRequest) error {
+		return chain.Admit(ctx, admission.Request{Key: r.Key, Source: r.Source})
+	}, nil
+}
+
+func (a *admissionOptions) probeTailscaled(ctx context.Context, ts *admission.Tailscaled, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, startupProbeTimeout)
+	defer cancel()
+	st, warning, err := ts.Probe(ctx)
+	if err != nil {
+		if !a.AllowUnreachable {
+			return usageErrorf("--verify-clients: %v (or start anyway with --verify-clients-allow-unreachable)", err)
+		}
+		logger.Warn("tailscaled does not answer; starting anyway, rejecting clients until it does",
+			"socket", a.Socket, "err", err)
+		return nil
+	}
+	if warning != nil {
+		logger.Warn("tailscaled answers but cannot admit anyone yet", "socket", a.Socket, "warning", warning)
+		return nil
+	}
+	logger.Info("verifying clients with the local tailscaled", "socket", a.Socket,
+		"tailscaled_version", st.Version, "tailscaled_key", st.Self.PublicKey.String())
+	return nil
+}
+
+// redactURL drops credentials and the query, which may carry a token.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparseable>"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "<redacted>"
+	}
+	return u.String()
 }
