@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,6 +21,13 @@ type admissionOptions struct {
 	AllowUnreachable        bool
 	VerifyClientURL         string
 	VerifyClientURLFailOpen bool
+
+	// Set by admitFunc: the chain in force, swapped when the webhook
+	// settings change while the relay runs.
+	chain      atomic.Pointer[admission.Chain]
+	tailscaled admission.Check
+	logger     *slog.Logger
+	reg        *metrics.Registry
 }
 
 // startupProbeTimeout bounds serve's check that tailscaled answers.
@@ -56,26 +64,43 @@ func (a *admissionOptions) validate() error {
 // --verify-clients it first checks that tailscaled answers, and refuses to
 // start (a usage error, exit 2) when it does not.
 func (a *admissionOptions) admitFunc(ctx context.Context, logger *slog.Logger, reg *metrics.Registry) (func(context.Context, server.AdmitRequest) error, error) {
-	var checks []admission.Check
+	a.logger, a.reg = logger, reg
 	if a.VerifyClients {
 		ts := admission.NewTailscaled(admission.NewLocalAPI(a.Socket), logger)
 		if err := a.probeTailscaled(ctx, ts, logger); err != nil {
 			return nil, err
 		}
-		checks = append(checks, admission.Cached(ts, admission.CacheOptions{}))
+		a.tailscaled = admission.Cached(ts, admission.CacheOptions{})
 	}
-	if a.VerifyClientURL != "" {
-		wh := admission.NewWebhook(a.VerifyClientURL, admission.WebhookOptions{FailOpen: a.VerifyClientURLFailOpen})
-		checks = append(checks, admission.Cached(wh, admission.CacheOptions{KeyOf: admission.CacheKeyWithSource}))
-		logger.Info("verifying clients with an admission webhook", "url", redactURL(a.VerifyClientURL), "fail_open", a.VerifyClientURLFailOpen)
-	}
-	if len(checks) == 0 {
-		return nil, nil
-	}
-	chain := admission.NewChain(logger, reg, checks...)
+	a.setWebhook(a.VerifyClientURL, a.VerifyClientURLFailOpen)
+	// The hook is installed even with no checks, so that a webhook added
+	// to the configuration later applies without a restart.
 	return func(ctx context.Context, r server.AdmitRequest) error {
+		chain := a.chain.Load()
+		if chain == nil {
+			return nil
+		}
 		return chain.Admit(ctx, admission.Request{Key: r.Key, Source: r.Source})
 	}, nil
+}
+
+// setWebhook puts the checks for these webhook settings in force, after
+// tailscaled's when --verify-clients is on.
+func (a *admissionOptions) setWebhook(url string, failOpen bool) {
+	var checks []admission.Check
+	if a.tailscaled != nil {
+		checks = append(checks, a.tailscaled)
+	}
+	if url != "" {
+		wh := admission.NewWebhook(url, admission.WebhookOptions{FailOpen: failOpen})
+		checks = append(checks, admission.Cached(wh, admission.CacheOptions{KeyOf: admission.CacheKeyWithSource}))
+		a.logger.Info("verifying clients with an admission webhook", "url", redactURL(url), "fail_open", failOpen)
+	}
+	if len(checks) == 0 {
+		a.chain.Store(nil)
+		return
+	}
+	a.chain.Store(admission.NewChain(a.logger, a.reg, checks...))
 }
 
 func (a *admissionOptions) probeTailscaled(ctx context.Context, ts *admission.Tailscaled, logger *slog.Logger) error {

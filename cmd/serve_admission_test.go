@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,7 @@ func TestServeAdmissionFlags(t *testing.T) {
 					t.Fatal(err)
 				}
 				if tc.name == "defaults" && (o.Admission.Socket == "" || !o.Admission.VerifyClientURLFailOpen || o.Admission.VerifyClients) {
-					t.Fatalf("defaults %+v", o.Admission)
+					t.Fatalf("defaults: socket %q fail-open %v verify %v", o.Admission.Socket, o.Admission.VerifyClientURLFailOpen, o.Admission.VerifyClients)
 				}
 				return
 			}
@@ -155,9 +156,29 @@ func TestServeAdmitFuncTailscaledDown(t *testing.T) {
 	}
 }
 
-func TestServeAdmitFuncNone(t *testing.T) {
-	admit, err := (&admissionOptions{}).admitFunc(t.Context(), slog.New(slog.DiscardHandler), metrics.NewRegistry())
-	if err != nil || admit != nil {
-		t.Fatalf("no admission flags: hook %v err %v, want none", admit != nil, err)
+// TestServeAdmitFuncLiveWebhook: with no admission flags everyone is
+// admitted; a webhook set later (a live config change) applies to the next
+// client, and removing it admits everyone again.
+func TestServeAdmitFuncLiveWebhook(t *testing.T) {
+	a := &admissionOptions{}
+	admit, err := a.admitFunc(t.Context(), slog.New(slog.DiscardHandler), metrics.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := server.AdmitRequest{Key: key.NewNode().Public()}
+	if err := admit(t.Context(), req); err != nil {
+		t.Fatalf("no admission flags: %v", err)
+	}
+	deny := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"Allow": false}`))
+	}))
+	defer deny.Close()
+	a.setWebhook(deny.URL, true)
+	if err := admit(t.Context(), req); err == nil {
+		t.Fatal("admitted after a denying webhook was configured")
+	}
+	a.setWebhook("", true)
+	if err := admit(t.Context(), req); err != nil {
+		t.Fatalf("webhook removed: %v", err)
 	}
 }

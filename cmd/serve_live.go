@@ -62,6 +62,10 @@ func startLiveConfig(ctx context.Context, o *serveOptions, keyPath string, logge
 					if err := level.UnmarshalText([]byte(e.Value)); err != nil {
 						logger.Error("log-level not applied", "value", e.Value, "err", err)
 					}
+				case "verify-client-url", "verify-client-url-fail-open":
+					url, _ := ch.New.Flags.GetString("verify-client-url")
+					failOpen, _ := ch.New.Flags.GetBool("verify-client-url-fail-open")
+					o.Admission.setWebhook(url, failOpen)
 				case "per-client-rate-limit", "per-client-rate-burst":
 					rateLimit, _ := ch.New.Flags.GetInt64("per-client-rate-limit")
 					burst, _ := ch.New.Flags.GetInt("per-client-rate-burst")

@@ -13,15 +13,16 @@ import (
 // live, which are secret, and which describe the node itself (and so are
 // beyond fleet policy). Every other setting needs a restart.
 var serveSettingMeta = map[string]config.Meta{
-	"log-level":             {Live: true},
-	"per-client-rate-limit": {Live: true},
-	"per-client-rate-burst": {Live: true},
-	"verify-client-url":     {Secret: true},
-	"key-file":              {Local: true},
-	"region-id":             {Local: true},
-	"node-name":             {Local: true},
-	"hostname":              {Local: true},
-	"dev":                   {Local: true},
+	"log-level":                   {Live: true},
+	"per-client-rate-limit":       {Live: true},
+	"per-client-rate-burst":       {Live: true},
+	"verify-client-url":           {Live: true, Secret: true},
+	"verify-client-url-fail-open": {Live: true},
+	"key-file":                    {Local: true},
+	"region-id":                   {Local: true},
+	"node-name":                   {Local: true},
+	"hostname":                    {Local: true},
+	"dev":                         {Local: true},
 }
 
 // serveSpec describes serve's settings for the config package.
