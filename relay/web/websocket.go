@@ -26,10 +26,11 @@ func (h *derpHandler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusPolicyViolation, "client must speak the derp subprotocol")
 		return
 	}
-	// Frames can be up to 64 KiB of packet plus headers; the library's
-	// default read limit is far lower.
-	c.SetReadLimit(1 << 20)
 	nc := websocket.NetConn(h.ctx, c, websocket.MessageBinary)
+	// Frames can be up to 64 KiB of packet plus headers; the library's
+	// default read limit is far lower. Set after NetConn, which resets
+	// the limit to none.
+	c.SetReadLimit(1 << 20)
 	brw := bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriterSize(nc, 16))
 	h.s.Accept(h.ctx, nc, brw, server.ConnInfo{
 		RemoteAddr: h.trusted.ClientAddr(r, remoteAddrPort(nil, r.RemoteAddr)),
