@@ -46,6 +46,7 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 		newProbeCmd(streams, nil),
 		newNetcheckCmd(streams, nil),
 		newPruneCmd(streams, nil),
+		newBenchCmd(streams, nil),
 		newConfigCmd(streams),
 	)
 	return root

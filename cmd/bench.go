@@ -1,0 +1,401 @@
+package cmd
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/internal/render"
+	"github.com/relayctl/relayctl/relay/loadgen"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// benchOptions are the settings of `relayctl bench` and its subcommands.
+type benchOptions struct {
+	Server    string
+	ServerPID int
+	JSON      bool
+	Insecure  bool
+	Duration  time.Duration
+
+	// throughput (bench itself)
+	Pairs          int
+	Size           int
+	Window         int
+	OpenLoop       bool
+	StallReceivers int
+	Warmup         time.Duration
+	PingInterval   time.Duration
+	IdlePing       time.Duration
+
+	// idle and handshakes
+	Clients  int
+	Parallel int
+	Settle   time.Duration
+
+	streams IOStreams
+	// windowSet records an explicit --window, which --open-loop contradicts.
+	windowSet bool
+}
+
+// benchKind names which run a command line asked for.
+type benchKind string
+
+const (
+	benchThroughput benchKind = "throughput"
+	benchIdle       benchKind = "idle"
+	benchHandshakes benchKind = "handshakes"
+)
+
+func newBenchCmd(streams IOStreams, runF func(benchKind, *benchOptions) error) *cobra.Command {
+	o := &benchOptions{streams: streams}
+	run := func(kind benchKind) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
+			if err := o.validate(kind); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(kind, o)
+			}
+			return runBench(c.Context(), kind, o)
+		}
+	}
+	c := &cobra.Command{
+		Use:   "bench --server URL",
+		Short: "Measure a relay's capacity: packets relayed, latency under load, memory, handshakes",
+		Long: `Measure how much a DERP relay carries. Without a subcommand, bench connects --pairs
+sender→receiver pairs of clients and relays --size-byte packets through the relay for
+--duration, each pair keeping at most --window packets in flight (or, with --open-loop,
+sending as fast as the relay reads). A separate pair times round trips through the relay
+at a low rate, first idle and then under the load. It reports delivered packets/s and
+MB/s, loss, and round-trip percentiles.
+
+"bench idle" connects --clients clients that stay silent and reports the relay's memory
+per connection; "bench handshakes" connects, completes the DERP handshake and hangs up
+as fast as --parallel workers can, and reports handshakes/s.
+
+With --server-pid (a relay on this machine), the relay's CPU time and memory are read
+from /proc, and rates are also given per server CPU-second: the figure that compares
+relays fairly. The load generator's own CPU use is reported too; if it is near one
+core per core it may run on, the generator, not the relay, was the limit.
+
+A live progress line goes to stderr on a terminal; --json prints one JSON document on
+stdout. Point it only at relays you operate: it is a load test.`,
+		Example: `  relayctl bench --server http://127.0.0.1:3340 --server-pid $(pidof relayctl)
+  relayctl bench --server http://127.0.0.1:3340 --open-loop --size 64 --json
+  relayctl bench idle --server http://127.0.0.1:3340 --clients 5000 --server-pid 1234
+  relayctl bench handshakes --server https://relay.example.com --duration 20s`,
+		Args: cobra.NoArgs,
+		RunE: run(benchThroughput),
+	}
+	pf := c.PersistentFlags()
+	pf.StringVar(&o.Server, "server", "", "the relay: http://host:port or https://host[:port], optionally with the DERP path (default /derp) (required)")
+	pf.IntVar(&o.ServerPID, "server-pid", 0, "the relay's process ID on this machine, to read its CPU time and memory from /proc")
+	pf.BoolVar(&o.JSON, "json", false, "print one JSON document on stdout")
+	pf.BoolVar(&o.Insecure, "insecure", false, "accept any TLS certificate (self-signed test relays)")
+
+	f := c.Flags()
+	f.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "measured time, after --warmup")
+	f.IntVar(&o.Pairs, "pairs", loadgen.DefaultPairs, "sender→receiver client pairs")
+	f.IntVar(&o.Size, "size", loadgen.DefaultPacketSize, "packet payload size in bytes")
+	f.IntVar(&o.Window, "window", loadgen.DefaultWindow, "packets in flight per pair (closed loop)")
+	f.BoolVar(&o.OpenLoop, "open-loop", false, "send as fast as the relay reads, without flow control")
+	f.IntVar(&o.StallReceivers, "stall-receivers", 0, "this many pairs' receivers stop reading when the load starts; their senders keep pace with a live pair (at most half of --pairs)")
+	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
+	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
+	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
+
+	idle := &cobra.Command{
+		Use:   "idle --server URL",
+		Short: "Connect many silent clients and report the relay's memory per connection",
+		Long: `Connect --clients clients (--parallel at a time) that complete the DERP handshake and
+stay silent, wait --settle, and report the growth of the relay's resident memory divided
+by the client count (needs --server-pid). Each client is a socket on both sides: the
+relay and this process each need that many open files (both raise their soft limit to the
+hard one; see ulimit -Hn).`,
+		Example: `  relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --clients 5000`,
+		Args:    cobra.NoArgs,
+		RunE:    run(benchIdle),
+	}
+	idle.Flags().IntVar(&o.Clients, "clients", loadgen.DefaultIdleClients, "idle clients to connect")
+	idle.Flags().IntVar(&o.Parallel, "parallel", loadgen.DefaultParallel, "handshakes in progress at once")
+	idle.Flags().DurationVar(&o.Settle, "settle", loadgen.DefaultSettle, "wait after the last connect before reading memory")
+
+	hs := &cobra.Command{
+		Use:   "handshakes --server URL",
+		Short: "Connect, handshake and disconnect as fast as possible; report handshakes/s",
+		Long: `Run --parallel workers that each connect, upgrade, complete the DERP key exchange and
+hang up (with a TCP reset, so no TIME_WAIT sockets pile up), for --duration. Reports
+handshakes/s, handshake time percentiles, and with --server-pid handshakes per server
+CPU-second.`,
+		Example: `  relayctl bench handshakes --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --duration 10s`,
+		Args:    cobra.NoArgs,
+		RunE:    run(benchHandshakes),
+	}
+	hs.Flags().DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "how long to run")
+	hs.Flags().IntVar(&o.Parallel, "parallel", loadgen.DefaultParallel, "workers connecting at once")
+
+	c.AddCommand(idle, hs)
+	c.PreRun = func(c *cobra.Command, _ []string) { o.windowSet = c.Flags().Changed("window") }
+	return c
+}
+
+func (o *benchOptions) validate(kind benchKind) error {
+	if o.Server == "" {
+		return usageErrorf("--server is required")
+	}
+	u, err := url.Parse(o.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageErrorf("--server %q: want http://host:port or https://host[:port]", o.Server)
+	}
+	if o.ServerPID < 0 {
+		return usageErrorf("--server-pid %d: want a process ID", o.ServerPID)
+	}
+	switch kind {
+	case benchThroughput:
+		switch {
+		case o.Pairs < 1:
+			return usageErrorf("--pairs %d: want at least 1", o.Pairs)
+		case o.Size < 1 || o.Size > wire.MaxPacketSize:
+			return usageErrorf("--size %d: want 1 to %d bytes", o.Size, wire.MaxPacketSize)
+		case o.OpenLoop && o.windowSet:
+			return usageErrorf("--window and --open-loop exclude each other")
+		case o.Window < 1:
+			return usageErrorf("--window %d: want at least 1 (or --open-loop)", o.Window)
+		case o.StallReceivers < 0 || o.StallReceivers > o.Pairs/2:
+			return usageErrorf("--stall-receivers %d: want 0 to half of --pairs (%d)", o.StallReceivers, o.Pairs/2)
+		case o.Duration <= 0:
+			return usageErrorf("--duration %v: want a positive duration", o.Duration)
+		case o.Warmup < 0 || o.PingInterval < 0 || o.IdlePing < 0:
+			return usageErrorf("--warmup, --ping-interval and --idle-ping: want 0 or a positive duration")
+		}
+	case benchIdle:
+		switch {
+		case o.Clients < 1:
+			return usageErrorf("--clients %d: want at least 1", o.Clients)
+		case o.Parallel < 1:
+			return usageErrorf("--parallel %d: want at least 1", o.Parallel)
+		case o.Settle < 0:
+			return usageErrorf("--settle %v: want 0 or a positive duration", o.Settle)
+		}
+	case benchHandshakes:
+		switch {
+		case o.Duration <= 0:
+			return usageErrorf("--duration %v: want a positive duration", o.Duration)
+		case o.Parallel < 1:
+			return usageErrorf("--parallel %d: want at least 1", o.Parallel)
+		}
+	}
+	return nil
+}
+
+func (o *benchOptions) target() loadgen.Target {
+	t := loadgen.Target{URL: o.Server, ServerPID: o.ServerPID}
+	if o.Insecure {
+		t.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return t
+}
+
+// orNone maps a flag's 0 ("off") to the library's negative "off"; the
+// library reads 0 as "default".
+func orNone(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), "connecting")
+	report := func(p loadgen.Progress) { progress.Set("%s", formatBenchProgress(p)) }
+	var result any
+	var table render.Table
+	var err error
+	switch kind {
+	case benchThroughput:
+		var res *loadgen.ThroughputResult
+		res, err = loadgen.RunThroughput(ctx, loadgen.ThroughputConfig{
+			Target:           o.target(),
+			Pairs:            o.Pairs,
+			PacketSize:       o.Size,
+			Window:           o.Window,
+			OpenLoop:         o.OpenLoop,
+			StalledReceivers: o.StallReceivers,
+			Duration:         o.Duration,
+			Warmup:           orNone(o.Warmup),
+			PingInterval:     orNone(o.PingInterval),
+			IdlePing:         orNone(o.IdlePing),
+			Progress:         report,
+		})
+		if res != nil {
+			result, table = res, throughputTable(res)
+		}
+	case benchIdle:
+		var res *loadgen.IdleResult
+		res, err = loadgen.RunIdle(ctx, loadgen.IdleConfig{
+			Target:   o.target(),
+			Clients:  o.Clients,
+			Parallel: o.Parallel,
+			Settle:   o.Settle,
+			Progress: report,
+		})
+		if res != nil {
+			result, table = res, idleTable(res)
+		}
+	case benchHandshakes:
+		var res *loadgen.HandshakeResult
+		res, err = loadgen.RunHandshakes(ctx, loadgen.HandshakeConfig{
+			Target:   o.target(),
+			Duration: o.Duration,
+			Parallel: o.Parallel,
+			Progress: report,
+		})
+		if res != nil && err == nil {
+			result, table = res, handshakeTable(res)
+		}
+	}
+	progress.Stop()
+	if err != nil {
+		return fmt.Errorf("bench %s: %w", o.Server, err)
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(result)
+	}
+	_, err = io.WriteString(o.streams.Out, render.ModeFor(o.streams.Out).Render(table))
+	return err
+}
+
+func formatBenchProgress(p loadgen.Progress) string {
+	var elapsed string
+	if p.Total > 0 {
+		elapsed = fmt.Sprintf(" %.1fs/%.0fs", p.Elapsed.Seconds(), p.Total.Seconds())
+	} else if p.Elapsed > 0 {
+		elapsed = fmt.Sprintf(" %.1fs", p.Elapsed.Seconds())
+	}
+	switch {
+	case p.Bytes > 0:
+		return fmt.Sprintf("%s%s  %s packets/s  %.1f MB/s", p.Phase, elapsed, si(p.Rate), p.Bytes/1e6)
+	case p.Phase == "connecting" && p.Count > 0:
+		return fmt.Sprintf("%s%s  %d clients  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+	case p.Rate > 0:
+		return fmt.Sprintf("%s%s  %d done  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+	}
+	return p.Phase + elapsed
+}
+
+// si writes a rate with a k or M suffix and three significant digits.
+func si(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func row(figure, value string) []render.Cell {
+	return []render.Cell{{Text: figure}, {Text: value}}
+}
+
+func cpuText(u loadgen.CPUUsage) string {
+	return fmt.Sprintf("%.2f s (%.0f %% of a core)", u.Seconds, 100*u.Utilization)
+}
+
+func latencyText(l *loadgen.Latency) string {
+	if l.Samples == 0 {
+		return fmt.Sprintf("no replies (%d lost)", l.Lost)
+	}
+	s := fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms", l.P50, l.P90, l.P99, l.Max)
+	if l.Lost > 0 {
+		s += fmt.Sprintf("  (%d of %d lost)", l.Lost, l.Lost+l.Samples)
+	}
+	return s
+}
+
+func throughputTable(r *loadgen.ThroughputResult) render.Table {
+	mode := fmt.Sprintf("window %d", r.Window)
+	if r.Mode == "open-loop" {
+		mode = "open loop"
+	}
+	t := render.Table{
+		Title:   fmt.Sprintf("%d pairs, %d-byte packets, %s, %.1f s measured", r.Pairs, r.PacketSize, mode, r.Seconds),
+		Headers: []string{"Figure", "Value"},
+	}
+	t.Rows = append(t.Rows,
+		row("delivered", fmt.Sprintf("%s packets/s  %.1f MB/s", si(r.PacketsPerSecond), r.MegabytesPerSecond)),
+		row("per pair", fmt.Sprintf("min %s  median %s  max %s packets/s", si(r.PairPacketsPerSecond.Min), si(r.PairPacketsPerSecond.Median), si(r.PairPacketsPerSecond.Max))),
+		row("loss", fmt.Sprintf("%.2f %%", 100*r.LossRatio)),
+	)
+	if r.StalledReceivers > 0 {
+		t.Rows = append(t.Rows, row("stalled receivers", fmt.Sprintf("%d (not counted above)", r.StalledReceivers)))
+		if r.StallBaseline != nil {
+			t.Rows = append(t.Rows, row("other pairs kept", fmt.Sprintf("%.2f of their rate before the stall (mean %s packets/s)", r.StallKeptRatio, si(r.StallBaseline.Mean))))
+		}
+	}
+	if r.RTTIdle != nil {
+		t.Rows = append(t.Rows, row("round trip, idle", latencyText(r.RTTIdle)))
+	}
+	if r.RTTLoad != nil {
+		t.Rows = append(t.Rows, row("round trip, under load", latencyText(r.RTTLoad)))
+	}
+	if r.Server != nil {
+		t.Rows = append(t.Rows,
+			row("server CPU", cpuText(r.Server.CPUUsage)),
+			row("packets per server CPU-second", si(r.PacketsPerServerCPUSecond)),
+			row("server RSS", fmt.Sprintf("%.1f MiB", float64(r.Server.RSSBytes)/(1<<20))),
+		)
+	}
+	t.Rows = append(t.Rows, row("generator CPU", cpuText(r.Generator.CPUUsage)))
+	if r.Malformed > 0 {
+		t.Rows = append(t.Rows, []render.Cell{{Text: "malformed packets"}, {Text: fmt.Sprint(r.Malformed), Tone: render.Bad}})
+	}
+	return t
+}
+
+func idleTable(r *loadgen.IdleResult) render.Table {
+	t := render.Table{Title: fmt.Sprintf("%d idle clients", r.Clients), Headers: []string{"Figure", "Value"}}
+	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, si(r.ConnectsPerSecond))))
+	if r.ServerRSSAfter > 0 {
+		t.Rows = append(t.Rows,
+			row("server RSS before", fmt.Sprintf("%.1f MiB", float64(r.ServerRSSBefore)/(1<<20))),
+			row("server RSS with clients", fmt.Sprintf("%.1f MiB", float64(r.ServerRSSAfter)/(1<<20))),
+			row("server RSS per client", fmt.Sprintf("%.1f KiB", r.ServerRSSPerClient/1024)),
+		)
+	} else {
+		t.Rows = append(t.Rows, []render.Cell{{Text: "server RSS per client"}, {Text: "unknown: give --server-pid", Tone: render.Faint}})
+	}
+	return t
+}
+
+func handshakeTable(r *loadgen.HandshakeResult) render.Table {
+	t := render.Table{Title: fmt.Sprintf("handshakes, %d workers, %.1f s", r.Parallel, r.Seconds), Headers: []string{"Figure", "Value"}}
+	t.Rows = append(t.Rows,
+		row("handshakes", fmt.Sprintf("%d (%s/s)", r.Handshakes, si(r.HandshakesPerSecond))),
+		row("handshake time", latencyText(&loadgen.Latency{Samples: r.Time.Samples, P50: r.Time.P50, P90: r.Time.P90, P99: r.Time.P99, Max: r.Time.Max})),
+	)
+	if r.Failures > 0 {
+		t.Rows = append(t.Rows, []render.Cell{{Text: "failures"}, {Text: fmt.Sprintf("%d, last: %s", r.Failures, r.LastError), Tone: render.Bad}})
+	}
+	if r.Server != nil {
+		t.Rows = append(t.Rows,
+			row("server CPU", cpuText(r.Server.CPUUsage)),
+			row("handshakes per server CPU-second", si(r.HandshakesPerServerCPUSecond)),
+		)
+	}
+	t.Rows = append(t.Rows, row("generator CPU", cpuText(r.Generator.CPUUsage)))
+	return t
+}

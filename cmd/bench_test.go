@@ -1,0 +1,190 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/loadgen"
+)
+
+func TestBenchFlags(t *testing.T) {
+	const server = "http://127.0.0.1:3340"
+	tests := []struct {
+		name     string
+		args     []string
+		wantKind benchKind
+		check    func(t *testing.T, o *benchOptions)
+	}{
+		{"defaults", []string{"--server", server}, benchThroughput, func(t *testing.T, o *benchOptions) {
+			if o.Pairs != 8 || o.Size != 1200 || o.Window != 32 || o.OpenLoop || o.Duration != 10*time.Second || o.JSON {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		{"open-loop", []string{"--server", server, "--open-loop", "--size", "64", "--json", "--server-pid", "42"}, benchThroughput, func(t *testing.T, o *benchOptions) {
+			if !o.OpenLoop || o.Size != 64 || !o.JSON || o.ServerPID != 42 {
+				t.Errorf("options: %+v", o)
+			}
+		}},
+		{"idle", []string{"idle", "--server", server, "--clients", "15000", "--settle", "5s"}, benchIdle, func(t *testing.T, o *benchOptions) {
+			if o.Clients != 15000 || o.Settle != 5*time.Second || o.Parallel != 16 {
+				t.Errorf("options: %+v", o)
+			}
+		}},
+		{"handshakes", []string{"handshakes", "--server", server, "--parallel", "64", "--duration", "3s"}, benchHandshakes, func(t *testing.T, o *benchOptions) {
+			if o.Parallel != 64 || o.Duration != 3*time.Second {
+				t.Errorf("options: %+v", o)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gotKind benchKind
+			var got *benchOptions
+			c := newBenchCmd(IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, func(k benchKind, o *benchOptions) error {
+				gotKind, got = k, o
+				return nil
+			})
+			c.SetArgs(tt.args)
+			if err := c.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if gotKind != tt.wantKind {
+				t.Fatalf("ran %q, want %q", gotKind, tt.wantKind)
+			}
+			tt.check(t, got)
+		})
+	}
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no-server", []string{"bench"}, "--server is required"},
+		{"bad-scheme", []string{"bench", "--server", "ws://127.0.0.1:1"}, "--server"},
+		{"no-host", []string{"bench", "--server", "http://"}, "--server"},
+		{"window-and-open-loop", []string{"bench", "--server", "http://127.0.0.1:1", "--open-loop", "--window", "8"}, "exclude each other"},
+		{"zero-pairs", []string{"bench", "--server", "http://127.0.0.1:1", "--pairs", "0"}, "--pairs"},
+		{"oversized-packet", []string{"bench", "--server", "http://127.0.0.1:1", "--size", "70000"}, "--size"},
+		{"too-many-stalled", []string{"bench", "--server", "http://127.0.0.1:1", "--pairs", "4", "--stall-receivers", "3"}, "--stall-receivers"},
+		{"zero-clients", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--clients", "0"}, "--clients"},
+		{"zero-parallel", []string{"bench", "handshakes", "--server", "http://127.0.0.1:1", "--parallel", "0"}, "--parallel"},
+		{"throughput-flag-on-idle", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--pairs", "2"}, "unknown flag"},
+		{"stray-argument", []string{"bench", "--server", "http://127.0.0.1:1", "extra"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestBenchUnreachableServerFails(t *testing.T) {
+	_, stderr, code := runCLI(t, "bench", "handshakes", "--server", "http://127.0.0.1:1", "--duration", "100ms", "--json")
+	if code != 1 || !strings.Contains(stderr, "no handshake succeeded") {
+		t.Errorf("exit %d, stderr %q; want 1 and the reason", code, stderr)
+	}
+}
+
+// The in-process relay shares this test's process, so --server-pid is our
+// own pid: the figures are meaningless but the plumbing is exercised.
+func TestBenchAgainstRelay(t *testing.T) {
+	node := startDevNode(t)
+	server := fmt.Sprintf("http://127.0.0.1:%d", node.derpPort)
+	pid := strconv.Itoa(os.Getpid())
+	tests := []struct {
+		name     string
+		args     []string
+		wantKeys []string
+		wantText []string
+	}{
+		{
+			name: "throughput",
+			args: []string{"bench", "--pairs", "2", "--duration", "200ms", "--warmup", "50ms", "--idle-ping", "100ms", "--ping-interval", "5ms"},
+			wantKeys: []string{"mode", "pairs", "packet_size", "window", "packets_per_second", "megabytes_per_second",
+				"loss_ratio", "rtt_idle", "rtt_load", "server", "packets_per_server_cpu_second", "generator"},
+			wantText: []string{"delivered", "round trip, under load", "packets per server CPU-second", "generator CPU"},
+		},
+		{
+			name:     "open-loop",
+			args:     []string{"bench", "--pairs", "2", "--open-loop", "--duration", "200ms", "--warmup", "0", "--idle-ping", "0"},
+			wantKeys: []string{"mode", "packets_per_second", "loss_ratio", "rtt_load"},
+			wantText: []string{"open loop", "loss"},
+		},
+		{
+			name:     "idle",
+			args:     []string{"bench", "idle", "--clients", "20", "--settle", "50ms"},
+			wantKeys: []string{"clients", "connect_seconds", "server_rss_before_bytes", "server_rss_after_bytes", "server_rss_per_client_bytes"},
+			wantText: []string{"20 idle clients", "server RSS per client"},
+		},
+		{
+			name:     "handshakes",
+			args:     []string{"bench", "handshakes", "--duration", "200ms", "--parallel", "2"},
+			wantKeys: []string{"parallel", "handshakes", "failures", "handshakes_per_second", "handshake_time", "server", "handshakes_per_server_cpu_second"},
+			wantText: []string{"handshakes per server CPU-second", "handshake time"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"-json", func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, append(tt.args, "--server", server, "--server-pid", pid, "--json")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+				t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+			}
+			for _, k := range tt.wantKeys {
+				if _, ok := doc[k]; !ok {
+					t.Errorf("JSON lacks %q:\n%s", k, stdout)
+				}
+			}
+			// Progress is for terminals only; a pipe gets none.
+			if stderr != "" {
+				t.Errorf("stderr not empty: %q", stderr)
+			}
+		})
+		t.Run(tt.name+"-text", func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, append(tt.args, "--server", server, "--server-pid", pid)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, want := range tt.wantText {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestFormatBenchProgress(t *testing.T) {
+	tests := []struct {
+		name string
+		in   loadgen.Progress
+		want string
+	}{
+		{"throughput", loadgen.Progress{Phase: "measuring", Elapsed: 2500 * time.Millisecond, Total: 10 * time.Second, Rate: 1.5e6, Bytes: 1.8e9}, "measuring 2.5s/10s  1.5M packets/s  1800.0 MB/s"},
+		{"connecting", loadgen.Progress{Phase: "connecting", Elapsed: time.Second, Count: 1200, Rate: 1200}, "connecting 1.0s  1200 clients  1.2k/s"},
+		{"handshakes", loadgen.Progress{Phase: "measuring", Elapsed: time.Second, Total: 5 * time.Second, Count: 3000, Rate: 2950}, "measuring 1.0s/5s  3000 done  2.95k/s"},
+		{"phase-only", loadgen.Progress{Phase: "draining"}, "draining"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := formatBenchProgress(tt.in); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

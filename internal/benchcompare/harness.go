@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// serverKind is a relay implementation under test.
+type serverKind string
+
+const (
+	derper   serverKind = "derper"
+	relayctl serverKind = "relayctl"
+)
+
+var servers = []serverKind{derper, relayctl}
+
+type harness struct {
+	bins               binaries
+	work               string
+	serverCPU, loadCPU string
+}
+
+// results[server][scenario] holds one bench JSON document per repetition,
+// nil where the run failed.
+type results map[serverKind]map[string][]map[string]any
+
+// runAll runs every scenario reps times on both servers. Within a
+// repetition the servers take turns scenario by scenario, and the order
+// flips every repetition, so slow drift on the machine hits both alike.
+func (h *harness) runAll(ctx context.Context, scenarios []scenario, reps int) (results, error) {
+	res := results{}
+	for _, k := range servers {
+		res[k] = map[string][]map[string]any{}
+	}
+	for rep := range reps {
+		for _, sc := range scenarios {
+			order := []serverKind{derper, relayctl}
+			if rep%2 == 1 {
+				order = []serverKind{relayctl, derper}
+			}
+			for _, k := range order {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				start := time.Now()
+				doc, err := h.runOne(ctx, k, sc)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "rep %d/%d %-13s %-8s FAILED: %v\n", rep+1, reps, sc.name, k, err)
+				} else {
+					fmt.Fprintf(os.Stderr, "rep %d/%d %-13s %-8s %s (%.0fs)\n", rep+1, reps, sc.name, k, headline(sc.name, doc), time.Since(start).Seconds())
+				}
+				res[k][sc.name] = append(res[k][sc.name], doc)
+			}
+		}
+	}
+	return res, nil
+}
+
+// runOne starts a fresh server, runs one bench against it and stops it.
+func (h *harness) runOne(ctx context.Context, k serverKind, sc scenario) (map[string]any, error) {
+	srv, err := h.startServer(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	ctx, cancel := context.WithTimeout(ctx, sc.limit)
+	defer cancel()
+	args := append([]string{"-c", h.loadCPU, h.bins.relayctl, "bench"}, sc.args...)
+	args = append(args, "--server", "http://"+srv.addr, "--server-pid", strconv.Itoa(srv.pid()), "--json")
+	cmd := exec.CommandContext(ctx, "taskset", args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("relayctl %s: %w: %s", strings.Join(sc.args, " "), err, lastLine(stderr.String()))
+	}
+	if !srv.alive() {
+		return nil, fmt.Errorf("%s exited during the run; log in %s", k, srv.log)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		return nil, fmt.Errorf("bench output: %w", err)
+	}
+	return doc, nil
+}
+
+type runningServer struct {
+	cmd    *exec.Cmd
+	addr   string
+	log    string
+	exited chan struct{}
+}
+
+func (s *runningServer) pid() int { return s.cmd.Process.Pid }
+
+func (s *runningServer) alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop kills the server: a graceful shutdown would only add its drain time.
+func (s *runningServer) stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// startServer runs k on a free loopback port, pinned to the server CPU
+// (taskset execs the server, so its pid is the server's), and waits until
+// it answers /derp/probe.
+func (h *harness) startServer(ctx context.Context, k serverKind) (*runningServer, error) {
+	dir, err := os.MkdirTemp(h.work, string(k)+"-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var args []string
+	switch k {
+	case derper:
+		args = []string{h.bins.derper, "-a", addr, "-stun=false", "-http-port", "-1", "-c", filepath.Join(dir, "derper.json")}
+	case relayctl:
+		args = []string{h.bins.relayctl, "serve", "--certmode", "none", "--addr", addr, "--stun=false",
+			"--http-port", "-1", "--key-file", filepath.Join(dir, "relay-key.json")}
+	}
+	logPath := filepath.Join(dir, "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command("taskset", append([]string{"-c", h.serverCPU}, args...)...)
+	cmd.Dir = dir
+	// Keep relayctl from reading a config file or state of this machine's.
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir, "HOME="+dir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", k, err)
+	}
+	s := &runningServer{cmd: cmd, addr: addr, log: logPath, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(s.exited) }()
+	if err := s.waitReady(ctx); err != nil {
+		s.stop()
+		log, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%s: %w; log:\n%s", k, err, log)
+	}
+	return s, nil
+}
+
+const readyTimeout = 10 * time.Second
+
+func (s *runningServer) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+"/derp/probe", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return errors.New("exited before answering /derp/probe")
+		case <-ctx.Done():
+			return fmt.Errorf("no 200 from /derp/probe within %v", readyTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func writeResults(path string, r results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

@@ -1,0 +1,133 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/client"
+	"github.com/relayctl/relayctl/relay/key"
+)
+
+// dialer opens DERP connections to one target. It does the HTTP upgrade
+// itself, rather than through client.Dial, so that it chooses the read
+// buffer handed to client.NewClient: large for receivers (one system call
+// per many packets), small for the thousands of idle clients. It also keeps
+// the raw connection, on which senders write pre-built frames.
+type dialer struct {
+	addr    string // host:port to dial
+	tls     *tls.Config
+	request []byte // the complete upgrade request
+}
+
+// conn is one DERP connection after the handshake.
+type conn struct {
+	*client.Client
+	raw net.Conn // the stream below the DERP framing (TLS when https)
+	tcp *net.TCPConn
+	br  *bufio.Reader // Client reads through it; Buffered tells when a read is due
+}
+
+func newDialer(t Target) (*dialer, error) {
+	u, err := t.parse()
+	if err != nil {
+		return nil, err
+	}
+	d := &dialer{addr: hostPort(u)}
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if t.TLSConfig != nil {
+			cfg = t.TLSConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		d.tls = cfg
+	}
+	d.request = fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: DERP\r\n\r\n", u.RequestURI(), u.Host)
+	return d, nil
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// Read buffer sizes: receivers take up to this much per system call; idle
+// and handshake-only clients need just enough for the 101 response.
+const (
+	bulkReadBuffer  = 256 << 10
+	smallReadBuffer = 1 << 10
+)
+
+// dial connects, upgrades and completes the DERP handshake as priv, all
+// within ctx. The connection then has no read deadline: Recv ends when the
+// connection is closed.
+func (d *dialer) dial(ctx context.Context, priv key.NodePrivate, readBuffer int) (*conn, error) {
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, "tcp", d.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", d.addr, err)
+	}
+	c := &conn{raw: nc}
+	c.tcp, _ = nc.(*net.TCPConn)
+	if err := d.upgrade(ctx, c, priv, readBuffer); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (d *dialer) upgrade(ctx context.Context, c *conn, priv key.NodePrivate, readBuffer int) error {
+	if deadline, ok := ctx.Deadline(); ok {
+		c.raw.SetDeadline(deadline)
+	}
+	if d.tls != nil {
+		tc := tls.Client(c.raw, d.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake with %s: %w", d.addr, err)
+		}
+		c.raw = tc
+	}
+	if _, err := c.raw.Write(d.request); err != nil {
+		return fmt.Errorf("upgrade request to %s: %w", d.addr, err)
+	}
+	c.br = bufio.NewReaderSize(c.raw, readBuffer)
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		return fmt.Errorf("upgrade response from %s: %w", d.addr, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return fmt.Errorf("upgrade at %s: status %s: %q", d.addr, resp.Status, body)
+	}
+	dc, err := client.NewClient(ctx, c.raw, c.br, priv, client.Options{RecvTimeout: -1})
+	if err != nil {
+		return err
+	}
+	c.raw.SetDeadline(time.Time{})
+	c.Client = dc
+	return nil
+}
+
+// abort closes the connection with a reset instead of a FIN, so that tens
+// of thousands of short connections leave no TIME_WAIT sockets behind to
+// exhaust loopback's ephemeral ports.
+func (c *conn) abort() {
+	if c.tcp != nil {
+		c.tcp.SetLinger(0)
+	}
+	c.Close()
+}

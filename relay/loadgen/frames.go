@@ -1,0 +1,42 @@
+package loadgen
+
+import (
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// batchBytes is roughly how much a sender writes per system call.
+const batchBytes = 64 << 10
+
+// frameBatch is count SendPacket frames to one destination, laid out back
+// to back so that any prefix of whole frames is written with one call:
+//
+//	type(1) ‖ length(4) ‖ dst key(32) ‖ payload(size)   × count
+type frameBatch struct {
+	buf      []byte
+	frameLen int
+	count    int
+}
+
+// newFrameBatch builds up to maxCount frames (at least one, and no more
+// than fit in about batchBytes) of size-byte payloads for dst. The payload
+// is a fixed pattern whose first byte is not that of disco's magic, so
+// relays treat it as ordinary data.
+func newFrameBatch(dst key.NodePublic, size, maxCount int) frameBatch {
+	frameLen := wire.FrameHeaderLen + wire.KeyLen + size
+	count := max(1, min(maxCount, batchBytes/frameLen))
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i*7 + 1)
+	}
+	buf := make([]byte, 0, count*frameLen)
+	for range count {
+		buf = wire.AppendFrameHeader(buf, wire.FrameSendPacket, uint32(wire.KeyLen+size))
+		buf = dst.AppendTo(buf)
+		buf = append(buf, payload...)
+	}
+	return frameBatch{buf: buf, frameLen: frameLen, count: count}
+}
+
+// frames is the first n frames.
+func (b frameBatch) frames(n int) []byte { return b.buf[:n*b.frameLen] }

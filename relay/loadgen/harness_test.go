@@ -1,0 +1,45 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+	"github.com/relayctl/relayctl/relay/web"
+)
+
+// testRelay is an in-process relay on loopback. Its process is the test's,
+// so Target.ServerPID is this process: figures read from /proc then cover
+// relay and generator together, which is fine for checking the plumbing.
+type testRelay struct {
+	srv    *server.Server
+	target Target
+}
+
+func startRelay(t *testing.T) testRelay {
+	t.Helper()
+	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hs := httptest.NewServer(web.DERPHandler(ctx, srv, nil))
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+		cancel()
+		srv.Close()
+	})
+	return testRelay{srv: srv, target: Target{URL: hs.URL, ServerPID: os.Getpid()}}
+}
+
+// startNotARelay is an HTTP server that answers every upgrade with 404.
+func startNotARelay(t *testing.T) string {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(hs.Close)
+	return hs.URL
+}

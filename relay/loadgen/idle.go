@@ -1,0 +1,178 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/key"
+)
+
+// IdleConfig describes a memory run: Clients connections that complete
+// the handshake and then stay silent.
+type IdleConfig struct {
+	Target
+	Clients  int
+	Parallel int           // handshakes in progress at once
+	Settle   time.Duration // wait after the last connect before reading memory
+	// ConnectTimeout bounds the whole connecting phase; zero means 30 s
+	// plus 10 ms per client.
+	ConnectTimeout   time.Duration
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+}
+
+// IdleResult is a memory run's outcome. The per-client figure is the
+// growth of the server's resident memory divided by the client count.
+type IdleResult struct {
+	Clients           int     `json:"clients"`
+	ConnectSeconds    float64 `json:"connect_seconds"`
+	ConnectsPerSecond float64 `json:"connects_per_second"`
+	// Set when Target.ServerPID is:
+	ServerRSSBefore    int64   `json:"server_rss_before_bytes,omitempty"`
+	ServerRSSAfter     int64   `json:"server_rss_after_bytes,omitempty"`
+	ServerRSSPerClient float64 `json:"server_rss_per_client_bytes,omitempty"`
+	GeneratorRSS       int64   `json:"generator_rss_bytes"`
+}
+
+func (c IdleConfig) withDefaults() (IdleConfig, error) {
+	if c.Clients == 0 {
+		c.Clients = DefaultIdleClients
+	}
+	if c.Parallel == 0 {
+		c.Parallel = DefaultParallel
+	}
+	if c.Settle == 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 30*time.Second + time.Duration(c.Clients)*10*time.Millisecond
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	switch {
+	case c.Clients < 1:
+		return c, fmt.Errorf("clients %d: want at least 1", c.Clients)
+	case c.Parallel < 1:
+		return c, fmt.Errorf("parallel %d: want at least 1", c.Parallel)
+	case c.Settle < 0:
+		return c, fmt.Errorf("settle %v: want a positive duration", c.Settle)
+	}
+	return c, nil
+}
+
+// RunIdle connects the clients, waits Settle, reads the server's memory
+// and disconnects them all.
+func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDialer(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	res := &IdleResult{Clients: cfg.Clients}
+	if cfg.ServerPID != 0 {
+		if res.ServerRSSBefore, err = ProcessRSS(cfg.ServerPID); err != nil {
+			return nil, fmt.Errorf("server pid %d: %w", cfg.ServerPID, err)
+		}
+	}
+	conns := make([]*conn, cfg.Clients)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.abort()
+			}
+		}
+	}()
+	start := time.Now()
+	if err := connectIdle(ctx, d, conns, cfg); err != nil {
+		return nil, err
+	}
+	res.ConnectSeconds = time.Since(start).Seconds()
+	res.ConnectsPerSecond = rateIf(float64(cfg.Clients), res.ConnectSeconds)
+	if err := sleepWithProgress(ctx, cfg.Settle, cfg.ProgressInterval, func(elapsed time.Duration) {
+		if cfg.Progress != nil {
+			cfg.Progress(Progress{Phase: "settling", Elapsed: elapsed, Total: cfg.Settle, Count: uint64(cfg.Clients)})
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if cfg.ServerPID != 0 {
+		if res.ServerRSSAfter, err = ProcessRSS(cfg.ServerPID); err != nil {
+			return nil, fmt.Errorf("server pid %d: %w", cfg.ServerPID, err)
+		}
+		res.ServerRSSPerClient = float64(res.ServerRSSAfter-res.ServerRSSBefore) / float64(cfg.Clients)
+	}
+	res.GeneratorRSS, _ = ProcessRSS(0)
+	return res, nil
+}
+
+// connectIdle fills conns, cfg.Parallel dials at a time.
+func connectIdle(ctx context.Context, d *dialer, conns []*conn, cfg IdleConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	var next, connected atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range cfg.Parallel {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(conns) || ctx.Err() != nil {
+					return
+				}
+				c, err := d.dial(ctx, key.NewNode(), smallReadBuffer)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("client %d of %d: %w", i+1, len(conns), err) })
+					cancel()
+					return
+				}
+				conns[i] = c
+				connected.Add(1)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	start := time.Now()
+	tick := time.NewTicker(cfg.ProgressInterval)
+	defer tick.Stop()
+	last, lastAt := int64(0), start
+	for {
+		select {
+		case <-done:
+			return firstErr
+		case now := <-tick.C:
+			n := connected.Load()
+			if cfg.Progress != nil {
+				cfg.Progress(Progress{Phase: "connecting", Elapsed: now.Sub(start), Count: uint64(n), Rate: float64(n-last) / now.Sub(lastAt).Seconds()})
+			}
+			last, lastAt = n, now
+		}
+	}
+}
+
+// sleepWithProgress waits d, calling report every interval.
+func sleepWithProgress(ctx context.Context, d, interval time.Duration, report func(elapsed time.Duration)) error {
+	start := time.Now()
+	end := time.NewTimer(d)
+	defer end.Stop()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-end.C:
+			return nil
+		case now := <-tick.C:
+			report(now.Sub(start))
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunIdle(t *testing.T) {
+	relay := startRelay(t)
+	const clients = 40
+	var seenByServer atomic.Int64
+	res, err := RunIdle(t.Context(), IdleConfig{
+		Target:           relay.target,
+		Clients:          clients,
+		Parallel:         4,
+		Settle:           100 * time.Millisecond,
+		ProgressInterval: 20 * time.Millisecond,
+		Progress: func(p Progress) {
+			if p.Phase == "settling" {
+				seenByServer.Store(int64(relay.srv.ConnCount()))
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seenByServer.Load(); got != clients {
+		t.Errorf("server had %d connections while settling, want %d", got, clients)
+	}
+	if res.Clients != clients || res.ConnectsPerSecond <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	if res.ServerRSSBefore <= 0 || res.ServerRSSAfter <= 0 {
+		t.Errorf("server RSS before %d, after %d: want both read", res.ServerRSSBefore, res.ServerRSSAfter)
+	}
+	if want := float64(res.ServerRSSAfter-res.ServerRSSBefore) / clients; res.ServerRSSPerClient != want {
+		t.Errorf("RSS per client %v, want %v", res.ServerRSSPerClient, want)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"clients", "connect_seconds", "connects_per_second", "server_rss_before_bytes",
+		"server_rss_after_bytes", "server_rss_per_client_bytes", "generator_rss_bytes"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, b)
+		}
+	}
+	// RunIdle disconnects everything before returning.
+	waitFor(t, func() bool { return relay.srv.ConnCount() == 0 }, "server to see every idle client leave")
+}
+
+func TestRunIdleFailsWhenConnectsFail(t *testing.T) {
+	_, err := RunIdle(t.Context(), IdleConfig{Target: Target{URL: startNotARelay(t)}, Clients: 3, Settle: time.Millisecond})
+	if err == nil {
+		t.Fatal("RunIdle succeeded against a path that does not upgrade")
+	}
+}
+
+func TestRunHandshakes(t *testing.T) {
+	relay := startRelay(t)
+	res, err := RunHandshakes(t.Context(), HandshakeConfig{
+		Target:   relay.target,
+		Duration: 300 * time.Millisecond,
+		Parallel: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Handshakes == 0 || res.Failures != 0 || res.LastError != "" {
+		t.Errorf("handshakes %d, failures %d (%s)", res.Handshakes, res.Failures, res.LastError)
+	}
+	if res.Time == nil || res.Time.Samples != int(res.Handshakes) || res.Time.P50 <= 0 {
+		t.Errorf("handshake times %+v for %d handshakes", res.Time, res.Handshakes)
+	}
+	if res.Server == nil || res.HandshakesPerSecond <= 0 {
+		t.Errorf("result %+v", res)
+	}
+	waitFor(t, func() bool { return relay.srv.ConnCount() == 0 }, "server to see every handshake client leave")
+}
+
+func TestRunHandshakesAllFail(t *testing.T) {
+	res, err := RunHandshakes(t.Context(), HandshakeConfig{
+		Target: Target{URL: startNotARelay(t)}, Duration: 50 * time.Millisecond, Parallel: 1,
+	})
+	if err == nil {
+		t.Fatal("RunHandshakes succeeded with no handshake")
+	}
+	if res == nil || res.Failures == 0 || !strings.Contains(res.LastError, "404") {
+		t.Errorf("result %+v: want failures and the last error", res)
+	}
+}
+
+// waitFor polls cond until it holds or a few seconds pass.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

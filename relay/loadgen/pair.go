@@ -1,0 +1,193 @@
+package loadgen
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/client"
+)
+
+// lossTimeout is how long a closed-loop sender with a full window waits
+// for any delivery before it counts what is in flight as lost and sends
+// again; without it one dropped packet would shrink the window for good.
+const lossTimeout = 250 * time.Millisecond
+
+// pair is one sender relaying to one receiver. Flow control never touches
+// the relay: the receiver counts deliveries in shared memory and wakes the
+// sender, which keeps at most window packets unaccounted for.
+type pair struct {
+	sender, receiver *conn
+	batch            frameBatch
+	size             int
+
+	// Each counter has its own cache line: sender and receiver may run on
+	// different cores and write them constantly.
+	sent      atomic.Uint64
+	_         [56]byte
+	delivered atomic.Uint64
+	_         [56]byte
+	malformed atomic.Uint64 // packets of the wrong size or source
+
+	wake  chan struct{} // receiver → waiting sender; capacity 1, never blocks
+	stall atomic.Bool   // the receiver stops reading (see ThroughputConfig.StalledReceivers)
+	// alsoWake is a stalled pair's wake channel when that pair's sender
+	// is paced by this pair's deliveries (see acked); nil otherwise. Set
+	// before the receiver starts.
+	alsoWake chan struct{}
+	pacedBy  *pair // for a stalled pair, the live pair it mirrors
+	mirrored atomic.Pointer[mirrorBase]
+}
+
+// mirrorBase is where a stalled pair's acknowledgements switched from its
+// own receiver to its pacing pair's.
+type mirrorBase struct{ acked, pacerDelivered uint64 }
+
+func newPair(sender, receiver *conn, size, window int) *pair {
+	maxCount := window
+	if window <= 0 {
+		maxCount = batchBytes // open loop: as many as fit
+	}
+	return &pair{
+		sender:   sender,
+		receiver: receiver,
+		batch:    newFrameBatch(receiver.PublicKey(), size, maxCount),
+		size:     size,
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// receive counts packets until the connection closes. It signals the
+// sender only when the read buffer runs dry (the next Recv will block),
+// which is once per burst rather than once per packet.
+func (p *pair) receive(stop <-chan struct{}) {
+	src := p.sender.PublicKey()
+	br := p.receiver.br
+	frameLen := p.batch.frameLen
+	for {
+		m, err := p.receiver.Recv()
+		if err != nil {
+			return
+		}
+		if pkt, ok := m.(*client.ReceivedPacket); ok {
+			if len(pkt.Data) == p.size && pkt.Source == src {
+				p.delivered.Add(1)
+			} else {
+				p.malformed.Add(1)
+			}
+		}
+		if br.Buffered() < frameLen {
+			notify(p.wake)
+			if p.alsoWake != nil {
+				notify(p.alsoWake)
+			}
+		}
+		if p.stall.Load() {
+			<-stop
+			return
+		}
+	}
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// acked counts the pair's packets as acknowledged: its receiver's
+// deliveries, until the receiver stalls. From then on a packet counts as
+// acknowledged whenever the pacing live pair delivers one, so the sender
+// keeps sending at exactly a live pair's rate, as a real peer keeps
+// talking to one that has stopped reading.
+func (p *pair) acked() uint64 {
+	if m := p.mirrored.Load(); m != nil {
+		return m.acked + p.pacedBy.delivered.Load() - m.pacerDelivered
+	}
+	return p.delivered.Load()
+}
+
+// stallReceiver makes the receiver stop reading and hands pacing over to
+// pacedBy.
+func (p *pair) stallReceiver() {
+	p.mirrored.Store(&mirrorBase{acked: p.delivered.Load(), pacerDelivered: p.pacedBy.delivered.Load()})
+	p.stall.Store(true)
+}
+
+// sendClosedLoop keeps up to window packets in flight until stop closes.
+func (p *pair) sendClosedLoop(stop <-chan struct{}, window int) error {
+	tick := time.NewTicker(lossTimeout)
+	defer tick.Stop()
+	sent := p.sent.Load() // counts the priming packet
+	var writtenOff, lastDelivered uint64
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		// Packets written off may still arrive, late; they free no
+		// extra room.
+		inFlight := max(0, int64(sent)-int64(p.acked())-int64(writtenOff))
+		free := window - int(inFlight)
+		if free <= 0 {
+			select {
+			case <-stop:
+				return nil
+			case <-p.wake:
+			case <-tick.C:
+				if d := p.acked(); d == lastDelivered {
+					writtenOff = sent - d
+				} else {
+					lastDelivered = d
+				}
+			}
+			continue
+		}
+		n := min(free, p.batch.count)
+		if err := p.write(n); err != nil {
+			return err
+		}
+		sent += uint64(n)
+		p.sent.Store(sent)
+	}
+}
+
+// sendOpenLoop writes full batches as fast as the connection takes them.
+func (p *pair) sendOpenLoop(stop <-chan struct{}) error {
+	sent := p.sent.Load()
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if err := p.write(p.batch.count); err != nil {
+			return err
+		}
+		sent += uint64(p.batch.count)
+		p.sent.Store(sent)
+	}
+}
+
+func (p *pair) write(n int) error {
+	_, err := p.sender.raw.Write(p.batch.frames(n))
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// drainSender reads whatever the relay sends the sender (keepalives,
+// PeerGone) so that its socket never fills.
+func drainSender(c *conn) {
+	for {
+		if _, err := c.Recv(); err != nil {
+			return
+		}
+	}
+}
