@@ -1,6 +1,8 @@
 // Command relayctl runs and looks after DERP relays for Tailscale clients.
 package main
 
+//go:generate go run ./internal/gendocs/cmd
+
 import (
 	"os"
 

@@ -20,6 +20,8 @@ func newConfigCmd(streams IOStreams) *cobra.Command {
 environment variables, command-line flags and fleet policy (enforced: nothing below it
 can override it). These commands show and check that resultant set without starting a
 relay. They take the same flags as serve.`,
+		Example: `  relayctl config show
+  relayctl config validate --config /etc/relayctl/relayctl.yaml --policy /etc/relayctl/policy.d`,
 	}
 	c.AddCommand(newConfigShowCmd(streams), newConfigValidateCmd(streams))
 	return c

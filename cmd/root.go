@@ -29,6 +29,10 @@ func NewRootCmd(streams IOStreams) *cobra.Command {
 		Short: "Run and look after a fleet of DERP relays for Tailscale clients",
 		Long: `relayctl runs DERP relay nodes that Tailscale clients use when a direct path
 fails, and gives their operators the tools to check, probe and rebalance them.`,
+		Example: `  relayctl serve --dev                                  # a relay on 127.0.0.1:3340 to try
+  relayctl certgen --ip 203.0.113.7 > derpmap.json      # an IP-only relay's certificate and map
+  relayctl probe --derp-map derpmap.json --once         # is every relay of the map healthy?
+  relayctl config show                                  # what serve would run with, and why`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -49,6 +53,8 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 		newBenchCmd(streams, nil),
 		newConfigCmd(streams),
 	)
+	registerValueCompletions(root)
+	root.DisableAutoGenTag = true // generated docs stay byte-stable
 	return root
 }
 

@@ -57,7 +57,9 @@ func newVersionCmd(streams IOStreams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print relayctl's version, VCS revision and Go version",
-		Args:  cobra.NoArgs,
+		Example: `  relayctl version
+  relayctl version --json | jq -r .revision`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			v := readBuildVersion()
 			if asJSON {

@@ -1,0 +1,59 @@
+package cmd
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/probe"
+)
+
+// fixedValues completes a flag from a fixed list.
+func fixedValues(values ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// registerValueCompletions offers the known values of enumerated flags,
+// wherever a command has them.
+func registerValueCompletions(c *cobra.Command) {
+	for flag, values := range map[string][]string{
+		"certmode":   {"letsencrypt\tcertificates from an ACME CA", "manual\tcertificates from --certdir", "none\tplain HTTP"},
+		"log-format": {"text", "json"},
+		"log-level":  {"debug", "info", "warn", "error"},
+	} {
+		if c.Flags().Lookup(flag) != nil {
+			c.RegisterFlagCompletionFunc(flag, fixedValues(values...))
+		}
+	}
+	if c.Flags().Lookup("regions") != nil && c.Flags().Lookup("derp-map") != nil {
+		c.RegisterFlagCompletionFunc("regions", completeRegions)
+	}
+	for _, sub := range c.Commands() {
+		registerValueCompletions(sub)
+	}
+}
+
+// completeRegions offers the region IDs of the --derp-map already typed.
+func completeRegions(c *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	src, _ := c.Flags().GetString("derp-map")
+	if src == "" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	m, err := probe.LoadDERPMap(context.Background(), src, probe.LoadOptions{})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	for _, id := range m.RegionIDs() {
+		r := m.Regions[id]
+		desc := r.RegionCode
+		if r.RegionName != "" {
+			desc += " " + r.RegionName
+		}
+		out = append(out, strconv.Itoa(id)+"\t"+desc)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+}

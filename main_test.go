@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/relayctl/relayctl/cmd"
+)
+
+// TestMain lets scripts run relayctl as a command: the test binary
+// re-executes itself as relayctl.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"relayctl": func() { os.Exit(cmd.Execute(os.Args[1:], cmd.SystemStreams())) },
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar: the README's quick start and
+// the docs' examples, driven as a user would, so the docs cannot drift
+// from the code.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			// Keep state and config lookups inside the script's sandbox.
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/state")
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/config")
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waithttp": waitHTTP,
+			"httpget":  httpGet,
+		},
+	})
+}
+
+// waithttp URL: wait (up to 15 s) until URL answers 200.
+func waitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waithttp URL")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not answer 200 within 15s (last error: %v)", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// httpget URL: print the body to stdout and the status to stderr.
+func httpGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: httpget URL")
+	}
+	resp, err := http.Get(args[0])
+	if err != nil {
+		ts.Fatalf("GET %s: %v", args[0], err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Fprintf(ts.Stdout(), "%s", b)
+	fmt.Fprintf(ts.Stderr(), "%s\n", resp.Status)
+	if (resp.StatusCode >= 400) != neg {
+		ts.Fatalf("GET %s: %s", args[0], resp.Status)
+	}
+}
