@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,13 +100,18 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 	}
 	old, evicted := q.push(queuedPacket{src: src, buf: buf, enqueued: time.Now()})
 	c.queueMu.Unlock()
+	c.wakeWriter()
 	if evicted {
 		m.drop(dropQueueHead, disco, len(*old.buf))
 		packetbuf.Put(old.buf)
+		// The receiver's writer is behind. Under overload a sender's
+		// reader always has input and would keep the CPU, so writers
+		// barely run and queues only churn: yield so the writer we just
+		// woke can drain.
+		runtime.Gosched()
 	} else {
 		m.queueDepth.Add(1)
 	}
-	c.wakeWriter()
 }
 
 func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
