@@ -65,7 +65,10 @@ type Client struct {
 	priv   key.NodePrivate
 	pub    key.NodePublic
 	server key.NodePublic
-	info   wire.ServerInfo
+	// shared is the box key with sharedFor (the server); see sharedKey.
+	shared    key.SharedKey
+	sharedFor key.NodePublic
+	info      wire.ServerInfo
 
 	recvTimeout  time.Duration
 	writeTimeout time.Duration

@@ -67,7 +67,7 @@ func (c *Client) readServerKey() (key.NodePublic, error) {
 }
 
 func (c *Client) sendClientInfo(info wire.ClientInfo) error {
-	p, err := wire.SealClientInfo(c.priv, c.server, info)
+	p, err := wire.SealClientInfoWith(c.pub, c.sharedKey(), info)
 	if err != nil {
 		return err
 	}
@@ -95,5 +95,14 @@ func (c *Client) readServerInfo() (wire.ServerInfo, error) {
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		return wire.ServerInfo{}, fmt.Errorf("read ServerInfo: %w", err)
 	}
-	return wire.OpenServerInfo(c.priv, c.server, p)
+	return wire.OpenServerInfoWith(c.sharedKey(), p)
+}
+
+// sharedKey is the box key with the server, computed once for both
+// handshake messages.
+func (c *Client) sharedKey() key.SharedKey {
+	if c.sharedFor != c.server {
+		c.shared, c.sharedFor = c.priv.Shared(c.server), c.server
+	}
+	return c.shared
 }

@@ -78,3 +78,31 @@ func TestMeshKey(t *testing.T) {
 		t.Fatal("two fresh mesh keys equal")
 	}
 }
+
+// TestPreparedSharedMatchesBox: the prepared path computes exactly the key
+// box.Precompute does, so either side may use either.
+func TestPreparedSharedMatchesBox(t *testing.T) {
+	for range 20 {
+		a, b := NewNode(), NewNode()
+		prepared, err := a.Prepare()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := prepared.Shared(b.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != a.Shared(b.Public()) || got != b.Shared(a.Public()) {
+			t.Fatal("prepared shared key differs from box.Precompute")
+		}
+		msg, err := got.Open(b.SealTo(a.Public(), []byte("hi")))
+		if err != nil || string(msg) != "hi" {
+			t.Fatalf("open: %q %v", msg, err)
+		}
+	}
+	// A low-order public key (all zeros) leaves nothing secret: refused.
+	p, _ := NewNode().Prepare()
+	if _, err := p.Shared(NodePublic{}); err == nil {
+		t.Fatal("all-zero public key accepted")
+	}
+}

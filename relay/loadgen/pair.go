@@ -147,11 +147,13 @@ func (p *pair) sendClosedLoop(stop <-chan struct{}, window int) error {
 			continue
 		}
 		n := min(free, p.batch.count)
+		// Count before writing: the receiver may see the packets before
+		// write returns, and delivered must never run ahead of sent.
+		sent += uint64(n)
+		p.sent.Store(sent)
 		if err := p.write(n); err != nil {
 			return err
 		}
-		sent += uint64(n)
-		p.sent.Store(sent)
 	}
 }
 
@@ -164,11 +166,11 @@ func (p *pair) sendOpenLoop(stop <-chan struct{}) error {
 			return nil
 		default:
 		}
+		sent += uint64(p.batch.count)
+		p.sent.Store(sent)
 		if err := p.write(p.batch.count); err != nil {
 			return err
 		}
-		sent += uint64(p.batch.count)
-		p.sent.Store(sent)
 	}
 }
 

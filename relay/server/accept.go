@@ -101,7 +101,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 		}
 		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
 	}
-	clientKey, ci, err := wire.OpenClientInfo(s.privateKey, payload)
+	clientKey, ci, shared, err := wire.OpenClientInfoPrepared(s.preparedKey, payload)
 	if err != nil {
 		reason := "bad_json"
 		if errors.Is(err, key.ErrOpen) {
@@ -155,7 +155,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if !s.register(c) {
 		return nil, hsErr("rejected", errors.New("server is shutting down"))
 	}
-	sealed, err := wire.SealServerInfo(s.privateKey, clientKey, wire.ServerInfo{Version: wire.ProtocolVersion})
+	sealed, err := wire.SealServerInfoWith(shared, wire.ServerInfo{Version: wire.ProtocolVersion})
 	if err == nil {
 		if c.writeTimeout > 0 {
 			nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -75,6 +76,7 @@ type ConnInfo struct {
 // Server relays packets between connected clients.
 type Server struct {
 	privateKey       key.NodePrivate
+	preparedKey      *key.PreparedKey // for the per-client key exchange
 	publicKey        key.NodePublic
 	meshKey          key.MeshKey
 	logger           *slog.Logger
@@ -125,7 +127,12 @@ func New(opts Options) (*Server, error) {
 	if opts.PrivateKey.IsZero() {
 		return nil, errors.New("relay server: a private key is required")
 	}
+	prepared, err := opts.PrivateKey.Prepare()
+	if err != nil {
+		return nil, fmt.Errorf("relay server: %w", err)
+	}
 	s := &Server{
+		preparedKey:      prepared,
 		privateKey:       opts.PrivateKey,
 		publicKey:        opts.PrivateKey.Public(),
 		meshKey:          opts.MeshKey,

@@ -53,46 +53,83 @@ func ParseServerKey(p []byte) (key.NodePublic, error) {
 
 // SealClientInfo builds a ClientInfo payload: client_pub ‖ sealed JSON.
 func SealClientInfo(client key.NodePrivate, server key.NodePublic, info ClientInfo) ([]byte, error) {
+	return SealClientInfoWith(client.Public(), client.Shared(server), info)
+}
+
+// SealClientInfoWith is SealClientInfo with the box key already computed.
+func SealClientInfoWith(client key.NodePublic, shared key.SharedKey, info ClientInfo) ([]byte, error) {
 	msg, err := json.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("encode ClientInfo: %w", err)
 	}
-	return append(client.Public().AppendTo(nil), client.SealTo(server, msg)...), nil
+	return append(client.AppendTo(nil), shared.Seal(msg)...), nil
 }
 
 // OpenClientInfo validates and decrypts a ClientInfo payload.
 func OpenClientInfo(server key.NodePrivate, p []byte) (key.NodePublic, ClientInfo, error) {
+	client, info, _, err := OpenClientInfoShared(server, p)
+	return client, info, err
+}
+
+// OpenClientInfoShared is OpenClientInfo that also returns the box key
+// between server and client, for sealing ServerInfo without computing it
+// again.
+func OpenClientInfoShared(server key.NodePrivate, p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
+	return openClientInfo(func(client key.NodePublic) (key.SharedKey, error) { return server.Shared(client), nil }, p)
+}
+
+// OpenClientInfoPrepared is OpenClientInfoShared for a server's prepared
+// key: one scalar multiplication per handshake.
+func OpenClientInfoPrepared(server *key.PreparedKey, p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
+	return openClientInfo(server.Shared, p)
+}
+
+func openClientInfo(sharedWith func(key.NodePublic) (key.SharedKey, error), p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
 	var info ClientInfo
 	if len(p) < MinClientInfoLen {
-		return key.NodePublic{}, info, fmt.Errorf("ClientInfo frame of %d bytes is shorter than %d", len(p), MinClientInfoLen)
+		return key.NodePublic{}, info, key.SharedKey{}, fmt.Errorf("ClientInfo frame of %d bytes is shorter than %d", len(p), MinClientInfoLen)
 	}
 	if len(p) > MaxClientInfoLen {
-		return key.NodePublic{}, info, fmt.Errorf("ClientInfo frame of %d bytes exceeds %d", len(p), MaxClientInfoLen)
+		return key.NodePublic{}, info, key.SharedKey{}, fmt.Errorf("ClientInfo frame of %d bytes exceeds %d", len(p), MaxClientInfoLen)
 	}
 	client := key.NodePublicFromRaw32(p[:KeyLen])
-	msg, err := server.OpenFrom(client, p[KeyLen:])
+	shared, err := sharedWith(client)
 	if err != nil {
-		return client, info, fmt.Errorf("ClientInfo from %s: %w", client.ShortString(), err)
+		return client, info, shared, fmt.Errorf("ClientInfo from %s: %w", client.ShortString(), err)
+	}
+	msg, err := shared.Open(p[KeyLen:])
+	if err != nil {
+		return client, info, shared, fmt.Errorf("ClientInfo from %s: %w", client.ShortString(), err)
 	}
 	if err := json.Unmarshal(msg, &info); err != nil {
-		return client, info, fmt.Errorf("ClientInfo JSON from %s: %w", client.ShortString(), err)
+		return client, info, shared, fmt.Errorf("ClientInfo JSON from %s: %w", client.ShortString(), err)
 	}
-	return client, info, nil
+	return client, info, shared, nil
 }
 
 // SealServerInfo builds a ServerInfo payload.
 func SealServerInfo(server key.NodePrivate, client key.NodePublic, info ServerInfo) ([]byte, error) {
+	return SealServerInfoWith(server.Shared(client), info)
+}
+
+// SealServerInfoWith is SealServerInfo with the box key already computed.
+func SealServerInfoWith(shared key.SharedKey, info ServerInfo) ([]byte, error) {
 	msg, err := json.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("encode ServerInfo: %w", err)
 	}
-	return server.SealTo(client, msg), nil
+	return shared.Seal(msg), nil
 }
 
 // OpenServerInfo decrypts a ServerInfo payload.
 func OpenServerInfo(client key.NodePrivate, server key.NodePublic, p []byte) (ServerInfo, error) {
+	return OpenServerInfoWith(client.Shared(server), p)
+}
+
+// OpenServerInfoWith is OpenServerInfo with the box key already computed.
+func OpenServerInfoWith(shared key.SharedKey, p []byte) (ServerInfo, error) {
 	var info ServerInfo
-	msg, err := client.OpenFrom(server, p)
+	msg, err := shared.Open(p)
 	if err != nil {
 		return info, fmt.Errorf("ServerInfo: %w", err)
 	}
