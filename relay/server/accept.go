@@ -178,14 +178,19 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 // run serves an admitted client until its connection ends.
 func (c *sclient) run() {
 	s := c.s
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+	// ServerInfo is out: from now on the writer may run, starting with
+	// anything queued for c since it registered.
+	c.queueMu.Lock()
+	c.writerReady = true
+	if !c.closed {
+		c.keepAliveTimer = time.AfterFunc(s.nextKeepAlive(), c.keepAliveFired)
+	}
+	start := c.hasWorkLocked() && c.claimWriterLocked()
+	c.queueMu.Unlock()
+	c.kickWriter(start)
 	err := c.readLoop()
 	c.close()
-	<-writerDone
+	c.writers.Wait()
 	s.unregister(c)
 	s.connsDone.Done()
 	c.logClose(err)

@@ -90,3 +90,29 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 		t.Logf("stuck client ended with %v", err)
 	}
 }
+
+// TestKeepAliveWhileIdle: an idle client has no writer goroutine, yet
+// keepalives keep coming (the timer starts one each time), and packets
+// after a quiet spell still arrive.
+func TestKeepAliveWhileIdle(t *testing.T) {
+	r := newTestRelay(t, server.Options{KeepAlive: 150 * time.Millisecond})
+	a := r.connect(client.Options{})
+	b := r.connect(client.Options{})
+	keepAlives := 0
+	for keepAlives < 3 {
+		m, err := a.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.(client.KeepAlive); !ok {
+			t.Fatalf("got %T, want KeepAlive", m)
+		}
+		keepAlives++
+	}
+	if err := b.Send(a.PublicKey(), []byte("after a quiet spell")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := recvPacket(t, a); string(got) != "after a quiet spell" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -56,6 +56,13 @@ type sclient struct {
 	health     *string
 	restarting *wire.Restarting
 	wake       chan struct{}
+	// writerRunning says a writer goroutine exists; writers counts them
+	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
+	writerRunning  bool
+	writerReady    bool // set once ServerInfo is out: nothing may precede it
+	keepAliveDue   bool
+	writers        sync.WaitGroup
+	keepAliveTimer *time.Timer // guarded by queueMu
 
 	done      chan struct{} // closed by close()
 	closeOnce sync.Once
@@ -76,11 +83,47 @@ const (
 	maxPendingPresents = 1 << 16
 )
 
-func (c *sclient) wakeWriter() {
+// The writer goroutine runs only while a client has something to be sent:
+// most of a relay's clients are idle most of the time, and a parked
+// goroutine's stack would be most of their memory. Whoever queues work
+// while holding queueMu calls claimWriterLocked, then kickWriter after
+// unlocking: it starts a writer if none runs, or wakes the one that does.
+
+// claimWriterLocked reports whether the caller must start the writer.
+func (c *sclient) claimWriterLocked() bool {
+	if c.closed || c.writerRunning || !c.writerReady {
+		return false
+	}
+	c.writerRunning = true
+	c.writers.Add(1)
+	return true
+}
+
+func (c *sclient) kickWriter(start bool) {
+	if start {
+		go c.writeLoop()
+		return
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// hasWorkLocked reports whether anything waits to be written.
+func (c *sclient) hasWorkLocked() bool {
+	return c.dataQ.len() > 0 || c.discoQ.len() > 0 || len(c.peerGone) > 0 || len(c.pongs) > 0 ||
+		len(c.presents) > 0 || c.health != nil || c.restarting != nil || c.keepAliveDue
+}
+
+// keepAliveFired queues a KeepAlive; the writer re-arms the timer when it
+// writes one.
+func (c *sclient) keepAliveFired() {
+	c.queueMu.Lock()
+	c.keepAliveDue = true
+	start := c.claimWriterLocked()
+	c.queueMu.Unlock()
+	c.kickWriter(start)
 }
 
 // enqueue hands a packet to c's writer, dropping c's oldest queued packet
@@ -99,8 +142,9 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 		q = &c.discoQ
 	}
 	old, evicted := q.push(queuedPacket{src: src, buf: buf, enqueued: time.Now()})
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 	if evicted {
 		m.drop(dropQueueHead, disco, len(*old.buf))
 		packetbuf.Put(old.buf)
@@ -122,8 +166,9 @@ func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
 		}
 		c.peerGone = append(c.peerGone, peerGoneMsg{k, reason})
 	}
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 }
 
 func (c *sclient) queuePong(data [wire.PingLen]byte) {
@@ -132,8 +177,9 @@ func (c *sclient) queuePong(data [wire.PingLen]byte) {
 		c.pongs = c.pongs[1:]
 	}
 	c.pongs = append(c.pongs, data)
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 }
 
 func (c *sclient) queuePresent(pp wire.PeerPresent) {
@@ -141,22 +187,25 @@ func (c *sclient) queuePresent(pp wire.PeerPresent) {
 	if len(c.presents) < maxPendingPresents {
 		c.presents = append(c.presents, pp)
 	}
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 }
 
 func (c *sclient) queueHealth(problem string) {
 	c.queueMu.Lock()
 	c.health = &problem
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 }
 
 func (c *sclient) queueRestarting(r wire.Restarting) {
 	c.queueMu.Lock()
 	c.restarting = &r
+	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
-	c.wakeWriter()
+	c.kickWriter(start)
 }
 
 // close shuts the connection; the reader and writer then exit. Queued
@@ -167,6 +216,9 @@ func (c *sclient) close() {
 		c.nc.Close()
 		c.queueMu.Lock()
 		c.closed = true
+		if c.keepAliveTimer != nil {
+			c.keepAliveTimer.Stop()
+		}
 		var dropped int64
 		for _, q := range []*packetRing{&c.dataQ, &c.discoQ} {
 			disco := q == &c.discoQ

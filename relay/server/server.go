@@ -27,7 +27,6 @@ const (
 	MeshWriteTimeout        = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultKeepAlive        = 60 * time.Second
-	keepAliveJitter         = 5 * time.Second
 	DefaultQueueDepth       = 32
 )
 
@@ -184,8 +183,10 @@ func (s *Server) HasMeshKey() bool { return !s.meshKey.IsZero() }
 // companions (mesh, web) to add their own series.
 func (s *Server) Metrics() *metrics.Registry { return s.registry }
 
+// nextKeepAlive is the keepalive interval plus up to a twelfth of it in
+// jitter (derper's 60 s + up to 5 s), so clients' keepalives spread out.
 func (s *Server) nextKeepAlive() time.Duration {
-	return s.keepAlive + rand.N(keepAliveJitter)
+	return s.keepAlive + rand.N(s.keepAlive/12+1)
 }
 
 // lookup returns the active connection for k, and whether k has any

@@ -27,11 +27,12 @@ type pendingWork struct {
 	presents   []wire.PeerPresent
 	health     *string
 	restarting *wire.Restarting
+	keepAlive  bool
 }
 
 func (w *pendingWork) empty() bool {
 	return len(w.packets) == 0 && len(w.peerGone) == 0 && len(w.pongs) == 0 &&
-		len(w.presents) == 0 && w.health == nil && w.restarting == nil
+		len(w.presents) == 0 && w.health == nil && w.restarting == nil && !w.keepAlive
 }
 
 func (w *pendingWork) reset() {
@@ -41,6 +42,7 @@ func (w *pendingWork) reset() {
 	w.pongs = w.pongs[:0]
 	w.presents = w.presents[:0]
 	w.health, w.restarting = nil, nil
+	w.keepAlive = false
 }
 
 // take moves everything queued for c into w. Control frames are taken
@@ -57,6 +59,7 @@ func (c *sclient) take(w *pendingWork) {
 	c.presents = c.presents[:0]
 	w.health, c.health = c.health, nil
 	w.restarting, c.restarting = c.restarting, nil
+	w.keepAlive, c.keepAliveDue = c.keepAliveDue, false
 	for p, ok := c.discoQ.pop(); ok; p, ok = c.discoQ.pop() {
 		w.packets = append(w.packets, p)
 	}
@@ -65,29 +68,21 @@ func (c *sclient) take(w *pendingWork) {
 	}
 }
 
+// writerIdleExit is how long a writer waits for more work before it
+// exits; a busy client keeps its writer, an idle one holds none.
+const writerIdleExit = time.Second
+
 // writeLoop is the only goroutine that writes to the connection after the
-// handshake.
+// handshake. It runs while there is work (see claimWriterLocked).
 func (c *sclient) writeLoop() {
-	s := c.s
-	keepAlive := time.NewTimer(s.nextKeepAlive())
-	defer keepAlive.Stop()
+	defer c.writers.Done()
 	var work pendingWork
 	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout}
 	defer fw.release()
+	idle := time.NewTimer(writerIdleExit)
+	defer idle.Stop()
 	for {
-		sendKeepAlive := false
-		select {
-		case <-c.done:
-			return
-		case <-c.wake:
-		case <-keepAlive.C:
-			sendKeepAlive = true
-			keepAlive.Reset(s.nextKeepAlive())
-		}
-		if sendKeepAlive {
-			fw.frame(wire.FrameKeepAlive, nil)
-		}
-		sawRestart := false
+		sawRestart, sawKeepAlive := false, false
 		frames := 0
 		for {
 			c.take(&work)
@@ -96,6 +91,7 @@ func (c *sclient) writeLoop() {
 			}
 			frames += c.writeWork(&fw, &work)
 			sawRestart = sawRestart || work.restarting != nil
+			sawKeepAlive = sawKeepAlive || work.keepAlive
 			work.reset()
 			if fw.err != nil {
 				break
@@ -105,7 +101,7 @@ func (c *sclient) writeLoop() {
 			fw.flush()
 		}
 		if frames > 0 {
-			s.metrics.bufferedWriteBatch.Observe(float64(frames))
+			c.s.metrics.bufferedWriteBatch.Observe(float64(frames))
 		}
 		fw.release()
 		if fw.err != nil {
@@ -113,8 +109,30 @@ func (c *sclient) writeLoop() {
 			c.close()
 			return
 		}
+		if sawKeepAlive {
+			c.queueMu.Lock()
+			if !c.closed {
+				c.keepAliveTimer.Reset(c.s.nextKeepAlive())
+			}
+			c.queueMu.Unlock()
+		}
 		if sawRestart {
 			close(c.drained)
+		}
+
+		idle.Reset(writerIdleExit)
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		case <-idle.C:
+			c.queueMu.Lock()
+			if !c.hasWorkLocked() {
+				c.writerRunning = false
+				c.queueMu.Unlock()
+				return
+			}
+			c.queueMu.Unlock()
 		}
 	}
 }
@@ -165,6 +183,10 @@ func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
 	m.packetsSent.Add(sent)
 	m.bytesSent.Add(sentBytes)
 	n += int(sent)
+	if w.keepAlive {
+		fw.frame(wire.FrameKeepAlive, nil)
+		n++
+	}
 	if w.restarting != nil {
 		fw.frame(wire.FrameRestarting, wire.AppendRestarting(scratch[:0], *w.restarting))
 		n++

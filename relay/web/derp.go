@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -85,10 +86,17 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Derp-Public-Key: %s\r\n\r\n", wire.ProtocolVersion, pub.UntypedHex())
 		// Accept flushes brw.Writer before its first frame.
 	}
-	h.s.Accept(h.ctx, nc, brw, server.ConnInfo{
+	info := server.ConnInfo{
 		RemoteAddr: h.trusted.ClientAddr(r, remoteAddrPort(nc.RemoteAddr(), r.RemoteAddr)),
 		NotIdeal:   r.Header.Get("Ideal-Node") != "",
-	})
+	}
+	// Serve the connection on a goroutine of its own and let net/http's
+	// return: its stack, grown by request parsing, and its buffered writer
+	// would otherwise be held for the connection's whole life. Only the
+	// hijacked reader's buffered bytes are kept.
+	br := brw.Reader
+	pending := brw.Writer
+	go h.s.Accept(h.ctx, nc, bufio.NewReadWriter(br, pending), info)
 }
 
 // remoteAddrPort takes the peer address from the socket, falling back to
