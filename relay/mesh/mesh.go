@@ -163,9 +163,11 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 				continue // our own mesh client, seen from the other side
 			}
 			learned[msg.Key] = true
+			pm.presents.Inc()
 			s.AddPacketForwarder(msg.Key, fwd)
 			pm.peers.Set(int64(len(learned)))
 		case client.PeerGone:
+			pm.gones.Inc()
 			if learned[msg.Key] {
 				delete(learned, msg.Key)
 				s.RemovePacketForwarder(msg.Key, fwd)
@@ -211,9 +213,11 @@ type meshMetrics struct {
 	forwarded  *metrics.CounterVec
 	dropped    *metrics.CounterVec
 	reconnects *metrics.CounterVec
+	updates    *metrics.CounterVec
 }
 
 type peerMetrics struct {
+	presents, gones                *metrics.Counter
 	connected, peers               *metrics.Gauge
 	forwarded, dropped, reconnects *metrics.Counter
 }
@@ -225,6 +229,7 @@ func newMeshMetrics(reg *metrics.Registry) *meshMetrics {
 		forwarded:  reg.CounterVec("relayctl_mesh_packets_forwarded", "packets forwarded to the mesh peer", "peer"),
 		dropped:    reg.CounterVec("relayctl_mesh_packets_dropped", "packets for the mesh peer dropped (queue full or connection lost)", "peer"),
 		reconnects: reg.CounterVec("relayctl_mesh_reconnects", "times the connection to the mesh peer was lost or could not be made", "peer"),
+		updates:    reg.CounterVec("relayctl_mesh_peer_updates", "PeerPresent and PeerGone news received from the mesh peer", "peer", "kind"),
 	}
 }
 
@@ -235,5 +240,7 @@ func (m *meshMetrics) peer(name string) *peerMetrics {
 		forwarded:  m.forwarded.With(name),
 		dropped:    m.dropped.With(name),
 		reconnects: m.reconnects.With(name),
+		presents:   m.updates.With(name, "present"),
+		gones:      m.updates.With(name, "gone"),
 	}
 }

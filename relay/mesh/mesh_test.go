@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,19 @@ func newRegion(t *testing.T, count int) []*node {
 	for _, n := range nodes {
 		n.peers = urls
 		n.start()
+	}
+	// Wait until every node watches every other one: before that, a node
+	// cannot learn about clients elsewhere (and so cannot pass on their
+	// PeerGone), which is the mesh's start-up window, not what these tests
+	// are about.
+	for _, n := range nodes {
+		for _, u := range urls {
+			if u == "http://"+n.addr {
+				continue
+			}
+			want := `relayctl_mesh_peer_connected{peer="` + u + `"} 1`
+			waitMetric(t, n, want)
+		}
 	}
 	t.Cleanup(func() {
 		for _, n := range nodes {
@@ -226,5 +240,22 @@ func TestParsePeer(t *testing.T) {
 	peers, err := ParsePeers([]string{"a.example", "b.example", "a.example:443", "b.example"}, "a.example", "a.example:443")
 	if err != nil || len(peers) != 1 || peers[0].Name != "b.example" {
 		t.Fatalf("ParsePeers skipping self: %+v %v", peers, err)
+	}
+}
+
+// waitMetric waits until n's metrics have the line want.
+func waitMetric(t *testing.T, n *node, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var b strings.Builder
+		n.srv.Metrics().WritePrometheus(&b)
+		if strings.Contains(b.String(), want+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s never reported %s", n.addr, want)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -19,11 +19,17 @@ import (
 // path sends ClientInfo with the request); nil means read nc directly.
 // Accept closes nc before it returns.
 func (s *Server) Accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter, info ConnInfo) {
+	if c := s.accept(ctx, nc, brw, info); c != nil {
+		c.run()
+	}
+}
+
+// accept runs the handshake; on failure it logs, closes nc and returns nil.
+func (s *Server) accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter, info ConnInfo) *sclient {
 	s.metrics.accepts.Inc()
 	if info.WebSocket {
 		s.metrics.websocketAccepts.Inc()
 	}
-	defer nc.Close()
 	br := bufio.NewReader(nc)
 	if brw != nil {
 		br = brw.Reader
@@ -31,16 +37,31 @@ func (s *Server) Accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter,
 			// Nothing is normally pending, but never lose what the
 			// transport wrote on our behalf.
 			if err := brw.Writer.Flush(); err != nil {
-				return
+				nc.Close()
+				return nil
 			}
 		}
 	}
 	c, err := s.handshake(ctx, nc, br, info)
 	if err != nil {
 		s.logHandshakeFailure(info, err)
-		return
+		nc.Close()
+		return nil
 	}
-	c.run()
+	return c
+}
+
+// Start is Accept without waiting: the handshake runs on a goroutine that
+// ends with it, and the connection is then served by a fresh goroutine, so
+// the stack the key exchange grew is not kept for the connection's whole
+// (mostly idle) life. Close and Shutdown still wait for the connection.
+func (s *Server) Start(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter, info ConnInfo) {
+	go func() {
+		c := s.accept(ctx, nc, brw, info)
+		if c != nil {
+			go c.run()
+		}
+	}()
 }
 
 // handshakeError carries the metric label for a failed handshake.
@@ -128,7 +149,6 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	c := &sclient{
 		s:         s,
 		nc:        nc,
-		br:        br,
 		key:       clientKey,
 		info:      ci,
 		connNum:   s.connNum.Add(1),
@@ -146,6 +166,9 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if canMesh {
 		c.writeTimeout = MeshWriteTimeout
 	}
+	// The handshake read through br (the transport's buffered reader);
+	// frames from here on go through c.rd, which keeps less memory.
+	c.rd.init(nc, br)
 	c.logger = s.logger.With("key", clientKey.ShortString(), "remote", info.RemoteAddr, "conn", c.connNum)
 
 	// Register before ServerInfo goes out, so that a peer told "I am
@@ -189,6 +212,7 @@ func (c *sclient) run() {
 	c.queueMu.Unlock()
 	c.kickWriter(start)
 	err := c.readLoop()
+	c.rd.close()
 	c.close()
 	c.writers.Wait()
 	s.unregister(c)

@@ -33,9 +33,9 @@ const homeMoveGrace = 5 * time.Second
 // readLoop reads and acts on frames until the connection fails or the
 // client breaks the protocol.
 func (c *sclient) readLoop() error {
-	var small [wire.MaxPingLen]byte // scratch for short control frames
+	var small [wire.KeyLen]byte // scratch for short control frames
 	for {
-		t, n, err := wire.ReadFrameHeader(c.br)
+		t, n, err := c.rd.header()
 		if err != nil {
 			return err
 		}
@@ -73,9 +73,15 @@ func (c *sclient) readBody(t wire.FrameType, n uint32, minLen, maxLen int, scrat
 	if int64(n) < int64(minLen) || int64(n) > int64(maxLen) {
 		return nil, protoErr(t, "length %d, want %d to %d", n, minLen, maxLen)
 	}
-	b := scratch[:n]
-	if _, err := io.ReadFull(c.br, b); err != nil {
-		return nil, unexpected(err)
+	// Only as much as scratch holds is kept (a Ping's bytes past the 8
+	// echoed are skipped).
+	keep := min(int(n), len(scratch))
+	b := scratch[:keep]
+	if err := c.rd.readFull(b); err != nil {
+		return nil, err
+	}
+	if err := c.rd.discard(int(n) - keep); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -92,20 +98,17 @@ func (c *sclient) skipFrame(t wire.FrameType, n uint32) error {
 		return protoErr(t, "unknown frame type with length %d over the %d limit", n, wire.MaxClientFrameLen)
 	}
 	c.s.metrics.unknownFrames.Inc()
-	_, err := c.br.Discard(int(n))
-	return unexpected(err)
+	return c.rd.discard(int(n))
 }
 
-// readKey reads a 32-byte key. It peeks into the reader's buffer rather
-// than reading into a local array, which would escape through io.Reader
-// and cost an allocation per packet.
+// readKey reads a 32-byte key straight out of the read buffer.
 func (c *sclient) readKey() (key.NodePublic, error) {
-	b, err := c.br.Peek(wire.KeyLen)
+	b, err := c.rd.peek(wire.KeyLen)
 	if err != nil {
-		return key.NodePublic{}, unexpected(err)
+		return key.NodePublic{}, err
 	}
 	k := key.NodePublicFromRaw32(b)
-	c.br.Discard(wire.KeyLen)
+	c.rd.skip(wire.KeyLen)
 	return k, nil
 }
 
@@ -121,9 +124,9 @@ func (c *sclient) handleSendPacket(n uint32) error {
 		return err
 	}
 	buf := packetbuf.Get(int(n - wire.KeyLen))
-	if _, err := io.ReadFull(c.br, *buf); err != nil {
+	if err := c.rd.readFull(*buf); err != nil {
 		packetbuf.Put(buf)
-		return unexpected(err)
+		return err
 	}
 	m := c.s.metrics
 	disco := wire.IsDisco(*buf)
@@ -210,9 +213,9 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 		return err
 	}
 	buf := packetbuf.Get(int(n - 2*wire.KeyLen))
-	if _, err := io.ReadFull(c.br, *buf); err != nil {
+	if err := c.rd.readFull(*buf); err != nil {
 		packetbuf.Put(buf)
-		return unexpected(err)
+		return err
 	}
 	c.s.metrics.forwardedIn.Inc()
 	c.route(src, dst, buf, wire.IsDisco(*buf), true)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,7 +20,7 @@ import (
 type sclient struct {
 	s         *Server
 	nc        net.Conn
-	br        *bufio.Reader
+	rd        frameReader // the reader goroutine's
 	key       key.NodePublic
 	info      wire.ClientInfo
 	connNum   uint64

@@ -96,7 +96,7 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// hijacked reader's buffered bytes are kept.
 	br := brw.Reader
 	pending := brw.Writer
-	go h.s.Accept(h.ctx, nc, bufio.NewReadWriter(br, pending), info)
+	h.s.Start(h.ctx, nc, bufio.NewReadWriter(br, pending), info)
 }
 
 // remoteAddrPort takes the peer address from the socket, falling back to
