@@ -368,7 +368,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 
 	ln, err := listen.TCP(ctx, o.Addr, listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
 	if err != nil {
-		return err
+		return fmt.Errorf("--addr: %w (is another relay or web server using the port? choose another with --addr)", err)
 	}
 	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
 	ln = listen.Capped(ln, listen.Caps{Max: o.MaxConns, MaxPerIP: o.MaxConnsPerIP, Exempt: trusted.Contains}, reg)
