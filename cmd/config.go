@@ -3,13 +3,14 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/internal/render"
 )
 
 func newConfigCmd(streams IOStreams) *cobra.Command {
@@ -78,8 +79,7 @@ func (o *serveOptions) shownEntries() []config.Entry {
 }
 
 func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Entry) error {
-	tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SETTING\tVALUE\tSOURCE\tNOTE")
+	t := render.Table{Headers: []string{"SETTING", "VALUE", "SOURCE", "NOTE"}}
 	for _, e := range entries {
 		var notes []string
 		if e.Origin != "" && e.Source != config.SourceFlag {
@@ -98,9 +98,19 @@ func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Ent
 		if v == "" {
 			v = `""`
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, v, e.Source, strings.Join(notes, "; "))
+		sourceTone, noteTone := render.Faint, render.Faint
+		if e.Source != config.SourceDefault {
+			sourceTone = render.Normal
+		}
+		if e.Source == config.SourcePolicy {
+			sourceTone = render.Good
+		}
+		if e.PendingRestart || e.Overridden != "" {
+			noteTone = render.Warn
+		}
+		t.Rows = append(t.Rows, []render.Cell{{Text: e.Name}, {Text: v}, {Text: string(e.Source), Tone: sourceTone}, {Text: strings.Join(notes, "; "), Tone: noteTone}})
 	}
-	if err := tw.Flush(); err != nil {
+	if _, err := io.WriteString(streams.Out, render.ModeFor(streams.Out).Render(t)); err != nil {
 		return err
 	}
 	if p := o.resolved.Policy; p != nil && len(p.Documents) > 0 {

@@ -10,13 +10,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/keyfile"
+	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/relay/admin"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
@@ -231,19 +231,26 @@ func renderPrune(o *pruneOptions, r pruneReport) error {
 }
 
 func writePruneTable(w io.Writer, r pruneReport) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tFLAGS\tACTION")
+	t := render.Table{Title: "peers of " + r.Server, Headers: []string{"PEER", "ADDRESS", "FLAGS", "ACTION"}}
 	for _, p := range r.Peers {
 		addr := "-"
 		if p.Addr.IsValid() {
 			addr = p.Addr.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Key, addr, strings.Join(p.Flags, ","), p.Action)
+		tone := render.Normal
+		switch p.Action {
+		case "closed", "would-close", "close":
+			tone = render.Warn
+		case "not-confirmed":
+			tone = render.Bad
+		}
+		t.Rows = append(t.Rows, []render.Cell{{Text: p.Key.String()}, {Text: addr}, {Text: strings.Join(p.Flags, ","), Tone: render.Faint}, {Text: p.Action, Tone: tone}})
 	}
 	if len(r.Peers) == 0 {
-		fmt.Fprintln(tw, "(no peers)\t\t\t")
+		t.Rows = append(t.Rows, []render.Cell{{Text: "(no peers)", Tone: render.Faint}, {}, {}, {}})
 	}
-	return tw.Flush()
+	_, err := io.WriteString(w, render.ModeFor(w).Render(t))
+	return err
 }
 
 // readMeshKeyFile reads and checks a mesh PSK file for a client command.

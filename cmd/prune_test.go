@@ -227,7 +227,11 @@ func (r *pruneRelay) prune(t *testing.T, args ...string) (stdout, stderr string,
 func pruneRows(t *testing.T, table string) map[string][2]string {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
-	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "PEER ADDRESS FLAGS ACTION" {
+	// A title line ("peers of <server>") comes first.
+	for len(lines) > 0 && strings.Join(strings.Fields(lines[0]), " ") != "PEER ADDRESS FLAGS ACTION" {
+		lines = lines[1:]
+	}
+	if len(lines) == 0 {
 		t.Fatalf("table header missing:\n%s", table)
 	}
 	rows := map[string][2]string{}
