@@ -3,13 +3,8 @@ package interop
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,74 +14,6 @@ import (
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
 )
-
-// startServerWithArgs is startServer with extra command-line arguments
-// (admission flags); extra[k] are the arguments for server kind k.
-func startServerWithArgs(t *testing.T, k serverKind, extra ...string) *server {
-	t.Helper()
-	bin := binaryFor(t, k)
-	var lastErr error
-	for range startTries {
-		s, err := tryStartServerWithArgs(t, k, bin, extra)
-		if err == nil {
-			return s
-		}
-		lastErr = err
-	}
-	t.Fatalf("starting %s: %v", k, lastErr)
-	return nil
-}
-
-func tryStartServerWithArgs(t *testing.T, k serverKind, bin string, extra []string) (*server, error) {
-	tcpPort, udpPort := freePorts(t)
-	dir := t.TempDir()
-	s := &server{
-		kind:     k,
-		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)),
-		stunAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)),
-		logs:     &logBuffer{},
-		exited:   make(chan struct{}),
-	}
-	var args []string
-	switch k {
-	case derperServer:
-		args = []string{"-a", s.httpAddr, "-stun-port", strconv.Itoa(udpPort),
-			"-http-port", "-1", "-c", filepath.Join(dir, "derper.json")}
-	case relayctlServer:
-		args = []string{"serve", "--certmode", "none", "--addr", s.httpAddr,
-			"--stun-port", strconv.Itoa(udpPort), "--http-port", "-1",
-			"--key-file", filepath.Join(dir, "relay-key.json"), "--log-format", "json"}
-	}
-	args = append(args, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout = s.logs
-	cmd.Stderr = s.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s.proc = cmd.Process
-	go func() {
-		s.exitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-s.exited
-	}
-	if err := s.waitReady(t.Context()); err != nil {
-		stop()
-		return nil, fmt.Errorf("%s %s: %w (exit: %v)\nlogs:\n%s", bin, strings.Join(args, " "), err, s.exitErr, s.logs)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", k, s.logs)
-		}
-	})
-	return s, nil
-}
 
 // expectRejected connects priv with Tailscale's client and requires the
 // server to end the connection after ServerKey, before any ServerInfo.

@@ -220,7 +220,7 @@ func TestVerifyClientsTailscaled(t *testing.T) {
 	servers := map[serverKind]*server{}
 	for _, k := range selectedKinds() {
 		// Started here, not in the subtest, so relayctl outlives it.
-		s := startServerWithArgs(t, k, verifyFlags[k]...)
+		s := startServer(t, k, verifyFlags[k]...)
 		servers[k] = s
 		t.Run(string(k), func(t *testing.T) {
 			m := connectPeerAs(t, s, memberKey)

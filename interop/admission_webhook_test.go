@@ -80,7 +80,7 @@ func TestAdmissionWebhookInterop(t *testing.T) {
 				t.Parallel()
 				alice, bob, mallory := key.NewNode(), key.NewNode(), key.NewNode()
 				ac := newAdmissionController(t, http.StatusOK, alice.Public(), bob.Public())
-				s := startServerWithArgs(t, k, flagFor[k][0], ac.URL+"/admit", flagFor[k][1])
+				s := startServer(t, k, flagFor[k][0], ac.URL+"/admit", flagFor[k][1])
 
 				a := connectPeerAs(t, s, alice)
 				b := connectPeerAs(t, s, bob)
@@ -112,7 +112,7 @@ func TestAdmissionWebhookInterop(t *testing.T) {
 				t.Parallel()
 				alice := key.NewNode()
 				ac := newAdmissionController(t, http.StatusServiceUnavailable, alice.Public())
-				s := startServerWithArgs(t, k, flagFor[k][0], ac.URL+"/admit", flagFor[k][1])
+				s := startServer(t, k, flagFor[k][0], ac.URL+"/admit", flagFor[k][1])
 				expectRejected(t, s, alice)
 			})
 			t.Run("unreachable_fail_open_admits", func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestAdmissionWebhookInterop(t *testing.T) {
 				ac := newAdmissionController(t, http.StatusOK)
 				url := ac.URL + "/admit"
 				ac.Close() // nothing listens there any more
-				s := startServerWithArgs(t, k, flagFor[k][0], url)
+				s := startServer(t, k, flagFor[k][0], url)
 				alice, bob := key.NewNode(), key.NewNode()
 				exchange(t, connectPeerAs(t, s, alice), connectPeerAs(t, s, bob))
 				if !strings.Contains(s.logs.String(), "admission controller unreachable; allowing client") {
@@ -132,7 +132,7 @@ func TestAdmissionWebhookInterop(t *testing.T) {
 				ac := newAdmissionController(t, http.StatusOK)
 				url := ac.URL + "/admit"
 				ac.Close()
-				s := startServerWithArgs(t, k, flagFor[k][0], url, flagFor[k][1])
+				s := startServer(t, k, flagFor[k][0], url, flagFor[k][1])
 				expectRejected(t, s, key.NewNode())
 			})
 		})

@@ -150,7 +150,7 @@ func runHostileCase(t *testing.T, k serverKind, tc hostileCase) {
 	if tc.flags != nil {
 		extra = tc.flags(t, h)
 	}
-	h.s = startServerWithArgs(t, k, extra...)
+	h.s = startServer(t, k, extra...)
 	h.a, h.b = connectPeer(t, h.s), connectPeer(t, h.s)
 	exchange(t, h.a, h.b)
 

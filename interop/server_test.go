@@ -40,12 +40,13 @@ const (
 
 // startServer runs a fresh server of kind k with its own ports and state
 // directory, waits until /derp/probe answers 200, and kills it at cleanup.
-func startServer(t *testing.T, k serverKind) *server {
+// extra are more command-line arguments (admission or limit flags).
+func startServer(t *testing.T, k serverKind, extra ...string) *server {
 	t.Helper()
 	bin := binaryFor(t, k)
 	var lastErr error
 	for range startTries {
-		s, err := tryStartServer(t, k, bin)
+		s, err := tryStartServer(t, k, bin, extra)
 		if err == nil {
 			return s
 		}
@@ -55,7 +56,7 @@ func startServer(t *testing.T, k serverKind) *server {
 	return nil
 }
 
-func tryStartServer(t *testing.T, k serverKind, bin string) (*server, error) {
+func tryStartServer(t *testing.T, k serverKind, bin string, extra []string) (*server, error) {
 	tcpPort, udpPort := freePorts(t)
 	dir := t.TempDir()
 	s := &server{
@@ -78,6 +79,7 @@ func tryStartServer(t *testing.T, k serverKind, bin string) (*server, error) {
 	default:
 		t.Fatalf("unknown server kind %q", k)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout = s.logs
