@@ -2,11 +2,12 @@ package mesh
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"sync"
@@ -26,6 +27,9 @@ const (
 	maxBackoff = 5 * time.Second
 	// Writes to a peer get the deadline derper gives mesh connections.
 	meshWriteTimeout = server.MeshWriteTimeout
+	// reconcileGrace waits, after the subscription's pong, for notices a
+	// peer may write after it.
+	reconcileGrace = 300 * time.Millisecond
 )
 
 // Options configure a Mesh.
@@ -102,7 +106,7 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		} else {
 			logger.Debug("mesh peer still unreachable", "err", err, "failures", failures)
 		}
-		wait := backoff/2 + rand.N(backoff) // jitter: ½ to 1½ × backoff
+		wait := backoff/2 + mrand.N(backoff) // jitter: ½ to 1½ × backoff
 		select {
 		case <-ctx.Done():
 			return
@@ -139,13 +143,26 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 	if err := c.WatchConns(); err != nil {
 		return err
 	}
+	// The pong to this ping follows the peer's list of clients (relayctl
+	// writes notices before pongs; derper in no fixed order, hence the
+	// grace below). Then anything the peer forwarded to us from a client
+	// it no longer has can be reported gone.
+	var syncToken [8]byte
+	rand.Read(syncToken[:])
+	if err := c.SendPing(syncToken); err != nil {
+		return err
+	}
 	connected()
 	pm.connected.Set(1)
 	defer pm.connected.Set(0)
 
 	fwd := newForwarder(c, pm)
 	learned := map[key.NodePublic]bool{}
+	var reconcile *time.Timer
 	defer func() {
+		if reconcile != nil {
+			reconcile.Stop()
+		}
 		fwd.close()
 		for k := range learned {
 			s.RemovePacketForwarder(k, fwd)
@@ -175,6 +192,11 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 			}
 		case client.Ping:
 			c.SendPong(msg.Data)
+		case client.Pong:
+			if msg.Data == syncToken && reconcile == nil {
+				peerKey := c.ServerPublicKey()
+				reconcile = time.AfterFunc(reconcileGrace, func() { s.ReconcileRemote(peerKey) })
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -31,6 +32,7 @@ type node struct {
 	srv    *server.Server
 	http   *http.Server
 	cancel context.CancelFunc
+	ctx    context.Context
 	done   sync.WaitGroup
 }
 
@@ -43,6 +45,7 @@ func (n *node) start() {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	n.ctx = ctx
 	ln, err := net.Listen("tcp", n.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -53,8 +56,17 @@ func (n *node) start() {
 	n.srv, n.cancel = srv, cancel
 	n.http = &http.Server{Handler: mux}
 	n.done.Go(func() { n.http.Serve(ln) })
+	n.runMesh(ctx, srv, n.peers)
+}
+
+// runMesh starts the node's mesh with peers.
+func (n *node) runMesh(ctx context.Context, srv *server.Server, urls []string) {
+	t := n.t
+	if len(urls) == 0 {
+		return
+	}
 	var peers []Peer
-	for _, u := range n.peers {
+	for _, u := range urls {
 		p, err := ParsePeer(u)
 		if err != nil {
 			t.Fatal(err)
@@ -255,6 +267,69 @@ func waitMetric(t *testing.T, n *node, want string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("node %s never reported %s", n.addr, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPeerGoneAfterLateSubscription: node x starts watching node y only
+// after y's client a sent to x's client b (forwarded by y, which already
+// watched x) and left. x's first full view of y lacks a, so b hears
+// PeerGone for it.
+func TestPeerGoneAfterLateSubscription(t *testing.T) {
+	mk := key.NewMesh()
+	x := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk}
+	x.start()
+	t.Cleanup(x.stop)
+	y := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk, peers: []string{"http://" + x.addr}}
+	y.start()
+	t.Cleanup(y.stop)
+	waitMetric(t, y, `relayctl_mesh_peer_connected{peer="http://`+x.addr+`"} 1`)
+
+	b := dial(t, x)
+	a := dial(t, y)
+	deliverEventually(t, a, b, "before x watches y")
+	aKey := a.PublicKey()
+	a.Close()
+	waitFor(t, "a gone from y", func() bool { return y.srv.ConnCount() == 1 }) // y keeps x's mesh client only
+
+	x.runMesh(x.ctx, x.srv, []string{"http://" + y.addr})
+	deadline := time.After(5 * time.Second)
+	got := make(chan error, 1)
+	go func() {
+		for {
+			m, err := b.Recv()
+			if err != nil {
+				got <- err
+				return
+			}
+			if pg, ok := m.(client.PeerGone); ok {
+				if pg.Key != aKey || pg.Reason != wire.PeerGoneDisconnected {
+					got <- fmt.Errorf("PeerGone %+v, want %v disconnected", pg, aKey.ShortString())
+				} else {
+					got <- nil
+				}
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-deadline:
+		b.Close() // ends the reader goroutine
+		t.Fatal("no PeerGone for a sender that left before x watched y")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

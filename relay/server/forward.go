@@ -89,14 +89,19 @@ func (s *Server) hasForwarder(k key.NodePublic) bool {
 type remoteSendLog struct {
 	mu sync.Mutex
 	to map[key.NodePublic]map[*sclient]struct{}
+	// via is the node (its mesh connection's key) that last forwarded
+	// each remote sender to us.
+	via map[key.NodePublic]key.NodePublic
 }
 
-func (l *remoteSendLog) note(src key.NodePublic, dst *sclient) {
+func (l *remoteSendLog) note(src key.NodePublic, dst *sclient, via key.NodePublic) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.to == nil {
 		l.to = map[key.NodePublic]map[*sclient]struct{}{}
+		l.via = map[key.NodePublic]key.NodePublic{}
 	}
+	l.via[src] = via
 	set := l.to[src]
 	if set == nil {
 		set = map[*sclient]struct{}{}
@@ -117,6 +122,7 @@ func (l *remoteSendLog) peerGone(src key.NodePublic) {
 	defer l.mu.Unlock()
 	set := l.to[src]
 	delete(l.to, src)
+	delete(l.via, src)
 	for c := range set {
 		delete(c.remoteSrcs, src)
 		c.queuePeerGone(src, wire.PeerGoneDisconnected)
@@ -132,8 +138,32 @@ func (l *remoteSendLog) forget(c *sclient) {
 			delete(set, c)
 			if len(set) == 0 {
 				delete(l.to, src)
+				delete(l.via, src)
 			}
 		}
 	}
 	c.remoteSrcs = nil
+}
+
+// ReconcileRemote is called once a mesh watcher has the full list of the
+// clients of the node whose key is peer. Senders that node forwarded to
+// our clients, but which it no longer has and no one else has either, left
+// while we were not yet watching it: their receivers hear PeerGone now.
+func (s *Server) ReconcileRemote(peer key.NodePublic) {
+	l := &s.remoteSends
+	l.mu.Lock()
+	var gone []key.NodePublic
+	for src, via := range l.via {
+		if via != peer {
+			continue
+		}
+		if _, local := s.clients.Load(src); local || s.hasForwarder(src) {
+			continue
+		}
+		gone = append(gone, src)
+	}
+	l.mu.Unlock()
+	for _, src := range gone {
+		l.peerGone(src)
+	}
 }

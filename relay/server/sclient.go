@@ -45,13 +45,15 @@ type sclient struct {
 	preferred  bool // guarded by s.mu
 
 	// Send side, guarded by queueMu; the writer goroutine drains it.
-	queueMu    sync.Mutex
-	closed     bool
-	dataQ      packetRing
-	discoQ     packetRing
-	peerGone   []peerGoneMsg
+	queueMu sync.Mutex
+	closed  bool
+	dataQ   packetRing
+	discoQ  packetRing
+	// updates are PeerGone and (for watchers) PeerPresent notices, in the
+	// order they happened: a watcher must never see a quick connect and
+	// disconnect as gone-then-present.
+	updates    []peerUpdate
 	pongs      [][wire.PingLen]byte
-	presents   []wire.PeerPresent // watcher updates
 	health     *string
 	restarting *wire.Restarting
 	wake       chan struct{}
@@ -68,18 +70,20 @@ type sclient struct {
 	drained   chan struct{} // closed by the writer after a Restarting frame and empty queues
 }
 
-type peerGoneMsg struct {
-	key    key.NodePublic
-	reason wire.PeerGoneReason
+// peerUpdate is one PeerPresent (present) or PeerGone notice.
+type peerUpdate struct {
+	present bool
+	pp      wire.PeerPresent    // when present
+	key     key.NodePublic      // when gone
+	reason  wire.PeerGoneReason // when gone
 }
 
 // Limits on control messages waiting for one client; beyond them the
 // oldest are dropped (they are advisory, and a client that far behind is
 // about to time out anyway).
 const (
-	maxPendingPongs    = 8
-	maxPendingPeerGone = 4096
-	maxPendingPresents = 1 << 16
+	maxPendingPongs   = 8
+	maxPendingUpdates = 1 << 16
 )
 
 // The writer goroutine runs only while a client has something to be sent:
@@ -111,8 +115,7 @@ func (c *sclient) kickWriter(start bool) {
 
 // hasWorkLocked reports whether anything waits to be written.
 func (c *sclient) hasWorkLocked() bool {
-	return c.dataQ.len() > 0 || c.discoQ.len() > 0 || len(c.peerGone) > 0 || len(c.pongs) > 0 ||
-		len(c.presents) > 0 || c.health != nil || c.restarting != nil || c.keepAliveDue
+	return c.dataQ.len() > 0 || c.discoQ.len() > 0 || len(c.updates) > 0 || len(c.pongs) > 0 || c.health != nil || c.restarting != nil || c.keepAliveDue
 }
 
 // keepAliveFired queues a KeepAlive; the writer re-arms the timer when it
@@ -160,14 +163,20 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
 	c.queueMu.Lock()
 	if !c.closed {
-		if len(c.peerGone) >= maxPendingPeerGone {
-			c.peerGone = c.peerGone[1:]
-		}
-		c.peerGone = append(c.peerGone, peerGoneMsg{k, reason})
+		c.addUpdateLocked(peerUpdate{key: k, reason: reason})
 	}
 	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
 	c.kickWriter(start)
+}
+
+// addUpdateLocked queues a notice; beyond maxPendingUpdates the oldest
+// goes (a client that far behind is about to time out anyway).
+func (c *sclient) addUpdateLocked(u peerUpdate) {
+	if len(c.updates) >= maxPendingUpdates {
+		c.updates = c.updates[1:]
+	}
+	c.updates = append(c.updates, u)
 }
 
 func (c *sclient) queuePong(data [wire.PingLen]byte) {
@@ -183,8 +192,8 @@ func (c *sclient) queuePong(data [wire.PingLen]byte) {
 
 func (c *sclient) queuePresent(pp wire.PeerPresent) {
 	c.queueMu.Lock()
-	if len(c.presents) < maxPendingPresents {
-		c.presents = append(c.presents, pp)
+	if !c.closed {
+		c.addUpdateLocked(peerUpdate{present: true, pp: pp})
 	}
 	start := c.claimWriterLocked()
 	c.queueMu.Unlock()

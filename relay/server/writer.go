@@ -22,25 +22,22 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize
 // pendingWork is what the writer took from the queues in one pass.
 type pendingWork struct {
 	packets    []queuedPacket
-	peerGone   []peerGoneMsg
+	updates    []peerUpdate
 	pongs      [][wire.PingLen]byte
-	presents   []wire.PeerPresent
 	health     *string
 	restarting *wire.Restarting
 	keepAlive  bool
 }
 
 func (w *pendingWork) empty() bool {
-	return len(w.packets) == 0 && len(w.peerGone) == 0 && len(w.pongs) == 0 &&
-		len(w.presents) == 0 && w.health == nil && w.restarting == nil && !w.keepAlive
+	return len(w.packets) == 0 && len(w.updates) == 0 && len(w.pongs) == 0 && w.health == nil && w.restarting == nil && !w.keepAlive
 }
 
 func (w *pendingWork) reset() {
 	clear(w.packets)
 	w.packets = w.packets[:0]
-	w.peerGone = w.peerGone[:0]
+	w.updates = w.updates[:0]
 	w.pongs = w.pongs[:0]
-	w.presents = w.presents[:0]
 	w.health, w.restarting = nil, nil
 	w.keepAlive = false
 }
@@ -51,12 +48,10 @@ func (w *pendingWork) reset() {
 func (c *sclient) take(w *pendingWork) {
 	c.queueMu.Lock()
 	defer c.queueMu.Unlock()
-	w.peerGone = append(w.peerGone, c.peerGone...)
-	c.peerGone = c.peerGone[:0]
+	w.updates = append(w.updates, c.updates...)
+	c.updates = c.updates[:0]
 	w.pongs = append(w.pongs, c.pongs...)
 	c.pongs = c.pongs[:0]
-	w.presents = append(w.presents, c.presents...)
-	c.presents = c.presents[:0]
 	w.health, c.health = c.health, nil
 	w.restarting, c.restarting = c.restarting, nil
 	w.keepAlive, c.keepAliveDue = c.keepAliveDue, false
@@ -147,22 +142,24 @@ func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
 		fw.frame(wire.FrameHealth, []byte(*w.health))
 		n++
 	}
-	for _, pg := range w.peerGone {
-		fw.frame(wire.FramePeerGone, wire.AppendPeerGone(scratch[:0], pg.key, pg.reason))
-		if pg.reason == wire.PeerGoneNotHere {
-			m.peerGoneNotHere.Inc()
+	// Notices before pongs: a mesh peer that pings after WatchConns knows
+	// the subscription's whole list has arrived when its pong does.
+	for _, u := range w.updates {
+		if u.present {
+			fw.frame(wire.FramePeerPresent, wire.AppendPeerPresent(scratch[:0], u.pp))
 		} else {
-			m.peerGoneDisconn.Inc()
+			fw.frame(wire.FramePeerGone, wire.AppendPeerGone(scratch[:0], u.key, u.reason))
+			if u.reason == wire.PeerGoneNotHere {
+				m.peerGoneNotHere.Inc()
+			} else {
+				m.peerGoneDisconn.Inc()
+			}
 		}
 		n++
 	}
 	for _, p := range w.pongs {
 		fw.frame(wire.FramePong, p[:])
 		m.sentPong.Inc()
-		n++
-	}
-	for _, pp := range w.presents {
-		fw.frame(wire.FramePeerPresent, wire.AppendPeerPresent(scratch[:0], pp))
 		n++
 	}
 	var sent, sentBytes int64
