@@ -211,7 +211,11 @@ func TestWatcherDebouncesAndKeepsLastGood(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(t.Context()) }()
-	time.Sleep(100 * time.Millisecond) // let the watcher register its directory
+	select {
+	case <-w.Watching():
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher did not start")
+	}
 
 	for i := range 50 {
 		write(t, cfg, fmt.Sprintf("per-client-rate-limit: %d\naddr: ':9%03d'\n", 100+i, i))

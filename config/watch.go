@@ -43,6 +43,9 @@ type Watcher struct {
 	onChange func(Change)
 	onError  func(error)
 
+	// watching is closed once Run watches every source directory.
+	watching chan struct{}
+
 	mu      sync.Mutex
 	initial *Result // the set the process started with
 	current *Result
@@ -75,7 +78,7 @@ func NewWatcher(spec Spec, src Sources, opts WatchOptions) (*Watcher, *Result, e
 	w := &Watcher{
 		spec: spec, sources: src, logger: opts.Logger, debounce: opts.Debounce, poll: opts.PollInterval,
 		onChange: opts.OnChange, onError: opts.OnError, pending: map[string]Entry{},
-		kick: make(chan struct{}, 1), httpClient: opts.HTTPClient, etags: map[string]string{}, bodies: map[string][]byte{},
+		kick: make(chan struct{}, 1), watching: make(chan struct{}), httpClient: opts.HTTPClient, etags: map[string]string{}, bodies: map[string][]byte{},
 	}
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
@@ -117,6 +120,10 @@ func (w *Watcher) Pending() []Entry {
 	return out
 }
 
+// Watching is closed once Run has started watching the sources: changes
+// after that are seen.
+func (w *Watcher) Watching() <-chan struct{} { return w.watching }
+
 // Reload asks for a recomputation (SIGHUP), debounced like file changes.
 func (w *Watcher) Reload() {
 	select {
@@ -155,18 +162,29 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.logger.Warn("cannot watch for config changes; SIGHUP still reloads", "dir", d, "err", err)
 		}
 	}
+	close(w.watching)
 	var pollC <-chan time.Time
 	if len(urls) > 0 {
 		t := time.NewTicker(w.poll)
 		defer t.Stop()
 		pollC = t.C
 	}
+	// Debounce: recompute once the sources have been quiet for the
+	// debounce time, but no later than maxDelay after the first change, so
+	// a steady trickle of writes still gets applied.
 	var debounceC <-chan time.Time
 	var timer *time.Timer
+	var first time.Time
+	maxDelay := 10 * w.debounce
 	arm := func() {
-		if timer == nil {
+		now := time.Now()
+		switch {
+		case timer == nil:
+			first = now
 			timer = time.NewTimer(w.debounce)
 			debounceC = timer.C
+		case now.Sub(first) < maxDelay:
+			timer.Reset(min(w.debounce, maxDelay-now.Sub(first)))
 		}
 	}
 	for {
