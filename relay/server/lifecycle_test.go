@@ -47,6 +47,11 @@ func TestHealthFrame(t *testing.T) {
 	if m := recvMessage(t, a); m != (client.Health{Problem: "overloaded"}) {
 		t.Fatalf("got %T %+v", m, m)
 	}
+	// A client that connects while the problem is in force hears it too.
+	late := r.connect(client.Options{})
+	if m := recvMessage(t, late); m != (client.Health{Problem: "overloaded"}) {
+		t.Fatalf("late client got %T %+v, want the Health problem in force", m, m)
+	}
 	r.srv.SetHealth("")
 	if m := recvMessage(t, a); m != (client.Health{}) {
 		t.Fatalf("got %T %+v", m, m)

@@ -100,13 +100,12 @@ type Server struct {
 	forwarders  sync.Map
 	remoteSends remoteSendLog
 
-	mu          sync.Mutex
-	conns       map[*sclient]struct{} // every registered connection
-	watchers    map[*sclient]struct{}
-	closed      bool
-	connsDone   sync.WaitGroup
-	restarting  *wire.Restarting
-	healthNotes string
+	mu        sync.Mutex
+	conns     map[*sclient]struct{} // every registered connection
+	watchers  map[*sclient]struct{}
+	closed    bool
+	connsDone sync.WaitGroup
+	health    string // the Health problem in force; see SetHealth
 }
 
 // clientSet is every connection of one key. Packets go to active only.
@@ -364,7 +363,7 @@ func (s *Server) ConnCount() int {
 func (s *Server) SetHealth(problem string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.healthNotes = problem
+	s.health = problem
 	for c := range s.conns {
 		c.queueHealth(problem)
 	}
@@ -397,7 +396,6 @@ func (s *Server) Shutdown(ctx context.Context, reconnectIn, tryFor time.Duration
 	}
 	s.mu.Lock()
 	s.closed = true
-	s.restarting = &r
 	conns := make([]*sclient, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)

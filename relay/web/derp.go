@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
@@ -84,7 +83,7 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Connection: Upgrade\r\n"+
 			"Derp-Version: %v\r\n"+
 			"Derp-Public-Key: %s\r\n\r\n", wire.ProtocolVersion, pub.UntypedHex())
-		// Accept flushes brw.Writer before its first frame.
+		// Start flushes brw.Writer before its first frame.
 	}
 	info := server.ConnInfo{
 		RemoteAddr: h.trusted.ClientAddr(r, remoteAddrPort(nc.RemoteAddr(), r.RemoteAddr)),
@@ -94,9 +93,7 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// return: its stack, grown by request parsing, and its buffered writer
 	// would otherwise be held for the connection's whole life. Only the
 	// hijacked reader's buffered bytes are kept.
-	br := brw.Reader
-	pending := brw.Writer
-	h.s.Start(h.ctx, nc, bufio.NewReadWriter(br, pending), info)
+	h.s.Start(h.ctx, nc, brw, info)
 }
 
 // remoteAddrPort takes the peer address from the socket, falling back to
