@@ -48,7 +48,7 @@ func TestHealthFrame(t *testing.T) {
 		t.Fatalf("got %T %+v", m, m)
 	}
 	// A client that connects while the problem is in force hears it too.
-	late := r.connect(client.Options{})
+	late := r.connect(client.Options{RecvTimeout: 5 * time.Second})
 	if m := recvMessage(t, late); m != (client.Health{Problem: "overloaded"}) {
 		t.Fatalf("late client got %T %+v, want the Health problem in force", m, m)
 	}
