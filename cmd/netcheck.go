@@ -111,7 +111,7 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 	case reg == nil:
 		fmt.Fprintf(w, "\t* Nearest DERP: %d (region not found in map)\n", r.PreferredDERP)
 	default:
-		fmt.Fprintf(w, "\t* Nearest DERP: %s\n", reg.RegionName)
+		fmt.Fprintf(w, "\t* Nearest DERP: %s\n", regionTitle(r.PreferredDERP, reg))
 	}
 	fmt.Fprintf(w, "\t* DERP latency:\n")
 	ids := m.RegionIDs()
@@ -140,6 +140,22 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 		if code == "" {
 			code = strconv.Itoa(id)
 		}
-		fmt.Fprintf(w, "\t\t- %3s: %-7s (%s)\n", code, lat, reg.RegionName)
+		name := reg.RegionName
+		if name == "" {
+			name = "region " + strconv.Itoa(id)
+		}
+		fmt.Fprintf(w, "\t\t- %3s: %-7s (%s)\n", code, lat, name)
 	}
+}
+
+// regionTitle names a region for a reader: its RegionName, else its code
+// and ID, since both are optional in a DERP map.
+func regionTitle(id int, reg *probe.DERPRegion) string {
+	switch {
+	case reg.RegionName != "":
+		return reg.RegionName
+	case reg.RegionCode != "":
+		return fmt.Sprintf("%s (region %d)", reg.RegionCode, id)
+	}
+	return fmt.Sprintf("region %d", id)
 }

@@ -74,14 +74,37 @@ func TestNetcheckJSONFields(t *testing.T) {
 }
 
 func TestNetcheckHumanOutput(t *testing.T) {
-	path := writeProbeMap(t, regionJSON(900, "one", stunOnlyJSON("900a", 900, startSTUN(t))), regionJSON(901, "two", stunOnlyJSON("901a", 901, deadProbePort(t, "udp"))))
-	code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", path)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr %s", code, stderr)
+	stun := startSTUN(t)
+	dead := deadProbePort(t, "udp")
+	tests := []struct {
+		name    string
+		regions []string
+		want    []string
+	}{
+		{"named_regions",
+			[]string{regionJSON(900, "one", stunOnlyJSON("900a", 900, stun)), regionJSON(901, "two", stunOnlyJSON("901a", 901, dead))},
+			[]string{"\nReport:\n", "\t* UDP: true\n", "\t* IPv4: yes, 127.0.0.1:", "\t* Nearest DERP: Region one\n", "\t* DERP latency:\n\t\t- one: ", "\t\t- two:         (Region two)\n"}},
+		{"code_without_name",
+			[]string{`"900":{"RegionID":900,"RegionCode":"one","Nodes":[` + stunOnlyJSON("900a", 900, stun) + `]}`},
+			[]string{"\t* Nearest DERP: one (region 900)\n", "\t\t- one: ", " (region 900)\n"}},
+		{"neither_code_nor_name",
+			[]string{`"900":{"RegionID":900,"Nodes":[` + stunOnlyJSON("900a", 900, stun) + `]}`},
+			[]string{"\t* Nearest DERP: region 900\n", "\t\t- 900: ", " (region 900)\n"}},
 	}
-	for _, want := range []string{"\nReport:\n", "\t* UDP: true\n", "\t* IPv4: yes, 127.0.0.1:", "\t* Nearest DERP: Region one\n", "\t* DERP latency:\n\t\t- one: ", "\t\t- two:         (Region two)\n"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, stdout)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", writeProbeMap(t, tc.regions...))
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %s", code, stderr)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout)
+				}
+			}
+			if strings.Contains(stdout, "()") || strings.Contains(stdout, "Nearest DERP: \n") {
+				t.Errorf("output has an empty region name:\n%s", stdout)
+			}
+		})
 	}
 }
