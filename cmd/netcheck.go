@@ -105,6 +105,9 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 	}
 	fmt.Fprintf(w, "\t* MappingVariesByDestIP: %s\n", varies)
 	fmt.Fprintf(w, "\t* PortMapping: not checked\n")
+	if r.CaptivePortal != nil {
+		fmt.Fprintf(w, "\t* CaptivePortal: %v\n", *r.CaptivePortal)
+	}
 	switch reg := m.Regions[r.PreferredDERP]; {
 	case r.PreferredDERP == 0 && len(r.RegionLatency) == 0:
 		fmt.Fprintf(w, "\t* Nearest DERP: unknown (no response to latency probes)\n")

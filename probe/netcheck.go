@@ -43,7 +43,10 @@ type NetcheckReport struct {
 	GlobalV6Counters      map[netip.AddrPort]int `json:",omitempty"`
 	GlobalV4              netip.AddrPort
 	GlobalV6              netip.AddrPort
-	CaptivePortal         *bool // not checked: always null
+	// CaptivePortal is null when no node could be asked (none has
+	// CanPort80) or none answered; true when an answer to
+	// /generate_204 lacked the relay's challenge response.
+	CaptivePortal *bool
 }
 
 // NetcheckOptions tune Netcheck. The zero value is usable.
@@ -61,6 +64,12 @@ type NetcheckOptions struct {
 	BindV4, BindV6 string
 	Resolver       *net.Resolver
 	Logger         *slog.Logger
+	// OnEvent, when set, receives each probe as it completes (one call
+	// at a time, from the probing goroutines).
+	OnEvent func(NetcheckEvent)
+
+	// captivePort replaces port 80 for the captive-portal check (tests).
+	captivePort uint16
 }
 
 // netcheckTries is how many STUN requests each region gets, spaced
@@ -97,12 +106,18 @@ func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckR
 		ln.Close()
 	}
 	nc := &netchecker{p: p, m: m, opts: opts, rep: rep, pending: map[[12]byte]stunTry{}}
+	// The captive-portal check runs beside the latency probes: it is what
+	// explains them failing.
+	var side sync.WaitGroup
+	side.Go(func() { nc.runCaptive(ctx) })
+	defer side.Wait()
 	if err := nc.runSTUN(ctx); err != nil {
 		return nil, err
 	}
 	if !rep.UDP {
 		nc.runHTTPS(ctx)
 	}
+	side.Wait()
 	rep.PreferredDERP = preferredRegion(m, rep.RegionLatency)
 	return rep, nil
 }
@@ -133,6 +148,8 @@ type netchecker struct {
 	p    *Prober
 	m    *DERPMap
 	opts NetcheckOptions
+
+	emitMu sync.Mutex // serialises OnEvent
 
 	mu      sync.Mutex
 	rep     *NetcheckReport
