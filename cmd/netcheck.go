@@ -31,12 +31,14 @@ func newNetcheckCmd(streams IOStreams, runF func(*netcheckOptions) error) *cobra
 		Short: "Show this host's view of the DERP map: UDP, public address, latency per region",
 		Long: `Check the network as a Tailscale client would: whether UDP works, the public IPv4 and
 IPv6 address and port STUN servers see, whether that mapping varies by destination
-(a hard NAT), the latency to every region (STUN, or HTTPS /derp/latency-check when UDP
-is blocked) and the preferred region (lowest latency × HomeParams.RegionScore).
+(a hard NAT), the latency to every region and what measured it (STUN; when UDP is
+blocked, ICMP echo and HTTPS /derp/latency-check), the preferred region (lowest
+latency × HomeParams.RegionScore), and whether a captive portal intercepts HTTP.
 
 --json prints Tailscale's netcheck report field names (UDP, IPv4, IPv6, GlobalV4,
 GlobalV6, MappingVariesByDestIP, PreferredDERP, RegionLatency in nanoseconds keyed by
-region ID, RegionV4Latency, RegionV6Latency).`,
+region ID, RegionV4Latency, RegionV6Latency, ICMPv4, CaptivePortal), plus
+RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per region.`,
 		Example: `  relayctl netcheck --derp-map derpmap.json
   relayctl netcheck --derp-map https://controlplane.example.com/derpmap/default --json | jq .PreferredDERP`,
 		Args: cobra.NoArgs,
@@ -147,7 +149,11 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 		if name == "" {
 			name = "region " + strconv.Itoa(id)
 		}
-		fmt.Fprintf(w, "\t\t- %3s: %-7s (%s)\n", code, lat, name)
+		via := ""
+		if m := r.RegionLatencyMethod[id]; m != "" {
+			via = " via " + m
+		}
+		fmt.Fprintf(w, "\t\t- %3s: %-7s (%s)%s\n", code, lat, name, via)
 	}
 }
 

@@ -63,6 +63,9 @@ func TestNetcheckJSONFields(t *testing.T) {
 			t.Errorf("%s = %v, want exactly regions 900 and 901", field, lat)
 		}
 	}
+	if methods, _ := rep["RegionLatencyMethod"].(map[string]any); methods["900"] != "STUN" || methods["901"] != "STUN" {
+		t.Errorf("RegionLatencyMethod = %v, want STUN for 900 and 901", rep["RegionLatencyMethod"])
+	}
 	if lat, _ := rep["RegionV6Latency"].(map[string]any); len(lat) != 0 {
 		t.Errorf("RegionV6Latency = %v, want empty", rep["RegionV6Latency"])
 	}
@@ -83,13 +86,13 @@ func TestNetcheckHumanOutput(t *testing.T) {
 	}{
 		{"named_regions",
 			[]string{regionJSON(900, "one", stunOnlyJSON("900a", 900, stun)), regionJSON(901, "two", stunOnlyJSON("901a", 901, dead))},
-			[]string{"\nReport:\n", "\t* UDP: true\n", "\t* IPv4: yes, 127.0.0.1:", "\t* Nearest DERP: Region one\n", "\t* DERP latency:\n\t\t- one: ", "\t\t- two:         (Region two)\n"}},
+			[]string{"\nReport:\n", "\t* UDP: true\n", "\t* IPv4: yes, 127.0.0.1:", "\t* Nearest DERP: Region one\n", "\t* DERP latency:\n\t\t- one: ", "(Region one) via STUN\n", "\t\t- two:         (Region two)\n"}},
 		{"code_without_name",
 			[]string{`"900":{"RegionID":900,"RegionCode":"one","Nodes":[` + stunOnlyJSON("900a", 900, stun) + `]}`},
-			[]string{"\t* Nearest DERP: one (region 900)\n", "\t\t- one: ", " (region 900)\n"}},
+			[]string{"\t* Nearest DERP: one (region 900)\n", "\t\t- one: ", " (region 900) via STUN\n"}},
 		{"neither_code_nor_name",
 			[]string{`"900":{"RegionID":900,"Nodes":[` + stunOnlyJSON("900a", 900, stun) + `]}`},
-			[]string{"\t* Nearest DERP: region 900\n", "\t\t- 900: ", " (region 900)\n"}},
+			[]string{"\t* Nearest DERP: region 900\n", "\t\t- 900: ", " (region 900) via STUN\n"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,13 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptrace"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,7 +26,7 @@ type NetcheckReport struct {
 	IPv6CanSend bool
 	IPv4CanSend bool
 	OSHasIPv6   bool
-	ICMPv4      bool // always false: relayctl sends no ICMP
+	ICMPv4      bool // an ICMPv4 echo round trip completed (only tried when UDP is blocked)
 	// MappingVariesByDestIP is null until two IPv4 replies arrived; then
 	// whether they saw different public ip:port (a hard NAT).
 	MappingVariesByDestIP *bool
@@ -39,10 +35,14 @@ type NetcheckReport struct {
 	RegionLatency         map[int]time.Duration
 	RegionV4Latency       map[int]time.Duration
 	RegionV6Latency       map[int]time.Duration
-	GlobalV4Counters      map[netip.AddrPort]int `json:",omitempty"`
-	GlobalV6Counters      map[netip.AddrPort]int `json:",omitempty"`
-	GlobalV4              netip.AddrPort
-	GlobalV6              netip.AddrPort
+	// RegionLatencyMethod says what measured each RegionLatency entry:
+	// "STUN", or "ICMP" / "HTTPS" when UDP is blocked. Not in
+	// Tailscale's report.
+	RegionLatencyMethod map[int]string
+	GlobalV4Counters    map[netip.AddrPort]int `json:",omitempty"`
+	GlobalV6Counters    map[netip.AddrPort]int `json:",omitempty"`
+	GlobalV4            netip.AddrPort
+	GlobalV6            netip.AddrPort
 	// CaptivePortal is null when no node could be asked (none has
 	// CanPort80) or none answered; true when an answer to
 	// /generate_204 lacked the relay's challenge response.
@@ -68,6 +68,8 @@ type NetcheckOptions struct {
 	// at a time, from the probing goroutines).
 	OnEvent func(NetcheckEvent)
 
+	// skipICMP leaves the fallback to HTTPS alone (tests).
+	skipICMP bool
 	// captivePort replaces port 80 for the captive-portal check (tests).
 	captivePort uint16
 }
@@ -83,7 +85,8 @@ const (
 // IPv6 from one fresh socket per family (so that the mapping can be
 // compared across servers), per-region latency, and the preferred region
 // (lowest latency × HomeParams.RegionScore). When no STUN reply arrives at
-// all, it times HTTPS GET /derp/latency-check instead.
+// all, it measures with ICMP echo and HTTPS GET /derp/latency-check
+// instead.
 func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckReport, error) {
 	if opts.STUNTimeout <= 0 {
 		opts.STUNTimeout = 3 * time.Second
@@ -100,6 +103,8 @@ func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckR
 		RegionLatency:   map[int]time.Duration{},
 		RegionV4Latency: map[int]time.Duration{},
 		RegionV6Latency: map[int]time.Duration{},
+
+		RegionLatencyMethod: map[int]string{},
 	}
 	if ln, err := net.ListenPacket("udp6", "[::1]:0"); err == nil {
 		rep.OSHasIPv6 = true
@@ -115,7 +120,7 @@ func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckR
 		return nil, err
 	}
 	if !rep.UDP {
-		nc.runHTTPS(ctx)
+		nc.runFallback(ctx)
 	}
 	side.Wait()
 	rep.PreferredDERP = preferredRegion(m, rep.RegionLatency)
@@ -287,10 +292,8 @@ func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at tim
 	d := at.Sub(try.sent)
 	rep := nc.rep
 	rep.UDP = true
-	setMin(rep.RegionLatency, try.region, d)
+	nc.recordLatencyLocked(try.region, MethodSTUN, d, fam)
 	if fam == 4 {
-		setMin(rep.RegionV4Latency, try.region, d)
-		rep.IPv4 = true
 		if rep.GlobalV4Counters == nil {
 			rep.GlobalV4Counters = map[netip.AddrPort]int{}
 		}
@@ -304,8 +307,6 @@ func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at tim
 			}
 		}
 	} else {
-		setMin(rep.RegionV6Latency, try.region, d)
-		rep.IPv6 = true
 		if rep.GlobalV6Counters == nil {
 			rep.GlobalV6Counters = map[netip.AddrPort]int{}
 		}
@@ -323,101 +324,41 @@ func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at tim
 	}
 }
 
-func setMin(m map[int]time.Duration, k int, d time.Duration) {
-	if old, ok := m[k]; !ok || d < old {
-		m[k] = d
+// recordLatencyLocked keeps the lowest latency seen for region, and the
+// method that measured it; fam (4 or 6, 0 when unknown) is the address
+// family the probe used.
+func (nc *netchecker) recordLatencyLocked(region int, method string, d time.Duration, fam int) {
+	rep := nc.rep
+	if setMin(rep.RegionLatency, region, d) {
+		rep.RegionLatencyMethod[region] = method
+	}
+	switch fam {
+	case 4:
+		setMin(rep.RegionV4Latency, region, d)
+		rep.IPv4 = true
+	case 6:
+		setMin(rep.RegionV6Latency, region, d)
+		rep.IPv6 = true
 	}
 }
 
-// maxLatencyCheckBody is how much of /derp/latency-check's body is read.
-const maxLatencyCheckBody = 8 << 10
-
-// runHTTPS times GET /derp/latency-check on the first DERP node of each
-// region that is neither Avoid nor NoMeasureNoHome, all regions at once.
-func (nc *netchecker) runHTTPS(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, nc.opts.HTTPSTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, id := range nc.m.RegionIDs() {
-		reg := nc.m.Regions[id]
-		if reg.Avoid || reg.NoMeasureNoHome {
-			continue
-		}
-		var node *DERPNode
-		for _, n := range reg.Nodes {
-			if !n.STUNOnly {
-				node = n
-				break
-			}
-		}
-		if node == nil {
-			continue
-		}
-		wg.Go(func() {
-			d, ip, err := nc.httpsLatency(ctx, node)
-			if err != nil {
-				nc.opts.Logger.Debug("latency check failed", "region", id, "node", node.Name, "err", err)
-				return
-			}
-			nc.mu.Lock()
-			defer nc.mu.Unlock()
-			setMin(nc.rep.RegionLatency, id, d)
-			if ip.Is4() {
-				setMin(nc.rep.RegionV4Latency, id, d)
-				nc.rep.IPv4 = true
-			} else if ip.Is6() {
-				setMin(nc.rep.RegionV6Latency, id, d)
-				nc.rep.IPv6 = true
-			}
-		})
+// setMin stores d under k unless a lower value is there; it reports
+// whether it stored.
+func setMin(m map[int]time.Duration, k int, d time.Duration) bool {
+	if old, ok := m[k]; ok && old <= d {
+		return false
 	}
-	wg.Wait()
+	m[k] = d
+	return true
 }
 
-// httpsLatency times one GET /derp/latency-check on a fresh connection,
-// from the request being written to the first response byte, so that
-// the TCP and TLS handshakes are not counted.
-func (nc *netchecker) httpsLatency(ctx context.Context, n *DERPNode) (time.Duration, netip.Addr, error) {
-	tr := &http.Transport{
-		DialContext:       n.clientNode().Dialer(),
-		DisableKeepAlives: true,
-		ForceAttemptHTTP2: false,
+// addrFamily is 4 or 6 for a valid address, else 0.
+func addrFamily(ip netip.Addr) int {
+	switch {
+	case ip.Unmap().Is4():
+		return 4
+	case ip.Is6():
+		return 6
 	}
-	if !nc.opts.PlainHTTP {
-		tr.TLSClientConfig = n.clientNode().TLSConfig(nc.opts.RootCAs, time.Now)
-	}
-	defer tr.CloseIdleConnections()
-	scheme := "https"
-	if nc.opts.PlainHTTP {
-		scheme = "http"
-	}
-	u := scheme + "://" + net.JoinHostPort(n.HostName, strconv.Itoa(n.DERPPortFor(nc.opts.PlainHTTP))) + "/derp/latency-check"
-	var wrote, first time.Time
-	var remote netip.Addr
-	trace := &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) {
-			if ta, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
-				remote = ta.AddrPort().Addr().Unmap()
-			}
-		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
-		GotFirstResponseByte: func() { first = time.Now() },
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u, nil)
-	if err != nil {
-		return 0, netip.Addr{}, err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return 0, netip.Addr{}, err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxLatencyCheckBody))
-	if resp.StatusCode > 299 {
-		return 0, netip.Addr{}, fmt.Errorf("%s: %s", u, resp.Status)
-	}
-	if wrote.IsZero() || first.IsZero() {
-		return 0, netip.Addr{}, fmt.Errorf("%s: no timing", u)
-	}
-	return first.Sub(wrote), remote, nil
+	return 0
 }

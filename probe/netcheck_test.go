@@ -91,6 +91,9 @@ func TestNetcheckPicksNearerRegion(t *testing.T) {
 			if len(rep.RegionV4Latency) != 2 || len(rep.RegionV6Latency) != 0 {
 				t.Errorf("RegionV4Latency = %v, RegionV6Latency = %v", rep.RegionV4Latency, rep.RegionV6Latency)
 			}
+			if rep.RegionLatencyMethod[900] != MethodSTUN || rep.RegionLatencyMethod[901] != MethodSTUN || rep.ICMPv4 {
+				t.Errorf("RegionLatencyMethod = %v, ICMPv4 = %v, want STUN for both and no ICMP", rep.RegionLatencyMethod, rep.ICMPv4)
+			}
 			if rep.PreferredDERP != tc.preferred {
 				t.Errorf("PreferredDERP = %d, want %d", rep.PreferredDERP, tc.preferred)
 			}
@@ -113,7 +116,7 @@ func TestNetcheckFallsBackToHTTPS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := oneRegionMap(900, "home", tc.node.node("900a", 900))
-			rep, err := Netcheck(t.Context(), m, NetcheckOptions{STUNTimeout: 500 * time.Millisecond, PlainHTTP: tc.plain})
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{STUNTimeout: 500 * time.Millisecond, PlainHTTP: tc.plain, skipICMP: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,6 +129,45 @@ func TestNetcheckFallsBackToHTTPS(t *testing.T) {
 			if rep.PreferredDERP != 900 {
 				t.Errorf("PreferredDERP = %d, want 900", rep.PreferredDERP)
 			}
+			if got := rep.RegionLatencyMethod[900]; got != MethodHTTPS || rep.ICMPv4 {
+				t.Errorf("RegionLatencyMethod[900] = %q, ICMPv4 = %v, want HTTPS and false", got, rep.ICMPv4)
+			}
 		})
+	}
+}
+
+// TestNetcheckFallsBackToICMP: with no STUN reply and no HTTP server,
+// only an echo reply measures the region. It needs an ICMP socket: root,
+// or a group inside net.ipv4.ping_group_range.
+func TestNetcheckFallsBackToICMP(t *testing.T) {
+	t.Parallel()
+	p, err := newPinger()
+	if err != nil {
+		t.Skipf("no ICMP socket (not root, group outside net.ipv4.ping_group_range): %v", err)
+	}
+	p.Close()
+	n := &DERPNode{Name: "900a", RegionID: 900, HostName: "127.0.0.1", IPv4: "127.0.0.1", IPv6: "none",
+		STUNPort: deadUDPPort(t), DERPPort: deadTCPPort(t)}
+	var events []NetcheckEvent
+	rep, err := Netcheck(t.Context(), oneRegionMap(900, "home", n), NetcheckOptions{
+		STUNTimeout: 300 * time.Millisecond, PlainHTTP: true,
+		OnEvent: func(ev NetcheckEvent) { events = append(events, ev) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.UDP || !rep.ICMPv4 || !rep.IPv4 {
+		t.Errorf("UDP=%v ICMPv4=%v IPv4=%v, want false true true", rep.UDP, rep.ICMPv4, rep.IPv4)
+	}
+	if rep.RegionLatency[900] <= 0 || rep.RegionLatencyMethod[900] != MethodICMP || rep.PreferredDERP != 900 {
+		t.Errorf("RegionLatency=%v RegionLatencyMethod=%v PreferredDERP=%d, want an ICMP latency for 900",
+			rep.RegionLatency, rep.RegionLatencyMethod, rep.PreferredDERP)
+	}
+	var httpsFailed bool
+	for _, ev := range events {
+		httpsFailed = httpsFailed || ev.Method == MethodHTTPS && ev.Err != nil
+	}
+	if !httpsFailed {
+		t.Errorf("no failed HTTPS event among %+v", events)
 	}
 }
