@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,11 +35,12 @@ func newNetcheckCmd(streams IOStreams, runF func(*netcheckOptions) error) *cobra
 IPv6 address and port STUN servers see, whether that mapping varies by destination
 (a hard NAT), the latency to every region and what measured it (STUN; when UDP is
 blocked, ICMP echo and HTTPS /derp/latency-check), the preferred region (lowest
-latency × HomeParams.RegionScore), and whether a captive portal intercepts HTTP.
+latency × HomeParams.RegionScore), whether the default gateway offers port mapping
+(UPnP, NAT-PMP, PCP) and whether a captive portal intercepts HTTP.
 
 --json prints Tailscale's netcheck report field names (UDP, IPv4, IPv6, GlobalV4,
 GlobalV6, MappingVariesByDestIP, PreferredDERP, RegionLatency in nanoseconds keyed by
-region ID, RegionV4Latency, RegionV6Latency, ICMPv4, CaptivePortal), plus
+region ID, RegionV4Latency, RegionV6Latency, ICMPv4, UPnP, PMP, PCP, CaptivePortal), plus
 RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per region.`,
 		Example: `  relayctl netcheck --derp-map derpmap.json
   relayctl netcheck --derp-map https://controlplane.example.com/derpmap/default --json | jq .PreferredDERP`,
@@ -67,7 +70,7 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 		return err
 	}
 	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), "measuring…")
-	rep, err := probe.Netcheck(ctx, m, probe.NetcheckOptions{PlainHTTP: plain})
+	rep, err := probe.Netcheck(ctx, m, probe.NetcheckOptions{PlainHTTP: plain, DefaultGateway: netcheckGateway})
 	progress.Stop()
 	if err != nil {
 		return err
@@ -80,6 +83,10 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 	writeNetcheckReport(o.streams.Out, m, rep)
 	return nil
 }
+
+// netcheckGateway finds the gateway to ask for port mapping; nil is the
+// host's default route. Tests replace it to keep their traffic on loopback.
+var netcheckGateway func() (gateway, self netip.Addr, err error)
 
 // writeNetcheckReport prints the report in `tailscale netcheck`'s layout.
 func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport) {
@@ -106,7 +113,7 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 		varies = strconv.FormatBool(*r.MappingVariesByDestIP)
 	}
 	fmt.Fprintf(w, "\t* MappingVariesByDestIP: %s\n", varies)
-	fmt.Fprintf(w, "\t* PortMapping: not checked\n")
+	fmt.Fprintf(w, "\t* PortMapping: %s\n", portMappingSummary(r))
 	if r.CaptivePortal != nil {
 		fmt.Fprintf(w, "\t* CaptivePortal: %v\n", *r.CaptivePortal)
 	}
@@ -167,4 +174,25 @@ func regionTitle(id int, reg *probe.DERPRegion) string {
 		return fmt.Sprintf("%s (region %d)", reg.RegionCode, id)
 	}
 	return fmt.Sprintf("region %d", id)
+}
+
+// portMappingSummary lists the port-mapping protocols the gateway offers,
+// in Tailscale's words.
+func portMappingSummary(r *probe.NetcheckReport) string {
+	if r.UPnP == nil && r.PMP == nil && r.PCP == nil {
+		return "not checked"
+	}
+	var got []string
+	for _, p := range []struct {
+		name string
+		v    *bool
+	}{{"UPnP", r.UPnP}, {"NAT-PMP", r.PMP}, {"PCP", r.PCP}} {
+		if p.v != nil && *p.v {
+			got = append(got, p.name)
+		}
+	}
+	if len(got) == 0 {
+		return "none found"
+	}
+	return strings.Join(got, ", ")
 }

@@ -2,13 +2,24 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/probe"
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
+
+func init() {
+	// Netcheck tests stay on loopback: no port-mapping probe of the
+	// host's real gateway.
+	netcheckGateway = func() (netip.Addr, netip.Addr, error) {
+		return netip.Addr{}, netip.Addr{}, errors.New("no gateway in tests")
+	}
+}
 
 func startSTUN(t *testing.T) int {
 	t.Helper()
@@ -107,6 +118,26 @@ func TestNetcheckHumanOutput(t *testing.T) {
 			}
 			if strings.Contains(stdout, "()") || strings.Contains(stdout, "Nearest DERP: \n") {
 				t.Errorf("output has an empty region name:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func TestPortMappingSummary(t *testing.T) {
+	tests := []struct {
+		name           string
+		upnp, pmp, pcp *bool
+		want           string
+	}{
+		{"not_checked", nil, nil, nil, "not checked"},
+		{"none", new(false), new(false), new(false), "none found"},
+		{"upnp_pmp", new(true), new(true), new(false), "UPnP, NAT-PMP"},
+		{"pcp", new(false), new(false), new(true), "PCP"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := portMappingSummary(&probe.NetcheckReport{UPnP: tc.upnp, PMP: tc.pmp, PCP: tc.pcp}); got != tc.want {
+				t.Errorf("portMappingSummary = %q, want %q", got, tc.want)
 			}
 		})
 	}

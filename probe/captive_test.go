@@ -51,7 +51,7 @@ func TestNetcheckCaptivePortal(t *testing.T) {
 			m := oneRegionMap(900, "home", n)
 			var events []NetcheckEvent
 			rep, err := Netcheck(t.Context(), m, NetcheckOptions{
-				BindV4: "127.0.0.1:0", STUNTimeout: time.Second, captivePort: uint16(port),
+				BindV4: "127.0.0.1:0", STUNTimeout: time.Second, captivePort: uint16(port), DefaultGateway: noGateway,
 				OnEvent: func(ev NetcheckEvent) { events = append(events, ev) },
 			})
 			if err != nil {

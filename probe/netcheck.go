@@ -30,11 +30,13 @@ type NetcheckReport struct {
 	// MappingVariesByDestIP is null until two IPv4 replies arrived; then
 	// whether they saw different public ip:port (a hard NAT).
 	MappingVariesByDestIP *bool
-	UPnP, PMP, PCP        *bool // not checked: always null
-	PreferredDERP         int   // 0 when no region was measured
-	RegionLatency         map[int]time.Duration
-	RegionV4Latency       map[int]time.Duration
-	RegionV6Latency       map[int]time.Duration
+	// UPnP, PMP and PCP say whether the default gateway offers port
+	// mapping with that protocol; null when there is no gateway to ask.
+	UPnP, PMP, PCP  *bool
+	PreferredDERP   int // 0 when no region was measured
+	RegionLatency   map[int]time.Duration
+	RegionV4Latency map[int]time.Duration
+	RegionV6Latency map[int]time.Duration
 	// RegionLatencyMethod says what measured each RegionLatency entry:
 	// "STUN", or "ICMP" / "HTTPS" when UDP is blocked. Not in
 	// Tailscale's report.
@@ -68,6 +70,14 @@ type NetcheckOptions struct {
 	// at a time, from the probing goroutines).
 	OnEvent func(NetcheckEvent)
 
+	// DefaultGateway finds the gateway to probe for port mapping and
+	// this host's address towards it; nil means the package's
+	// DefaultGateway (Linux's /proc/net/route).
+	DefaultGateway func() (gateway, self netip.Addr, err error)
+
+	// portMapPorts replaces the NAT-PMP/PCP and SSDP ports and the SSDP
+	// group (tests).
+	portMapPorts *portMapPorts
 	// skipICMP leaves the fallback to HTTPS alone (tests).
 	skipICMP bool
 	// captivePort replaces port 80 for the captive-portal check (tests).
@@ -86,7 +96,8 @@ const (
 // compared across servers), per-region latency, and the preferred region
 // (lowest latency × HomeParams.RegionScore). When no STUN reply arrives at
 // all, it measures with ICMP echo and HTTPS GET /derp/latency-check
-// instead.
+// instead. Alongside, it checks for a captive portal and asks the default
+// gateway for UPnP, NAT-PMP and PCP.
 func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckReport, error) {
 	if opts.STUNTimeout <= 0 {
 		opts.STUNTimeout = 3 * time.Second
@@ -111,10 +122,11 @@ func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckR
 		ln.Close()
 	}
 	nc := &netchecker{p: p, m: m, opts: opts, rep: rep, pending: map[[12]byte]stunTry{}}
-	// The captive-portal check runs beside the latency probes: it is what
-	// explains them failing.
+	// The captive-portal check and the port-mapping probe run beside the
+	// latency probes: they explain what the latencies cannot.
 	var side sync.WaitGroup
 	side.Go(func() { nc.runCaptive(ctx) })
+	side.Go(func() { nc.runPortMap(ctx) })
 	defer side.Wait()
 	if err := nc.runSTUN(ctx); err != nil {
 		return nil, err

@@ -46,6 +46,10 @@ func slowSTUN(t *testing.T, delay time.Duration) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// noGateway keeps a test's netcheck from asking the host's real gateway
+// for port mapping: test traffic stays on loopback.
+func noGateway() (netip.Addr, netip.Addr, error) { return netip.Addr{}, netip.Addr{}, errNoGateway }
+
 func stunOnlyNode(name string, region, port int) *DERPNode {
 	return &DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: port, STUNOnly: true}
 }
@@ -72,7 +76,7 @@ func TestNetcheckPicksNearerRegion(t *testing.T) {
 			if tc.score != nil {
 				m.HomeParams = &HomeParams{RegionScore: tc.score}
 			}
-			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second})
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second, DefaultGateway: noGateway})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +120,7 @@ func TestNetcheckFallsBackToHTTPS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := oneRegionMap(900, "home", tc.node.node("900a", 900))
-			rep, err := Netcheck(t.Context(), m, NetcheckOptions{STUNTimeout: 500 * time.Millisecond, PlainHTTP: tc.plain, skipICMP: true})
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{STUNTimeout: 500 * time.Millisecond, PlainHTTP: tc.plain, skipICMP: true, DefaultGateway: noGateway})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +154,7 @@ func TestNetcheckFallsBackToICMP(t *testing.T) {
 		STUNPort: deadUDPPort(t), DERPPort: deadTCPPort(t)}
 	var events []NetcheckEvent
 	rep, err := Netcheck(t.Context(), oneRegionMap(900, "home", n), NetcheckOptions{
-		STUNTimeout: 300 * time.Millisecond, PlainHTTP: true,
+		STUNTimeout: 300 * time.Millisecond, PlainHTTP: true, DefaultGateway: noGateway,
 		OnEvent: func(ev NetcheckEvent) { events = append(events, ev) },
 	})
 	if err != nil {
