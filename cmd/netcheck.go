@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,9 +24,19 @@ import (
 type netcheckOptions struct {
 	DERPMap string
 	JSON    bool
+	Format  string // "", "json" or "json-line"
+	Verbose bool
+	Every   time.Duration
 
 	streams IOStreams
 }
+
+// Output formats of --format, as `tailscale netcheck --format` has them.
+const (
+	netcheckFormatText     = ""
+	netcheckFormatJSON     = "json"
+	netcheckFormatJSONLine = "json-line"
+)
 
 func newNetcheckCmd(streams IOStreams, runF func(*netcheckOptions) error) *cobra.Command {
 	o := &netcheckOptions{streams: streams}
@@ -38,16 +50,33 @@ blocked, ICMP echo and HTTPS /derp/latency-check), the preferred region (lowest
 latency × HomeParams.RegionScore), whether the default gateway offers port mapping
 (UPnP, NAT-PMP, PCP) and whether a captive portal intercepts HTTP.
 
---json prints Tailscale's netcheck report field names (UDP, IPv4, IPv6, GlobalV4,
-GlobalV6, MappingVariesByDestIP, PreferredDERP, RegionLatency in nanoseconds keyed by
-region ID, RegionV4Latency, RegionV6Latency, ICMPv4, UPnP, PMP, PCP, CaptivePortal), plus
-RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per region.`,
+--json (or --format json) prints Tailscale's netcheck report field names (UDP, IPv4,
+IPv6, GlobalV4, GlobalV6, MappingVariesByDestIP, PreferredDERP, RegionLatency in
+nanoseconds keyed by region ID, RegionV4Latency, RegionV6Latency, ICMPv4, UPnP, PMP,
+PCP, CaptivePortal), plus RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per region.
+--format json-line prints each report on one line, for streaming with --every.
+--verbose prints every probe on stderr as it completes.`,
 		Example: `  relayctl netcheck --derp-map derpmap.json
-  relayctl netcheck --derp-map https://controlplane.example.com/derpmap/default --json | jq .PreferredDERP`,
+  relayctl netcheck --derp-map https://controlplane.example.com/derpmap/default --json | jq .PreferredDERP
+  relayctl netcheck --derp-map derpmap.json --every 30s --format json-line >> netcheck.log`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.DERPMap == "" {
 				return usageErrorf("--derp-map is required")
+			}
+			switch o.Format {
+			case netcheckFormatText, netcheckFormatJSON, netcheckFormatJSONLine:
+			default:
+				return usageErrorf("--format %q: want json or json-line (or leave it out for text)", o.Format)
+			}
+			if o.JSON {
+				if o.Format != netcheckFormatText && o.Format != netcheckFormatJSON {
+					return usageErrorf("--json is --format json; it cannot go with --format %s", o.Format)
+				}
+				o.Format = netcheckFormatJSON
+			}
+			if o.Every < 0 {
+				return usageErrorf("--every %v: want a positive duration (or 0 for one report)", o.Every)
 			}
 			if runF != nil {
 				return runF(o)
@@ -55,8 +84,13 @@ RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per region.`,
 			return runNetcheck(cmd.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
-	c.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object with Tailscale's netcheck field names")
+	f := c.Flags()
+	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object with Tailscale's netcheck field names (same as --format json)")
+	f.StringVar(&o.Format, "format", "", `output format: empty for text, "json" or "json-line" (one report per line)`)
+	f.BoolVar(&o.Verbose, "verbose", false, "print each probe on stderr as it completes")
+	f.DurationVar(&o.Every, "every", 0, "repeat the report this often until interrupted (0: once)")
+	c.RegisterFlagCompletionFunc("format", fixedValues("json\tone indented JSON object", "json-line\tone JSON object per line"))
 	return c
 }
 
@@ -69,19 +103,81 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 	if err != nil {
 		return err
 	}
-	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), "measuring…")
-	rep, err := probe.Netcheck(ctx, m, probe.NetcheckOptions{PlainHTTP: plain, DefaultGateway: netcheckGateway})
-	progress.Stop()
-	if err != nil {
-		return err
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	opts := probe.NetcheckOptions{PlainHTTP: plain, DefaultGateway: netcheckGateway}
+	for {
+		start := time.Now()
+		if o.Verbose {
+			opts.OnEvent = func(ev probe.NetcheckEvent) {
+				fmt.Fprintln(o.streams.ErrOut, formatNetcheckEvent(m, time.Since(start), ev))
+			}
+		}
+		// The spinner would tangle with the probe lines.
+		progress := render.StartProgress(o.streams.ErrOut, !o.Verbose && render.IsTerminal(o.streams.ErrOut), "measuring…")
+		rep, err := probe.Netcheck(ctx, m, opts)
+		progress.Stop()
+		if ctx.Err() != nil {
+			return nil // interrupted: no half-measured report
+		}
+		if err != nil {
+			return err
+		}
+		if err := writeNetcheck(o.streams.Out, o.Format, m, rep); err != nil {
+			return err
+		}
+		if o.Every == 0 {
+			return nil
+		}
+		next := time.NewTimer(time.Until(start.Add(o.Every)))
+		select {
+		case <-ctx.Done():
+			next.Stop()
+			return nil // interrupted between reports: a normal end
+		case <-next.C:
+		}
 	}
-	if o.JSON {
-		enc := json.NewEncoder(o.streams.Out)
+}
+
+// writeNetcheck prints one report in the chosen format.
+func writeNetcheck(w io.Writer, format string, m *probe.DERPMap, rep *probe.NetcheckReport) error {
+	switch format {
+	case netcheckFormatJSON:
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
+	case netcheckFormatJSONLine:
+		return json.NewEncoder(w).Encode(rep)
 	}
-	writeNetcheckReport(o.streams.Out, m, rep)
+	writeNetcheckReport(w, m, rep)
 	return nil
+}
+
+// formatNetcheckEvent is one --verbose line: time since the report
+// started, the method, the region, what was asked and what came back.
+func formatNetcheckEvent(m *probe.DERPMap, since time.Duration, ev probe.NetcheckEvent) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "netcheck: +%-6s %-7s", since.Round(time.Millisecond), ev.Method)
+	if ev.Region != 0 {
+		label := strconv.Itoa(ev.Region)
+		if reg := m.Regions[ev.Region]; reg != nil && reg.RegionCode != "" {
+			label = reg.RegionCode + "/" + label
+		}
+		fmt.Fprintf(&b, " region %s", label)
+	}
+	if ev.Target != "" {
+		fmt.Fprintf(&b, " %s", ev.Target)
+	}
+	if ev.Latency > 0 && ev.Err == nil {
+		fmt.Fprintf(&b, " %v", ev.Latency.Round(10*time.Microsecond))
+	}
+	if ev.Detail != "" {
+		fmt.Fprintf(&b, ": %s", ev.Detail)
+	}
+	if ev.Err != nil {
+		fmt.Fprintf(&b, ": %v", ev.Err)
+	}
+	return b.String()
 }
 
 // netcheckGateway finds the gateway to ask for port mapping; nil is the

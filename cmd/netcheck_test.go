@@ -1,13 +1,18 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/relayctl/relayctl/probe"
 	"github.com/relayctl/relayctl/relay/stunserver"
@@ -141,4 +146,115 @@ func TestPortMappingSummary(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNetcheckFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     netcheckOptions
+	}{
+		{"text", []string{"--derp-map", "m.json"}, 0, netcheckOptions{DERPMap: "m.json"}},
+		{"json_is_format_json", []string{"--derp-map", "m.json", "--json"}, 0, netcheckOptions{DERPMap: "m.json", JSON: true, Format: "json"}},
+		{"json_and_format_json", []string{"--derp-map", "m.json", "--json", "--format", "json"}, 0, netcheckOptions{DERPMap: "m.json", JSON: true, Format: "json"}},
+		{"json_line_every_verbose", []string{"--derp-map", "m.json", "--format", "json-line", "--every", "30s", "--verbose"}, 0,
+			netcheckOptions{DERPMap: "m.json", Format: "json-line", Every: 30 * time.Second, Verbose: true}},
+		{"unknown_format", []string{"--derp-map", "m.json", "--format", "yaml"}, 2, netcheckOptions{}},
+		{"json_with_json_line", []string{"--derp-map", "m.json", "--json", "--format", "json-line"}, 2, netcheckOptions{}},
+		{"negative_every", []string{"--derp-map", "m.json", "--every", "-1s"}, 2, netcheckOptions{}},
+		{"no_map", []string{"--json"}, 2, netcheckOptions{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *netcheckOptions
+			c := newNetcheckCmd(IOStreams{Out: io.Discard, ErrOut: io.Discard}, func(o *netcheckOptions) error { got = o; return nil })
+			c.SetArgs(tc.args)
+			c.SetOut(io.Discard)
+			c.SetErr(io.Discard)
+			err := c.Execute()
+			if code := ExitCode(err); code != tc.wantCode {
+				t.Fatalf("exit %d (%v), want %d", code, err, tc.wantCode)
+			}
+			if tc.wantCode != 0 {
+				return
+			}
+			got.streams = IOStreams{}
+			if *got != tc.want {
+				t.Errorf("options = %+v, want %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+// lineCounter cancels once it has seen n lines.
+type lineCounter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	if strings.Count(l.buf.String(), "\n") >= l.n {
+		l.cancel()
+	}
+	return len(p), nil
+}
+
+// TestNetcheckEveryStreamsJSONLines: --every with --format json-line writes
+// one complete report per line until interrupted, and --verbose tells each
+// probe on stderr.
+func TestNetcheckEveryStreamsJSONLines(t *testing.T) {
+	path := writeProbeMap(t, regionJSON(900, "one", stunOnlyJSON("900a", 900, startSTUN(t))))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &lineCounter{n: 3, cancel: cancel}
+	var errOut syncWriter
+	o := &netcheckOptions{DERPMap: path, Format: netcheckFormatJSONLine, Every: 20 * time.Millisecond, Verbose: true,
+		streams: IOStreams{Out: out, ErrOut: &errOut}}
+	if err := runNetcheck(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	out.mu.Lock()
+	lines := strings.Split(strings.TrimSuffix(out.buf.String(), "\n"), "\n")
+	out.mu.Unlock()
+	if len(lines) < 3 {
+		t.Fatalf("%d lines, want at least 3:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for i, line := range lines {
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(line), &rep); err != nil {
+			t.Fatalf("line %d is not one JSON report: %v\n%s", i, err, line)
+		}
+		if rep["UDP"] != true || rep["PreferredDERP"] != float64(900) {
+			t.Errorf("line %d: UDP=%v PreferredDERP=%v, want true 900", i, rep["UDP"], rep["PreferredDERP"])
+		}
+	}
+	verbose := errOut.String()
+	for _, want := range []string{"STUN    region one/900 127.0.0.1:", ": IPv4, sees us as 127.0.0.1:", "portmap: not checked: no gateway in tests", "captive: not checked"} {
+		if !strings.Contains(verbose, want) {
+			t.Errorf("--verbose output lacks %q:\n%s", want, verbose)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

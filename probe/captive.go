@@ -142,7 +142,7 @@ func checkCaptiveEndpoint(ctx context.Context, client *http.Client, ep captiveEn
 	req.Header.Set(captiveChallengeHeader, challenge)
 	resp, err := client.Do(req)
 	if err != nil {
-		return captiveUnknown, "", fmt.Errorf("captive-portal check %s: %w", ep.url, err)
+		return captiveUnknown, "", err // names the URL already
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -250,6 +252,17 @@ func (nc *netchecker) runSTUN(ctx context.Context) error {
 	}
 	cancel()
 	readers.Wait()
+	nc.mu.Lock()
+	var silent [][2]int
+	for key := range nc.want {
+		silent = append(silent, key)
+	}
+	nc.mu.Unlock()
+	slices.SortFunc(silent, func(a, b [2]int) int { return cmp.Or(a[0]-b[0], a[1]-b[1]) })
+	for _, key := range silent {
+		nc.emit(NetcheckEvent{Method: MethodSTUN, Region: key[0],
+			Err: fmt.Errorf("IPv%d: no reply within %v", key[1], nc.opts.STUNTimeout)})
+	}
 	return nil
 }
 
@@ -274,7 +287,7 @@ func (nc *netchecker) send(c *net.UDPConn, region, fam int, dst netip.AddrPort) 
 func (nc *netchecker) readReplies(c *net.UDPConn, fam int) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := c.ReadFromUDPAddrPort(buf)
+		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				return
@@ -289,16 +302,21 @@ func (nc *netchecker) readReplies(c *net.UDPConn, fam int) {
 		if err != nil {
 			continue
 		}
-		nc.record(tx, mapped, fam, at)
+		if ev, ok := nc.record(tx, mapped, fam, at); ok {
+			ev.Target = from.String()
+			nc.emit(ev)
+		}
 	}
 }
 
-func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at time.Time) {
+// record files one STUN reply; it reports false for a reply to no
+// request of ours.
+func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at time.Time) (NetcheckEvent, bool) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	try, ok := nc.pending[tx]
 	if !ok {
-		return
+		return NetcheckEvent{}, false
 	}
 	delete(nc.pending, tx)
 	d := at.Sub(try.sent)
@@ -334,6 +352,8 @@ func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at tim
 			close(nc.allIn)
 		}
 	}
+	return NetcheckEvent{Method: MethodSTUN, Region: try.region, Latency: d,
+		Detail: fmt.Sprintf("IPv%d, sees us as %s", fam, mapped)}, true
 }
 
 // recordLatencyLocked keeps the lowest latency seen for region, and the
