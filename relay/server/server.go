@@ -112,8 +112,11 @@ type Server struct {
 type clientSet struct {
 	active atomic.Pointer[sclient]
 	// Guarded by Server.mu:
-	conns       []*sclient // in registration order
-	sendHistory []*sclient // connections in the order they became senders
+	conns []*sclient // in registration order
+	// sendHistory holds connections in the order they last became active,
+	// each at most once, live ones only: when the active one leaves, the
+	// most recent other sender takes over. Bounded by len(conns).
+	sendHistory []*sclient
 	// departedSentTo collects, from connections of this key that have
 	// closed, the receivers that saw packets from the key, so they all hear
 	// PeerGone when the key's last connection closes.
@@ -232,7 +235,7 @@ func (s *Server) register(c *sclient) bool {
 		s.metrics.dupClientConns.Add(1)
 		s.metrics.totalDupConns.Inc()
 		c.isDup.Store(true)
-		set.sendHistory = append(set.sendHistory, c)
+		set.sendHistory = moveToEnd(set.sendHistory, c)
 	}
 	s.metrics.currentConns.Add(1)
 	if c.notIdeal {
@@ -259,7 +262,7 @@ func (s *Server) noteSender(c *sclient) {
 		return
 	}
 	set.active.Store(c)
-	set.sendHistory = append(set.sendHistory, c)
+	set.sendHistory = moveToEnd(set.sendHistory, c)
 }
 
 // unregister removes c. When it was its key's last connection, everyone
@@ -342,13 +345,21 @@ func (s *Server) keepSentTo(set *clientSet, c *sclient) {
 	}
 }
 
+// deleteConn removes c from list, which holds each connection at most once.
 func deleteConn(list []*sclient, c *sclient) []*sclient {
 	for i, o := range list {
 		if o == c {
-			return append(list[:i], list[i+1:]...)
+			n := copy(list[i:], list[i+1:])
+			list[i+n] = nil // no stale pointer past the end
+			return list[:i+n]
 		}
 	}
 	return list
+}
+
+// moveToEnd makes c the last entry of list, keeping it there once.
+func moveToEnd(list []*sclient, c *sclient) []*sclient {
+	return append(deleteConn(list, c), c)
 }
 
 // ConnCount is the number of registered connections.
