@@ -175,8 +175,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	// connected" can reach this client at once. Nothing can be written
 	// before ServerInfo: only the writer goroutine, started after it,
 	// writes queued frames.
-	if !s.register(c) {
-		return nil, hsErr("rejected", errors.New("server is shutting down"))
+	if err := s.register(c); err != nil {
+		return nil, hsErr("rejected", err)
 	}
 	sealed, err := wire.SealServerInfoWith(shared, wire.ServerInfo{Version: wire.ProtocolVersion})
 	if err == nil {

@@ -201,13 +201,18 @@ func (s *Server) lookup(k key.NodePublic) (active *sclient, known bool) {
 	return v.(*clientSet).active.Load(), true
 }
 
-// register adds c to the registry. It returns false if the server is
-// closing and c must not run.
-func (s *Server) register(c *sclient) bool {
+// register adds c to the registry. It fails if the server is closing, or
+// if the access policy no longer admits c: the policy may have changed
+// while c waited on the admission webhook, after SetAccessPolicy's sweep
+// of registered connections (which runs under mu, as this check does).
+func (s *Server) register(c *sclient) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return errors.New("server is shutting down")
+	}
+	if !c.canMesh && !s.access.Load().admits(c.key) {
+		return fmt.Errorf("client %s rejected: the access policy changed during admission and no tag lists its key", c.key.ShortString())
 	}
 	s.conns[c] = struct{}{}
 	c.registered = true
@@ -242,7 +247,7 @@ func (s *Server) register(c *sclient) bool {
 		s.metrics.notIdealConns.Add(1)
 	}
 	s.broadcastPresentLocked(c)
-	return true
+	return nil
 }
 
 // noteSender makes a duplicate connection that just sent a frame the
