@@ -117,10 +117,10 @@ type clientSet struct {
 	// each at most once, live ones only: when the active one leaves, the
 	// most recent other sender takes over. Bounded by len(conns).
 	sendHistory []*sclient
-	// departedSentTo collects, from connections of this key that have
-	// closed, the receivers that saw packets from the key, so they all hear
-	// PeerGone when the key's last connection closes.
-	departedSentTo map[key.NodePublic]*sclient
+	// departedSentTo collects the sentTo of connections of this key that
+	// have closed, so that every receiver of the key's packets hears
+	// PeerGone when its last connection closes.
+	departedSentTo map[key.NodePublic]uint64
 }
 
 // New returns a Server ready to Accept connections.
@@ -303,13 +303,9 @@ func (s *Server) unregister(c *sclient) {
 		// A key that another node of the region still has has not left:
 		// its receivers keep talking to it through the mesh.
 		if !s.hasForwarder(c.key) {
-			for _, dst := range set.departedSentTo {
-				dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
-			}
-			for dstKey, dst := range c.sentTo {
-				if _, dup := set.departedSentTo[dstKey]; !dup {
-					dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
-				}
+			mergeSentTo(set, c)
+			for dst, since := range set.departedSentTo {
+				s.peerGoneToReceiversLocked(c.key, dst, since)
 			}
 		}
 		for w := range s.watchers {
@@ -322,7 +318,7 @@ func (s *Server) unregister(c *sclient) {
 		only.isDup.Store(false)
 		set.active.Store(only)
 		set.sendHistory = nil
-		s.keepSentTo(set, c)
+		mergeSentTo(set, c)
 	default:
 		s.metrics.dupClientConns.Add(-1)
 		if set.active.Load() == c {
@@ -332,21 +328,41 @@ func (s *Server) unregister(c *sclient) {
 			}
 			set.active.Store(next) // nil: drop as dup_client until one sends
 		}
-		s.keepSentTo(set, c)
+		mergeSentTo(set, c)
 	}
 }
 
-// keepSentTo remembers c's receivers on its key's set, for when the key's
-// last connection goes.
-func (s *Server) keepSentTo(set *clientSet, c *sclient) {
+// mergeSentTo remembers c's receivers on its key's set, for when the
+// key's last connection goes: it adds c.sentTo to set.departedSentTo,
+// keeping for each receiver key the lowest connection number.
+func mergeSentTo(set *clientSet, c *sclient) {
 	if len(c.sentTo) == 0 {
 		return
 	}
 	if set.departedSentTo == nil {
-		set.departedSentTo = make(map[key.NodePublic]*sclient, len(c.sentTo))
+		set.departedSentTo = make(map[key.NodePublic]uint64, len(c.sentTo))
 	}
-	for k, v := range c.sentTo {
-		set.departedSentTo[k] = v
+	for k, n := range c.sentTo {
+		if prev, ok := set.departedSentTo[k]; !ok || n < prev {
+			set.departedSentTo[k] = n
+		}
+	}
+	c.sentTo = nil
+}
+
+// peerGoneToReceiversLocked tells the connections of dst that may have
+// received packets from gone (those numbered since or later: connection
+// numbers only grow) that gone has left. A PeerGone for a peer a client
+// never heard from costs it nothing.
+func (s *Server) peerGoneToReceiversLocked(gone, dst key.NodePublic, since uint64) {
+	v, ok := s.clients.Load(dst)
+	if !ok {
+		return
+	}
+	for _, rc := range v.(*clientSet).conns {
+		if rc.connNum >= since {
+			rc.queuePeerGone(gone, wire.PeerGoneDisconnected)
+		}
 	}
 }
 
