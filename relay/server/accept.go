@@ -115,11 +115,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if n < wire.MinClientInfoLen || n > wire.MaxClientInfoLen {
 		return nil, hsErr("bad_length", fmt.Errorf("ClientInfo frame of %d bytes, want %d to %d", n, wire.MinClientInfoLen, wire.MaxClientInfoLen))
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	payload, err := readClientInfoBody(br, n)
+	if err != nil {
 		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
 	}
 	clientKey, ci, shared, err := wire.OpenClientInfoPrepared(s.preparedKey, payload)
@@ -196,6 +193,17 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	}
 	c.logger.Debug("client connected", "mesh", canMesh, "prober", ci.IsProber, "websocket", info.WebSocket)
 	return c, nil
+}
+
+// readClientInfoBody reads the n-byte ClientInfo body into memory that
+// grows with what has arrived, not with what the header claims: before it
+// has authenticated, a client must not buy 256 KiB with a 5-byte header.
+func readClientInfoBody(br *bufio.Reader, n uint32) ([]byte, error) {
+	payload, err := io.ReadAll(io.LimitReader(br, int64(n)))
+	if err == nil && len(payload) < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	return payload, err
 }
 
 // run serves an admitted client until its connection ends.
