@@ -210,16 +210,9 @@ func readClientInfoBody(br *bufio.Reader, n uint32) ([]byte, error) {
 func (c *sclient) run() {
 	s := c.s
 	// ServerInfo is out: from now on the writer may run, starting with
-	// anything queued for c since it registered.
-	// A client that connects while a Health problem is in force hears it
-	// right after ServerInfo, as connected clients did.
-	s.mu.Lock()
-	problem := s.health
-	s.mu.Unlock()
+	// anything queued for c since it registered (a Health problem in
+	// force among them).
 	c.queueMu.Lock()
-	if problem != "" {
-		c.health = &problem
-	}
 	c.writerReady = true
 	if !c.closed {
 		c.keepAliveTimer = time.AfterFunc(s.nextKeepAlive(), c.keepAliveFired)

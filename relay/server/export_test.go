@@ -29,3 +29,18 @@ func (s *Server) ActiveConnFreed(k key.NodePublic) func() bool {
 		return wp.Value() == nil
 	}
 }
+
+// PendingHealth is the Health problem queued for k's active connection
+// and not yet written, and whether there is one.
+func (s *Server) PendingHealth(k key.NodePublic) (string, bool) {
+	c, _ := s.lookup(k)
+	if c == nil {
+		return "", false
+	}
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	if c.health == nil {
+		return "", false
+	}
+	return *c.health, true
+}

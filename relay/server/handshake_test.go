@@ -65,3 +65,49 @@ func TestClientInfoHeaderBuysNoMemory(t *testing.T) {
 		t.Fatalf("%d half-sent ClientInfo frames hold %d KiB, want under %d KiB", conns, grown>>10, limit>>10)
 	}
 }
+
+// TestHealthQueuedAtRegistration: a client that registers while a Health
+// problem is in force has it queued from that moment, under the lock
+// SetHealth takes. (Reading the problem later, when the connection
+// starts, lost a SetHealth that ran between the read and the queueing.)
+func TestHealthQueuedAtRegistration(t *testing.T) {
+	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.SetHealth("overloaded")
+	cli, srvSide := net.Pipe()
+	var wg sync.WaitGroup
+	defer func() {
+		cli.Close()
+		wg.Wait()
+	}()
+	wg.Go(func() { srv.Accept(t.Context(), srvSide, nil, server.ConnInfo{}) })
+	cli.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(cli)
+	typ, p, err := wire.ReadFrame(br, 1024, nil)
+	if err != nil || typ != wire.FrameServerKey {
+		t.Fatalf("ServerKey: %v %v", typ, err)
+	}
+	srvKey, err := wire.ParseServerKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := key.NewNode()
+	ci, err := wire.SealClientInfo(priv, srvKey, wire.ClientInfo{Version: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(cli)
+	wire.WriteFrame(bw, wire.FrameClientInfo, ci)
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The server registers the client, then blocks writing ServerInfo
+	// into the pipe, which nobody reads yet.
+	waitFor(t, "client registered", func() bool { return srv.ConnCount() == 1 })
+	if got, ok := srv.PendingHealth(priv.Public()); !ok || got != "overloaded" {
+		t.Fatalf("queued Health at registration = %q, %v; want \"overloaded\"", got, ok)
+	}
+}

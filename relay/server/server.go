@@ -214,6 +214,15 @@ func (s *Server) register(c *sclient) error {
 	if !c.canMesh && !s.access.Load().admits(c.key) {
 		return fmt.Errorf("client %s rejected: the access policy changed during admission and no tag lists its key", c.key.ShortString())
 	}
+	// A Health problem in force is queued now, under the lock SetHealth
+	// holds: a SetHealth after this point queues its own frame, so none
+	// is lost or overtaken. The writer sends it right after ServerInfo.
+	if s.health != "" {
+		problem := s.health
+		c.queueMu.Lock()
+		c.health = &problem
+		c.queueMu.Unlock()
+	}
 	s.conns[c] = struct{}{}
 	c.registered = true
 	s.connsDone.Add(1)
