@@ -115,11 +115,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if n < wire.MinClientInfoLen || n > wire.MaxClientInfoLen {
 		return nil, hsErr("bad_length", fmt.Errorf("ClientInfo frame of %d bytes, want %d to %d", n, wire.MinClientInfoLen, wire.MaxClientInfoLen))
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	payload, err := readClientInfoBody(br, n)
+	if err != nil {
 		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
 	}
 	clientKey, ci, shared, err := wire.OpenClientInfoPrepared(s.preparedKey, payload)
@@ -175,8 +172,8 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	// connected" can reach this client at once. Nothing can be written
 	// before ServerInfo: only the writer goroutine, started after it,
 	// writes queued frames.
-	if !s.register(c) {
-		return nil, hsErr("rejected", errors.New("server is shutting down"))
+	if err := s.register(c); err != nil {
+		return nil, hsErr("rejected", err)
 	}
 	sealed, err := wire.SealServerInfoWith(shared, wire.ServerInfo{Version: wire.ProtocolVersion})
 	if err == nil {
@@ -198,20 +195,24 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	return c, nil
 }
 
+// readClientInfoBody reads the n-byte ClientInfo body into memory that
+// grows with what has arrived, not with what the header claims: before it
+// has authenticated, a client must not buy 256 KiB with a 5-byte header.
+func readClientInfoBody(br *bufio.Reader, n uint32) ([]byte, error) {
+	payload, err := io.ReadAll(io.LimitReader(br, int64(n)))
+	if err == nil && len(payload) < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	return payload, err
+}
+
 // run serves an admitted client until its connection ends.
 func (c *sclient) run() {
 	s := c.s
 	// ServerInfo is out: from now on the writer may run, starting with
-	// anything queued for c since it registered.
-	// A client that connects while a Health problem is in force hears it
-	// right after ServerInfo, as connected clients did.
-	s.mu.Lock()
-	problem := s.health
-	s.mu.Unlock()
+	// anything queued for c since it registered (a Health problem in
+	// force among them).
 	c.queueMu.Lock()
-	if problem != "" {
-		c.health = &problem
-	}
 	c.writerReady = true
 	if !c.closed {
 		c.keepAliveTimer = time.AfterFunc(s.nextKeepAlive(), c.keepAliveFired)

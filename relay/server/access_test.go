@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/client"
@@ -93,5 +94,48 @@ func TestAccessPolicyErrors(t *testing.T) {
 		if _, err := r.srv.SetAccessPolicy(p); err == nil {
 			t.Errorf("accepted %+v", p)
 		}
+	}
+}
+
+// TestAccessPolicyRevokedDuringAdmission: a client that passed the tag
+// check and waits on the admission webhook while the policy changes must
+// not register under a policy that no longer admits it.
+func TestAccessPolicyRevokedDuringAdmission(t *testing.T) {
+	asked := make(chan struct{})
+	release := make(chan struct{})
+	r := newTestRelay(t, server.Options{Admit: func(ctx context.Context, req server.AdmitRequest) error {
+		close(asked)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}})
+	late, other := key.NewNode(), key.NewNode()
+	tagged := func(keys ...key.NodePublic) *server.AccessPolicy {
+		return &server.AccessPolicy{Tags: map[string][]key.NodePublic{"tag:ok": keys}}
+	}
+	if _, err := r.srv.SetAccessPolicy(tagged(late.Public(), other.Public())); err != nil {
+		t.Fatal(err)
+	}
+	nc := r.dialRaw()
+	connected := make(chan error, 1)
+	go func() {
+		c, err := client.NewClient(t.Context(), nc, nil, late, client.Options{})
+		if err == nil {
+			c.Close()
+		}
+		connected <- err
+	}()
+	<-asked
+	if _, err := r.srv.SetAccessPolicy(tagged(other.Public())); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-connected; err == nil {
+		t.Fatal("a client the new policy does not admit completed the handshake")
+	}
+	if n := r.srv.ConnCount(); n != 0 {
+		t.Fatalf("%d connections registered, want 0", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
@@ -175,4 +176,51 @@ func discoPacket() []byte {
 	p := make([]byte, 62+16)
 	copy(p, "TS\xf0\x9f\x92\xac")
 	return p
+}
+
+// TestPeerGoneReachesReceiversNewConnection: a receiver that reconnected
+// and got packets from a key on its new connection hears PeerGone when
+// the key leaves, even though an older connection of the key (closed in
+// the meantime) had sent to the receiver's old connection.
+func TestPeerGoneReachesReceiversNewConnection(t *testing.T) {
+	r := newTestRelay(t, server.Options{})
+	src, dst := key.NewNode(), key.NewNode()
+	a1 := r.connect(client.Options{}, src)
+	k1 := r.connect(client.Options{}, dst)
+	if err := a1.Send(dst.Public(), []byte("to k1")); err != nil {
+		t.Fatal(err)
+	}
+	recvPacket(t, k1)
+	a2 := r.connect(client.Options{}, src) // src now has two connections
+	a1.Close()                             // a1's receivers are kept on src's set
+	k1.Close()
+	r.waitFor("a1 and k1 gone", func() bool { return r.srv.ConnCount() == 1 })
+
+	k2 := r.connect(client.Options{RecvTimeout: 5 * time.Second}, dst)
+	if err := a2.Send(dst.Public(), []byte("to k2")); err != nil {
+		t.Fatal(err)
+	}
+	recvPacket(t, k2)
+	a2.Close() // src's last connection
+	m := recvMessage(t, k2)
+	if pg, ok := m.(client.PeerGone); !ok || pg.Key != src.Public() || pg.Reason != wire.PeerGoneDisconnected {
+		t.Fatalf("k2 got %T %+v, want PeerGone(Disconnected) for src", m, m)
+	}
+}
+
+// TestClosedReceiverIsFreed: a sender keeps no closed receiver (its
+// queues, its own records) reachable.
+func TestClosedReceiverIsFreed(t *testing.T) {
+	r := newTestRelay(t, server.Options{})
+	a := r.connect(client.Options{})
+	bKey := key.NewNode()
+	b := r.connect(client.Options{}, bKey)
+	if err := a.Send(bKey.Public(), []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	recvPacket(t, b)
+	freed := r.srv.ActiveConnFreed(bKey.Public())
+	b.Close()
+	r.waitFor("b unregistered", func() bool { return r.srv.ConnCount() == 1 })
+	r.waitFor("b's connection freed", freed)
 }

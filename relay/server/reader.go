@@ -157,11 +157,11 @@ func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded b
 	case to != nil:
 		if forwarded {
 			s.remoteSends.note(src, to, c.key)
-		} else if prev, ok := c.sentTo[dst]; !ok || prev != to {
+		} else if prev, ok := c.sentTo[dst]; !ok || to.connNum < prev {
 			if c.sentTo == nil {
-				c.sentTo = make(map[key.NodePublic]*sclient)
+				c.sentTo = make(map[key.NodePublic]uint64)
 			}
-			c.sentTo[dst] = to
+			c.sentTo[dst] = to.connNum
 		}
 		to.enqueue(src, buf, disco)
 	case known:

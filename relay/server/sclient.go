@@ -33,7 +33,10 @@ type sclient struct {
 	isDup atomic.Bool
 
 	// Owned by the reader goroutine.
-	sentTo         map[key.NodePublic]*sclient // receivers of our packets, for PeerGone
+	// sentTo records, for PeerGone, the keys we sent packets to and the
+	// lowest connection number of theirs that got one. Numbers, not
+	// pointers: a closed receiver must not stay reachable from here.
+	sentTo         map[key.NodePublic]uint64
 	notHereLimiter *rate.Limiter
 	limiter        *rate.Limiter // receive rate limit, when one is set
 	limiterCfg     *rateConfig

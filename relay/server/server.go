@@ -112,12 +112,15 @@ type Server struct {
 type clientSet struct {
 	active atomic.Pointer[sclient]
 	// Guarded by Server.mu:
-	conns       []*sclient // in registration order
-	sendHistory []*sclient // connections in the order they became senders
-	// departedSentTo collects, from connections of this key that have
-	// closed, the receivers that saw packets from the key, so they all hear
-	// PeerGone when the key's last connection closes.
-	departedSentTo map[key.NodePublic]*sclient
+	conns []*sclient // in registration order
+	// sendHistory holds connections in the order they last became active,
+	// each at most once, live ones only: when the active one leaves, the
+	// most recent other sender takes over. Bounded by len(conns).
+	sendHistory []*sclient
+	// departedSentTo collects the sentTo of connections of this key that
+	// have closed, so that every receiver of the key's packets hears
+	// PeerGone when its last connection closes.
+	departedSentTo map[key.NodePublic]uint64
 }
 
 // New returns a Server ready to Accept connections.
@@ -198,13 +201,27 @@ func (s *Server) lookup(k key.NodePublic) (active *sclient, known bool) {
 	return v.(*clientSet).active.Load(), true
 }
 
-// register adds c to the registry. It returns false if the server is
-// closing and c must not run.
-func (s *Server) register(c *sclient) bool {
+// register adds c to the registry. It fails if the server is closing, or
+// if the access policy no longer admits c: the policy may have changed
+// while c waited on the admission webhook, after SetAccessPolicy's sweep
+// of registered connections (which runs under mu, as this check does).
+func (s *Server) register(c *sclient) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return errors.New("server is shutting down")
+	}
+	if !c.canMesh && !s.access.Load().admits(c.key) {
+		return fmt.Errorf("client %s rejected: the access policy changed during admission and no tag lists its key", c.key.ShortString())
+	}
+	// A Health problem in force is queued now, under the lock SetHealth
+	// holds: a SetHealth after this point queues its own frame, so none
+	// is lost or overtaken. The writer sends it right after ServerInfo.
+	if s.health != "" {
+		problem := s.health
+		c.queueMu.Lock()
+		c.health = &problem
+		c.queueMu.Unlock()
 	}
 	s.conns[c] = struct{}{}
 	c.registered = true
@@ -232,14 +249,14 @@ func (s *Server) register(c *sclient) bool {
 		s.metrics.dupClientConns.Add(1)
 		s.metrics.totalDupConns.Inc()
 		c.isDup.Store(true)
-		set.sendHistory = append(set.sendHistory, c)
+		set.sendHistory = moveToEnd(set.sendHistory, c)
 	}
 	s.metrics.currentConns.Add(1)
 	if c.notIdeal {
 		s.metrics.notIdealConns.Add(1)
 	}
 	s.broadcastPresentLocked(c)
-	return true
+	return nil
 }
 
 // noteSender makes a duplicate connection that just sent a frame the
@@ -259,7 +276,7 @@ func (s *Server) noteSender(c *sclient) {
 		return
 	}
 	set.active.Store(c)
-	set.sendHistory = append(set.sendHistory, c)
+	set.sendHistory = moveToEnd(set.sendHistory, c)
 }
 
 // unregister removes c. When it was its key's last connection, everyone
@@ -295,13 +312,9 @@ func (s *Server) unregister(c *sclient) {
 		// A key that another node of the region still has has not left:
 		// its receivers keep talking to it through the mesh.
 		if !s.hasForwarder(c.key) {
-			for _, dst := range set.departedSentTo {
-				dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
-			}
-			for dstKey, dst := range c.sentTo {
-				if _, dup := set.departedSentTo[dstKey]; !dup {
-					dst.queuePeerGone(c.key, wire.PeerGoneDisconnected)
-				}
+			mergeSentTo(set, c)
+			for dst, since := range set.departedSentTo {
+				s.peerGoneToReceiversLocked(c.key, dst, since)
 			}
 		}
 		for w := range s.watchers {
@@ -314,7 +327,7 @@ func (s *Server) unregister(c *sclient) {
 		only.isDup.Store(false)
 		set.active.Store(only)
 		set.sendHistory = nil
-		s.keepSentTo(set, c)
+		mergeSentTo(set, c)
 	default:
 		s.metrics.dupClientConns.Add(-1)
 		if set.active.Load() == c {
@@ -324,31 +337,59 @@ func (s *Server) unregister(c *sclient) {
 			}
 			set.active.Store(next) // nil: drop as dup_client until one sends
 		}
-		s.keepSentTo(set, c)
+		mergeSentTo(set, c)
 	}
 }
 
-// keepSentTo remembers c's receivers on its key's set, for when the key's
-// last connection goes.
-func (s *Server) keepSentTo(set *clientSet, c *sclient) {
+// mergeSentTo remembers c's receivers on its key's set, for when the
+// key's last connection goes: it adds c.sentTo to set.departedSentTo,
+// keeping for each receiver key the lowest connection number.
+func mergeSentTo(set *clientSet, c *sclient) {
 	if len(c.sentTo) == 0 {
 		return
 	}
 	if set.departedSentTo == nil {
-		set.departedSentTo = make(map[key.NodePublic]*sclient, len(c.sentTo))
+		set.departedSentTo = make(map[key.NodePublic]uint64, len(c.sentTo))
 	}
-	for k, v := range c.sentTo {
-		set.departedSentTo[k] = v
+	for k, n := range c.sentTo {
+		if prev, ok := set.departedSentTo[k]; !ok || n < prev {
+			set.departedSentTo[k] = n
+		}
+	}
+	c.sentTo = nil
+}
+
+// peerGoneToReceiversLocked tells the connections of dst that may have
+// received packets from gone (those numbered since or later: connection
+// numbers only grow) that gone has left. A PeerGone for a peer a client
+// never heard from costs it nothing.
+func (s *Server) peerGoneToReceiversLocked(gone, dst key.NodePublic, since uint64) {
+	v, ok := s.clients.Load(dst)
+	if !ok {
+		return
+	}
+	for _, rc := range v.(*clientSet).conns {
+		if rc.connNum >= since {
+			rc.queuePeerGone(gone, wire.PeerGoneDisconnected)
+		}
 	}
 }
 
+// deleteConn removes c from list, which holds each connection at most once.
 func deleteConn(list []*sclient, c *sclient) []*sclient {
 	for i, o := range list {
 		if o == c {
-			return append(list[:i], list[i+1:]...)
+			n := copy(list[i:], list[i+1:])
+			list[i+n] = nil // no stale pointer past the end
+			return list[:i+n]
 		}
 	}
 	return list
+}
+
+// moveToEnd makes c the last entry of list, keeping it there once.
+func moveToEnd(list []*sclient, c *sclient) []*sclient {
+	return append(deleteConn(list, c), c)
 }
 
 // ConnCount is the number of registered connections.

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"runtime"
+	"weak"
+
+	"github.com/relayctl/relayctl/relay/key"
+)
+
+// SendHistoryLen is how many entries k's duplicate-connection send
+// history holds.
+func (s *Server) SendHistoryLen(k key.NodePublic) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.clients.Load(k)
+	if !ok {
+		return 0
+	}
+	return len(v.(*clientSet).sendHistory)
+}
+
+// ActiveConnFreed returns a function that collects garbage and reports
+// whether what is now k's active connection has been freed.
+func (s *Server) ActiveConnFreed(k key.NodePublic) func() bool {
+	c, _ := s.lookup(k)
+	wp := weak.Make(c)
+	return func() bool {
+		runtime.GC()
+		return wp.Value() == nil
+	}
+}
+
+// PendingHealth is the Health problem queued for k's active connection
+// and not yet written, and whether there is one.
+func (s *Server) PendingHealth(k key.NodePublic) (string, bool) {
+	c, _ := s.lookup(k)
+	if c == nil {
+		return "", false
+	}
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	if c.health == nil {
+		return "", false
+	}
+	return *c.health, true
+}
