@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/relay/web"
 )
 
 // probeOptions are the settings of `relayctl probe`.
@@ -304,7 +304,7 @@ func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Probe
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: mon.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := web.NewServer(mon.Handler(), web.ServerOptions{Logger: logger})
 	errc := make(chan error, 1)
 	go func() { errc <- serveHTTP(srv, ln, "status") }()
 	logger.Info("probing", "derp_map", o.DERPMap, "interval", o.Interval, "listen", ln.Addr().String())
