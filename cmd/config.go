@@ -69,7 +69,7 @@ func (o *serveOptions) shownEntries() []config.Entry {
 	out := make([]config.Entry, 0, len(o.resolved.Entries))
 	for _, e := range o.resolved.Entries {
 		if running != nil && !e.Live {
-			if v, ok := running.Values[e.Name]; ok && v != e.Value {
+			if v, ok := running.Values[e.Name]; ok && v != storedValue(e) {
 				e.PendingRestart = true
 			}
 		}

@@ -284,6 +284,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	// requests, rejections): each message gets a budget, the rest a summary.
 	logLimiter := logging.RateLimit(logger.Handler(), logging.DefaultLimits)
 	logger = slog.New(logLimiter)
+	o.warnSecretInArgv(logger)
 	keyPath, cleanup, err := o.keyFile()
 	if err != nil {
 		return err

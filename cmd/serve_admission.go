@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/admission"
@@ -123,4 +124,16 @@ func (a *admissionOptions) probeTailscaled(ctx context.Context, ts *admission.Ta
 	logger.Info("verifying clients with the local tailscaled", "socket", a.Socket,
 		"tailscaled_version", st.Version, "tailscaled_key", st.Self.PublicKey.String())
 	return nil
+}
+
+// warnSecretInArgv warns when the webhook URL, with a token or
+// credentials in it, was given on the command line, where every local
+// user can read it (ps, /proc/PID/cmdline).
+func (o *serveOptions) warnSecretInArgv(logger *slog.Logger) {
+	u := o.Admission.VerifyClientURL
+	if u == "" || o.sourceOf("verify-client-url") != config.SourceFlag || logging.RedactURL(u) == u {
+		return
+	}
+	logger.Warn("--verify-client-url holds credentials or a query on the command line, where any local user can read them; set it in the config file (mode 0600) or as "+config.EnvName("verify-client-url")+" instead",
+		"url", logging.RedactURL(u))
 }

@@ -210,3 +210,20 @@ func TestProcessMetricsKeepExisting(t *testing.T) {
 		}
 	}
 }
+
+// TestDebugCmdlineRedacted: /debug/pprof/cmdline shows the command line
+// without URL credentials or query.
+func TestDebugCmdlineRedacted(t *testing.T) {
+	saved := os.Args
+	t.Cleanup(func() { os.Args = saved })
+	os.Args = []string{"relayctl", "serve", "--verify-client-url", "https://u:pw@admit.example/v?token=s3cret"}
+	h := newTestHandler(t, Options{})
+	w := serve(h, "GET", "/debug/pprof/cmdline", loopbackRemote, nil)
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	want := "relayctl\x00serve\x00--verify-client-url\x00https://admit.example/v?<redacted>"
+	if w.Body.String() != want {
+		t.Fatalf("cmdline %q, want %q", w.Body.String(), want)
+	}
+}
