@@ -56,7 +56,7 @@ region ID, RegionV4Latency, RegionV6Latency).`,
 }
 
 func runNetcheck(ctx context.Context, o *netcheckOptions) error {
-	m, err := loadDERPMapFlag(ctx, o.DERPMap)
+	m, err := loadDERPMapFlag(ctx, o.DERPMap, false)
 	if err != nil {
 		return err
 	}
