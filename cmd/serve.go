@@ -76,9 +76,10 @@ type serveOptions struct {
 
 	Admission admissionOptions
 
-	sources  config.Sources
-	resolved *config.Result
-	streams  IOStreams
+	sources       config.Sources
+	resolved      *config.Result
+	policyFetcher *config.PolicyFetcher
+	streams       IOStreams
 }
 
 const (
@@ -285,6 +286,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	logLimiter := logging.RateLimit(logger.Handler(), logging.DefaultLimits)
 	logger = slog.New(logLimiter)
 	o.warnSecretInArgv(logger)
+	if o.policyFetcher != nil {
+		o.policyFetcher.SetLogger(logger)
+	}
 	keyPath, cleanup, err := o.keyFile()
 	if err != nil {
 		return err
