@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,8 +38,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waithttp": waitHTTP,
-			"httpget":  httpGet,
+			"waithttp":     waitHTTP,
+			"httpget":      httpGet,
+			"policyserver": policyServer,
 		},
 	})
 }
@@ -78,4 +82,30 @@ func httpGet(ts *testscript.TestScript, neg bool, args []string) {
 	if (resp.StatusCode >= 400) != neg {
 		ts.Fatalf("GET %s: %s", args[0], resp.Status)
 	}
+}
+
+// policyserver FILE: serve $WORK/FILE over HTTPS (503 while it does not
+// exist) until the script ends; sets POLICY_URL to its URL and
+// SSL_CERT_FILE to a bundle that trusts it, for the relayctl commands the
+// script runs.
+func policyServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: policyserver FILE")
+	}
+	file := ts.MkAbs(args[0])
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			http.Error(w, "policy server down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(b)
+	}))
+	ts.Defer(srv.Close)
+	ca := ts.MkAbs("policy-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Setenv("SSL_CERT_FILE", ca)
+	ts.Setenv("POLICY_URL", srv.URL+"/"+filepath.Base(file)+"?token=s3cret")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -42,6 +43,7 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
 			if err := o.resolveSettings(cmd.Flags()); err != nil {
 				return err
 			}
+			o.policyFetcher.SetLogger(stderrLogger(streams))
 			entries := o.shownEntries()
 			if asJSON {
 				enc := json.NewEncoder(streams.Out)
@@ -69,7 +71,7 @@ func (o *serveOptions) shownEntries() []config.Entry {
 	out := make([]config.Entry, 0, len(o.resolved.Entries))
 	for _, e := range o.resolved.Entries {
 		if running != nil && !e.Live {
-			if v, ok := running.Values[e.Name]; ok && v != e.Value {
+			if v, ok := running.Values[e.Name]; ok && v != storedValue(e) {
 				e.PendingRestart = true
 			}
 		}
@@ -130,6 +132,7 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 			if err := o.complete(cmd); err != nil {
 				return err
 			}
+			o.policyFetcher.SetLogger(stderrLogger(streams))
 			sources := []string{}
 			if o.sources.File != "" {
 				sources = append(sources, o.sources.File)
@@ -143,4 +146,10 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 	}
 	o.addFlags(c.Flags())
 	return c
+}
+
+// stderrLogger reports warnings met while resolving (a fleet policy URL
+// answered from its saved copy) to the user.
+func stderrLogger(streams IOStreams) *slog.Logger {
+	return slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

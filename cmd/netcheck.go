@@ -95,7 +95,7 @@ PCP, CaptivePortal), plus RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per reg
 }
 
 func runNetcheck(ctx context.Context, o *netcheckOptions) error {
-	m, err := loadDERPMapFlag(ctx, o.DERPMap)
+	m, err := loadDERPMapFlag(ctx, o.DERPMap, false)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/relay/web"
 )
 
 // probeOptions are the settings of `relayctl probe`.
@@ -31,6 +31,7 @@ type probeOptions struct {
 	Listen        string
 	Regions       []string
 	MeshPSKFile   string
+	MeshRegions   []string
 	BandwidthSize int
 	Timeout       time.Duration
 	Parallel      int
@@ -58,9 +59,20 @@ passes, 1 otherwise. Without it, probe every --interval and serve a status page 
 --listen: / (HTML), /metrics (Prometheus) and /healthz.
 
 With TS_DEBUG_USE_DERP_HTTP=1 in the environment, DERP is dialed over plain HTTP
-(DERPPort, else 3340) and TLS probes are skipped, as for "relayctl serve --dev".`,
+(DERPPort, else 3340) and TLS probes are skipped, as for "relayctl serve --dev".
+
+With --mesh-psk-file, the probe clients present the mesh key (which lets its holder
+list and disconnect every client of a node) only to the nodes of --mesh-regions
+(default: --regions; one of them is required). The map must then come from a file
+or an https:// URL, and a node of those regions that is InsecureForTests, or that
+TS_DEBUG_USE_DERP_HTTP would reach in clear beyond this host, stops the probe
+before it starts.
+
+The status page listens on loopback (127.0.0.1:8030) unless --listen says otherwise;
+it shows the DERP map source without credentials or query.`,
 		Example: `  relayctl probe --derp-map derpmap.json --once
   relayctl probe --derp-map https://controlplane.example.com/derpmap/default --listen :8030
+  relayctl probe --derp-map derpmap.json --mesh-psk-file mesh.key --mesh-regions 900 --once
   TS_DEBUG_USE_DERP_HTTP=1 relayctl probe --derp-map dev.json --once --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,9 +90,10 @@ With TS_DEBUG_USE_DERP_HTTP=1 in the environment, DERP is dialed over plain HTTP
 	f.BoolVar(&o.Once, "once", false, "probe once, print the results and exit (0 when all pass)")
 	f.BoolVar(&o.JSON, "json", false, "with --once: print one JSON document on stdout")
 	f.DurationVar(&o.Interval, "interval", probe.DefaultInterval, "time between probe rounds (continuous mode)")
-	f.StringVar(&o.Listen, "listen", ":8030", "status page, /metrics and /healthz listen address (continuous mode)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:8030", "status page, /metrics and /healthz listen address (continuous mode); loopback by default, :8030 for every interface")
 	f.StringSliceVar(&o.Regions, "regions", nil, "probe only these regions, by ID or RegionCode (comma-separated)")
-	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "mesh key file: probe clients become mesh-privileged (needed where nodes admit only known clients)")
+	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "mesh key file: probe clients become mesh-privileged on the nodes of --mesh-regions (needed where nodes admit only known clients)")
+	f.StringSliceVar(&o.MeshRegions, "mesh-regions", nil, "regions (ID or RegionCode) whose nodes share the --mesh-psk-file key; no other node ever sees it (default: --regions)")
 	f.IntVar(&o.BandwidthSize, "bandwidth-size", 0, "also measure bandwidth on each node by moving this many bytes; 0 disables")
 	f.DurationVar(&o.Timeout, "timeout", probe.DefaultTimeout, "time limit for each probe (capped at 80% of --interval)")
 	f.IntVar(&o.Parallel, "parallel", probe.DefaultParallel, "probes run at once")
@@ -103,6 +116,12 @@ func (o *probeOptions) validate() error {
 		return usageErrorf("--parallel %d: want at least 1", o.Parallel)
 	case o.BandwidthSize < 0:
 		return usageErrorf("--bandwidth-size %d: want 0 (off) or a byte count", o.BandwidthSize)
+	case len(o.MeshRegions) > 0 && o.MeshPSKFile == "":
+		return usageErrorf("--mesh-regions needs --mesh-psk-file")
+	case o.MeshPSKFile != "" && len(o.MeshRegions) == 0 && len(o.Regions) == 0:
+		return usageErrorf("--mesh-psk-file needs --mesh-regions: the regions whose nodes share this key (a mesh key lets its holder list and disconnect every client, so no other node may see it)")
+	case o.MeshPSKFile != "" && !strings.HasPrefix(o.DERPMap, "https://") && strings.Contains(o.DERPMap, "://") && !strings.HasPrefix(o.DERPMap, "file://"):
+		return usageErrorf("--derp-map %s: with --mesh-psk-file the map must be a file or an https:// URL (a map fetched in clear could send the key anywhere)", logging.RedactURL(o.DERPMap))
 	}
 	return nil
 }
@@ -122,8 +141,9 @@ func plainHTTPFromEnv() (bool, error) {
 }
 
 // loadDERPMapFlag loads --derp-map; any failure is bad configuration.
-func loadDERPMapFlag(ctx context.Context, src string) (*probe.DERPMap, error) {
-	m, err := probe.LoadDERPMap(ctx, src, probe.LoadOptions{})
+// httpsOnly (a mesh key is in use) refuses redirects that leave https.
+func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*probe.DERPMap, error) {
+	m, err := probe.LoadDERPMap(ctx, src, probe.LoadOptions{HTTPSOnly: httpsOnly})
 	if err != nil {
 		return nil, usageErrorf("--derp-map: %v", err)
 	}
@@ -168,7 +188,19 @@ func (o *probeOptions) proberConfig(m *probe.DERPMap) (probe.Config, error) {
 	if err != nil {
 		return probe.Config{}, err
 	}
-	return probe.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}, nil
+	cfg := probe.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}
+	if !meshKey.IsZero() {
+		cfg.MeshRegions = regions
+		if len(o.MeshRegions) > 0 {
+			if cfg.MeshRegions, err = resolveRegions(m, o.MeshRegions); err != nil {
+				return probe.Config{}, usageErrorf("--mesh-regions: %v", strings.TrimPrefix(err.Error(), "--regions: "))
+			}
+		}
+		if err := cfg.CheckMeshKey(m); err != nil {
+			return probe.Config{}, usageErrorf("--mesh-psk-file: %v", err)
+		}
+	}
+	return cfg, nil
 }
 
 // errProbesFailed is a completed --once run with failures: exit code 1.
@@ -183,7 +215,7 @@ func runProbe(ctx context.Context, o *probeOptions) error {
 	if err != nil {
 		return &UsageError{err}
 	}
-	m, err := loadDERPMapFlag(ctx, o.DERPMap)
+	m, err := loadDERPMapFlag(ctx, o.DERPMap, o.MeshPSKFile != "")
 	if err != nil {
 		return err
 	}
@@ -210,7 +242,7 @@ func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *p
 		},
 	})
 	progress.Stop()
-	report := probe.NewReport(o.DERPMap, time.Now().UTC(), results)
+	report := probe.NewReport(logging.RedactURL(o.DERPMap), time.Now().UTC(), results)
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)
 		enc.SetIndent("", "  ")
@@ -291,9 +323,9 @@ func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Probe
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	mon := probe.NewMonitor(probe.MonitorOptions{
-		Source: o.DERPMap,
+		Source: logging.RedactURL(o.DERPMap),
 		LoadMap: func(ctx context.Context) (*probe.DERPMap, error) {
-			return probe.LoadDERPMap(ctx, o.DERPMap, probe.LoadOptions{})
+			return probe.LoadDERPMap(ctx, o.DERPMap, probe.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
 		},
 		Prober:   prober,
 		Interval: o.Interval,
@@ -304,10 +336,10 @@ func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Probe
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	srv := &http.Server{Handler: mon.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := web.NewServer(mon.Handler(), web.ServerOptions{Logger: logger})
 	errc := make(chan error, 1)
 	go func() { errc <- serveHTTP(srv, ln, "status") }()
-	logger.Info("probing", "derp_map", o.DERPMap, "interval", o.Interval, "listen", ln.Addr().String())
+	logger.Info("probing", "derp_map", logging.RedactURL(o.DERPMap), "interval", o.Interval, "listen", ln.Addr().String())
 
 	monDone := make(chan struct{})
 	go func() {

@@ -98,6 +98,12 @@ func TestProbeUsageErrors(t *testing.T) {
 	t.Setenv(plainHTTPEnv, "")
 	good := writeProbeMap(t, regionJSON(900, "a", nodeJSON("900a", 900, 1, 2)))
 	bad := writeProbeMap(t, regionJSON(900, "a", `{"Name":"900a","RegionID":900,"HostName":"","CertName":"sha256-raw:XY"}`))
+	insecure := writeProbeMap(t, regionJSON(900, "a", `{"Name":"900a","RegionID":900,"HostName":"derp.example","InsecureForTests":true}`))
+	remote := writeProbeMap(t, regionJSON(900, "a", `{"Name":"900a","RegionID":900,"HostName":"10.0.0.2"}`))
+	meshKey := filepath.Join(t.TempDir(), "mesh.key")
+	if err := os.WriteFile(meshKey, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  string
@@ -110,6 +116,12 @@ func TestProbeUsageErrors(t *testing.T) {
 		{"missing_map", "", []string{"probe", "--derp-map", "/nonexistent/map.json", "--once"}, "no such file"},
 		{"unknown_region", "", []string{"probe", "--derp-map", good, "--once", "--regions", "xyz"}, `--regions: no region "xyz"`},
 		{"bad_env", "maybe", []string{"probe", "--derp-map", good, "--once"}, `TS_DEBUG_USE_DERP_HTTP="maybe"`},
+		{"mesh_key_without_regions", "", []string{"probe", "--derp-map", good, "--once", "--mesh-psk-file", meshKey}, "--mesh-psk-file needs --mesh-regions"},
+		{"mesh_regions_without_key", "", []string{"probe", "--derp-map", good, "--once", "--mesh-regions", "900"}, "--mesh-regions needs --mesh-psk-file"},
+		{"mesh_key_http_map", "", []string{"probe", "--derp-map", "http://maps.example/derp.json?token=s3cret", "--once", "--mesh-psk-file", meshKey, "--mesh-regions", "900"}, "--derp-map http://maps.example/derp.json?<redacted>: with --mesh-psk-file the map must be a file or an https:// URL"},
+		{"mesh_key_insecure_node", "", []string{"probe", "--derp-map", insecure, "--once", "--mesh-psk-file", meshKey, "--mesh-regions", "900"}, `node 900a: InsecureForTests`},
+		{"mesh_key_plain_http_remote", "1", []string{"probe", "--derp-map", remote, "--once", "--mesh-psk-file", meshKey, "--regions", "900"}, `node 900a: plain HTTP`},
+		{"mesh_regions_unknown", "", []string{"probe", "--derp-map", good, "--once", "--mesh-psk-file", meshKey, "--mesh-regions", "905"}, `--mesh-regions: no region "905"`},
 		{"netcheck_no_map", "", []string{"netcheck"}, "--derp-map is required"},
 		{"netcheck_bad_map", "", []string{"netcheck", "--derp-map", bad}, "HostName: empty"},
 	}
@@ -188,4 +200,19 @@ func TestProbeOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestProbeListenDefaultsToLoopback: the status page (which names the
+// DERP map source and every node) is not served on every interface unless
+// asked for.
+func TestProbeListenDefaultsToLoopback(t *testing.T) {
+	var got *probeOptions
+	c := newProbeCmd(IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, func(o *probeOptions) error { got = o; return nil })
+	c.SetArgs([]string{"--derp-map", "map.json"})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Listen != "127.0.0.1:8030" {
+		t.Fatalf("--listen defaults to %q, want 127.0.0.1:8030", got.Listen)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -33,6 +34,7 @@ type pruneOptions struct {
 	JSON        bool
 	CertName    string
 	Timeout     time.Duration
+	AllowHTTP   bool
 
 	peerKeys []key.NodePublic
 	streams  IOStreams
@@ -55,7 +57,7 @@ node came back. Mesh connections of other nodes are never chosen by --all or
   relayctl prune --server https://derp2.example.com --mesh-psk-file mesh.key --not-ideal
 
   # one client, seeing first what would happen
-  relayctl prune --server http://10.0.0.2:3340 --mesh-psk-file mesh.key --peer nodekey:… --dry-run`,
+  relayctl prune --server http://10.0.0.2:3340 --allow-plain-http --mesh-psk-file mesh.key --peer nodekey:… --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(); err != nil {
@@ -78,6 +80,7 @@ node came back. Mesh connections of other nodes are never chosen by --all or
 	f.BoolVar(&o.JSON, "json", false, "print one JSON document")
 	f.StringVar(&o.CertName, "cert-name", "", "trust a self-signed relay by its DERP map CertName (sha256-raw:…)")
 	f.DurationVar(&o.Timeout, "timeout", 15*time.Second, "give up after this long")
+	f.BoolVar(&o.AllowHTTP, "allow-plain-http", false, "allow an http:// --server beyond this host: the mesh key is then sealed to whatever key the far end presents, which a man in the middle can replace (http:// to localhost needs no flag)")
 	return c
 }
 
@@ -88,6 +91,9 @@ func (o *pruneOptions) complete() error {
 	u, err := url.Parse(o.Server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageErrorf("--server %q: want https://host[:port], http://host:port or a …/derp URL", o.Server)
+	}
+	if u.Scheme == "http" && !o.AllowHTTP && !isLoopbackName(u.Hostname()) {
+		return usageErrorf("--server %s: plain http beyond this host would let a man in the middle read the mesh key; use https:// (or --allow-plain-http on a network you trust)", o.Server)
 	}
 	if o.MeshPSKFile == "" {
 		return usageErrorf("--mesh-psk-file is required: prune is a privileged (mesh) operation")
@@ -290,4 +296,13 @@ func isLowerHex64(s string) bool {
 		}
 	}
 	return true
+}
+
+// isLoopbackName reports whether host is localhost or a loopback IP.
+func isLoopbackName(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

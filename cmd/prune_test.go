@@ -65,7 +65,7 @@ func TestPruneOptions(t *testing.T) {
 					t.Errorf("peer keys %v", o.peerKeys)
 				}
 			}},
-		{"list_only", []string{"--server", "http://10.0.0.2:3340/derp", "--mesh-psk-file", "k", "--list"},
+		{"list_only", []string{"--server", "http://10.0.0.2:3340/derp", "--allow-plain-http", "--mesh-psk-file", "k", "--list"},
 			func(t *testing.T, o *pruneOptions) {
 				if !o.List || o.All || o.NotIdeal || len(o.peerKeys) != 0 {
 					t.Errorf("options %+v", o)
@@ -108,6 +108,7 @@ func TestPruneUsageErrorsExitTwo(t *testing.T) {
 		{"no_server", "--server is required", []string{"prune", "--mesh-psk-file", good, "--all"}},
 		{"server_scheme", "--server", []string{"prune", "--server", "ftp://derp.example.com", "--mesh-psk-file", good, "--all"}},
 		{"server_without_host", "--server", []string{"prune", "--server", "https://", "--mesh-psk-file", good, "--all"}},
+		{"plain_http_remote", "plain http beyond this host would let a man in the middle read the mesh key", []string{"prune", "--server", "http://10.0.0.2:3340", "--mesh-psk-file", good, "--all"}},
 		{"no_mesh_key", "--mesh-psk-file is required", append(srv, "--all")},
 		{"nothing_chosen", "choose the peers", append(srv, "--mesh-psk-file", good)},
 		{"two_choices", "choose one of", append(srv, "--mesh-psk-file", good, "--all", "--not-ideal")},

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/spf13/pflag"
 	"log/slog"
 	"math"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/relayctl/relayctl/config"
@@ -76,9 +76,10 @@ type serveOptions struct {
 
 	Admission admissionOptions
 
-	sources  config.Sources
-	resolved *config.Result
-	streams  IOStreams
+	sources       config.Sources
+	resolved      *config.Result
+	policyFetcher *config.PolicyFetcher
+	streams       IOStreams
 }
 
 const (
@@ -280,6 +281,14 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return &UsageError{err}
 	}
+	// Clients drive most of a relay's log lines (failed handshakes, odd
+	// requests, rejections): each message gets a budget, the rest a summary.
+	logLimiter := logging.RateLimit(logger.Handler(), logging.DefaultLimits)
+	logger = slog.New(logLimiter)
+	o.warnSecretInArgv(logger)
+	if o.policyFetcher != nil {
+		o.policyFetcher.SetLogger(logger)
+	}
 	keyPath, cleanup, err := o.keyFile()
 	if err != nil {
 		return err
@@ -301,6 +310,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	defer stop()
 
 	reg := metrics.NewRegistry()
+	reg.CounterFunc("relayctl_log_lines_suppressed", "log lines held back by the per-message rate limit (each interval ends with a summary line)",
+		func() float64 { return float64(logLimiter.Suppressed()) })
 	writeTimeout := o.TCPWriteTimeout
 	if writeTimeout == 0 {
 		writeTimeout = -1 // the flag's 0 means "no deadline"
@@ -375,14 +386,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if tlsSet != nil {
 		ln = tls.NewListener(ln, tlsSet.config)
 	}
-	httpSrv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		ConnState:         web.ConnStateLogger(logger),
-	}
+	httpSrv := web.NewServer(handler, web.ServerOptions{Logger: logger})
+	httpSrv.ConnState = web.ConnStateLogger(logger, reg)
 
 	errc := make(chan error, 4)
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
@@ -396,13 +401,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			httpSrv.Close()
 			return fmt.Errorf("--http-port: %w", err)
 		}
-		port80Srv = &http.Server{
-			Handler:           web.Port80Handler(handler, tlsSet.acmeHTTP),
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      5 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		}
+		port80Srv = web.NewServer(web.Port80Handler(handler, tlsSet.acmeHTTP), web.ServerOptions{WriteTimeout: 5 * time.Minute, Logger: logger})
 		go func() { errc <- serveHTTP(port80Srv, pln, "http-port") }()
 		logger.Info("plain HTTP listening", "addr", pln.Addr().String())
 	}
@@ -439,7 +438,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			httpSrv.Close()
 			return usageErrorf("--metrics-addr: %v", err)
 		}
-		metricsSrv = &http.Server{Handler: web.MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv = web.NewServer(web.MetricsHandler(reg), web.ServerOptions{Logger: logger})
 		go func() { errc <- serveHTTP(metricsSrv, mln, "metrics") }()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}

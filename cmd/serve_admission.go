@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/admission"
 	"github.com/relayctl/relayctl/relay/server"
@@ -37,8 +39,8 @@ func (a *admissionOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&a.VerifyClients, "verify-clients", false, "admit only node keys the local tailscaled knows (its own and its peers'), asked over --socket")
 	f.StringVar(&a.Socket, "socket", admission.DefaultSocket(), "tailscaled's LocalAPI socket, for --verify-clients")
 	f.BoolVar(&a.AllowUnreachable, "verify-clients-allow-unreachable", false, "with --verify-clients, start even when tailscaled does not answer yet (clients are rejected until it does)")
-	f.StringVar(&a.VerifyClientURL, "verify-client-url", "", "admission webhook (http or https URL) asked about each connecting client")
-	f.BoolVar(&a.VerifyClientURLFailOpen, "verify-client-url-fail-open", true, "admit clients when the webhook cannot be reached (a non-200 reply or bad JSON always rejects)")
+	f.StringVar(&a.VerifyClientURL, "verify-client-url", "", "admission webhook asked about each connecting client: an https:// URL (plain http only to localhost); never via HTTP(S)_PROXY. A URL with a token belongs in the config file or RELAYCTL_VERIFY_CLIENT_URL, not on the command line")
+	f.BoolVar(&a.VerifyClientURLFailOpen, "verify-client-url-fail-open", true, "admit clients when the webhook is confirmed down (connection refused or its name does not resolve, 3 times in a row); a slow or busy webhook, a non-200 reply or bad JSON always rejects")
 }
 
 func (a *admissionOptions) validate() error {
@@ -51,10 +53,10 @@ func (a *admissionOptions) validate() error {
 	if a.VerifyClientURL != "" {
 		u, err := url.Parse(a.VerifyClientURL)
 		if err != nil {
-			return usageErrorf("--verify-client-url %q: %v", a.VerifyClientURL, err)
+			return usageErrorf("--verify-client-url %s: not a URL", logging.RedactURL(a.VerifyClientURL))
 		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usageErrorf("--verify-client-url %q: want an http:// or https:// URL", a.VerifyClientURL)
+		if err := admission.CheckWebhookURL(u); err != nil {
+			return usageErrorf("--verify-client-url %v", err)
 		}
 	}
 	return nil
@@ -94,7 +96,7 @@ func (a *admissionOptions) setWebhook(url string, failOpen bool) {
 	if url != "" {
 		wh := admission.NewWebhook(url, admission.WebhookOptions{FailOpen: failOpen})
 		checks = append(checks, admission.Cached(wh, admission.CacheOptions{KeyOf: admission.CacheKeyWithSource}))
-		a.logger.Info("verifying clients with an admission webhook", "url", redactURL(url), "fail_open", failOpen)
+		a.logger.Info("verifying clients with an admission webhook", "url", logging.RedactURL(url), "fail_open", failOpen)
 	}
 	if len(checks) == 0 {
 		a.chain.Store(nil)
@@ -124,15 +126,14 @@ func (a *admissionOptions) probeTailscaled(ctx context.Context, ts *admission.Ta
 	return nil
 }
 
-// redactURL drops credentials and the query, which may carry a token.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<unparseable>"
+// warnSecretInArgv warns when the webhook URL, with a token or
+// credentials in it, was given on the command line, where every local
+// user can read it (ps, /proc/PID/cmdline).
+func (o *serveOptions) warnSecretInArgv(logger *slog.Logger) {
+	u := o.Admission.VerifyClientURL
+	if u == "" || o.sourceOf("verify-client-url") != config.SourceFlag || logging.RedactURL(u) == u {
+		return
 	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "<redacted>"
-	}
-	return u.String()
+	logger.Warn("--verify-client-url holds credentials or a query on the command line, where any local user can read them; set it in the config file (mode 0600) or as "+config.EnvName("verify-client-url")+" instead",
+		"url", logging.RedactURL(u))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/server"
 )
@@ -130,7 +131,7 @@ func (lc *liveConfig) publish(res *config.Result) {
 func (lc *liveConfig) writeStatus(pending []config.Entry) {
 	st := runningStatus{PID: os.Getpid(), Started: processStart, Values: map[string]string{}}
 	for _, e := range lc.watcher.Initial().Entries {
-		st.Values[e.Name] = e.Value
+		st.Values[e.Name] = storedValue(e)
 	}
 	for _, e := range pending {
 		st.Pending = append(st.Pending, e.Name)
@@ -139,12 +140,28 @@ func (lc *liveConfig) writeStatus(pending []config.Entry) {
 	if err != nil {
 		return
 	}
-	tmp := lc.statusPath + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeFileAtomic(lc.statusPath, b); err != nil {
 		lc.logger.Debug("cannot write running config status", "file", lc.statusPath, "err", err)
-		return
 	}
-	os.Rename(tmp, lc.statusPath)
+}
+
+// writeFileAtomic writes b to path through a fresh temporary file in the
+// same directory (never a fixed name, which a planted symlink could turn
+// into a write elsewhere) and renames it into place.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // remove deletes the status file when the relay stops.
@@ -185,3 +202,8 @@ func applyAccessPolicy(logger *slog.Logger, relay *server.Server, p *config.Poli
 	}
 	logger.Error("access policy rejected; the previous one stays in force", "err", err)
 }
+
+// storedValue is a setting as the status file keeps it: any URL without
+// credentials or query (a webhook's token, say). config show compares
+// the same form.
+func storedValue(e config.Entry) string { return logging.RedactURL(e.Value) }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -55,13 +56,26 @@ func (o *serveOptions) settingSources(cmdFlags *pflag.FlagSet) config.Sources {
 		}
 	}
 	o.ConfigFile = file
+	o.policyFetcher = config.NewPolicyFetcher(config.FetchOptions{CacheDir: policyCacheDir()})
 	return config.Sources{
 		File:         file,
 		FileExplicit: explicit,
 		Policies:     config.PolicySourcesOrDefault(policies),
 		Env:          os.LookupEnv,
 		Flags:        config.CommandLine(cmdFlags, serveSpec()),
+		Fetch:        o.policyFetcher.Fetch,
 	}
+}
+
+// policyCacheDir keeps the last good copy of each fleet policy URL, so a
+// relay restarted while its policy server is down starts on the rules it
+// last had ("" when there is no state directory: no saved copies).
+func policyCacheDir() string {
+	dir, err := statedir.State()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "policy-cache")
 }
 
 // resolveSettings merges every source into o's flags and keeps the

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,28 +93,24 @@ func loadPolicy(src Sources, region, node string) (*Policy, error) {
 	return p, nil
 }
 
-// readPolicySource reads a directory of policy files, one file, or a URL.
+// readPolicySource reads a directory of policy files, one file, or a URL
+// (through fetch; see PolicyFetcher).
 func readPolicySource(s string, fetch func(string) ([]byte, error)) ([]policyDoc, error) {
-	if strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") {
+	if isPolicyURL(s) {
+		if err := CheckPolicyURL(s); err != nil {
+			return nil, err
+		}
 		if fetch == nil {
-			return nil, fmt.Errorf("fleet policy %s: URLs are read only by a running relay", s)
+			return nil, fmt.Errorf("fleet policy %s: no fetcher for policy URLs", redactRaw(s))
 		}
 		b, err := fetch(s)
 		if err != nil {
-			return nil, fmt.Errorf("fleet policy %s: %w", s, err)
+			return nil, err
 		}
-		tmp, err := os.CreateTemp("", "relayctl-policy-*.json")
+		d, err := policyDocFromBytes(s, b)
 		if err != nil {
 			return nil, err
 		}
-		defer os.Remove(tmp.Name())
-		tmp.Write(b)
-		tmp.Close()
-		d, err := readPolicyFile(tmp.Name())
-		if err != nil {
-			return nil, fmt.Errorf("fleet policy %s: %w", s, errors.Unwrap(err))
-		}
-		d.origin = s
 		return []policyDoc{d}, nil
 	}
 	fi, err := os.Stat(s)
@@ -159,11 +154,17 @@ func isPolicyFile(name string) bool {
 //	tags: {"tag:ops": [nodekey:…]}
 //	acls: [{action: accept, src: [tag:ops], dst: ["*"]}]
 func readPolicyFile(path string) (policyDoc, error) {
-	d := policyDoc{origin: path}
 	m, err := readSettingsDoc(path)
 	if err != nil {
-		return d, fmt.Errorf("fleet policy %s: %w", path, err)
+		return policyDoc{origin: path}, fmt.Errorf("fleet policy %s: %w", path, err)
 	}
+	return policyDocFrom(path, m)
+}
+
+// policyDocFrom checks one decoded policy document; path names it in
+// errors.
+func policyDocFrom(path string, m map[string]any) (policyDoc, error) {
+	d := policyDoc{origin: path}
 	for k := range m {
 		if !slices.Contains([]string{"scope", "settings", "tags", "acls"}, k) {
 			return d, fmt.Errorf("fleet policy %s: unknown section %q (want scope, settings, tags, acls)", path, k)

@@ -13,7 +13,7 @@ func TestPolicyURLPolledWithETag(t *testing.T) {
 	var mu sync.Mutex
 	body, etag := `{"settings": {"stun-port": 1111}}`, `"v1"`
 	var full, notModified atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Header.Get("If-None-Match") == etag {
@@ -30,7 +30,8 @@ func TestPolicyURLPolledWithETag(t *testing.T) {
 	var changes atomic.Int32
 	w, first, err := NewWatcher(testSpec(), Sources{Policies: []string{srv.URL + "/policy.json"}}, WatchOptions{
 		Debounce: 10 * time.Millisecond, PollInterval: 50 * time.Millisecond,
-		OnChange: func(Change) { changes.Add(1) },
+		OnChange:   func(Change) { changes.Add(1) },
+		HTTPClient: srv.Client(),
 	})
 	if err != nil {
 		t.Fatal(err)

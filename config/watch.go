@@ -3,7 +3,6 @@ package config
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -53,10 +52,6 @@ type Watcher struct {
 	// recomputations counts successful resolutions after the first.
 	recomputations int
 	kick           chan struct{}
-
-	httpClient *http.Client
-	etags      map[string]string
-	bodies     map[string][]byte
 }
 
 // WatchOptions configure NewWatcher.
@@ -69,7 +64,8 @@ type WatchOptions struct {
 	// something; OnError after each rejected one.
 	OnChange func(Change)
 	OnError  func(error)
-	// HTTPClient fetches policy URLs (nil: a client with a 30 s timeout).
+	// HTTPClient fetches policy URLs when Sources.Fetch is nil (nil: a
+	// client with a 30 s timeout); see PolicyFetcher.
 	HTTPClient *http.Client
 }
 
@@ -78,7 +74,7 @@ func NewWatcher(spec Spec, src Sources, opts WatchOptions) (*Watcher, *Result, e
 	w := &Watcher{
 		spec: spec, sources: src, logger: opts.Logger, debounce: opts.Debounce, poll: opts.PollInterval,
 		onChange: opts.OnChange, onError: opts.OnError, pending: map[string]Entry{},
-		kick: make(chan struct{}, 1), watching: make(chan struct{}), httpClient: opts.HTTPClient, etags: map[string]string{}, bodies: map[string][]byte{},
+		kick: make(chan struct{}, 1), watching: make(chan struct{}),
 	}
 	if w.logger == nil {
 		w.logger = slog.New(slog.DiscardHandler)
@@ -89,10 +85,9 @@ func NewWatcher(spec Spec, src Sources, opts WatchOptions) (*Watcher, *Result, e
 	if w.poll <= 0 {
 		w.poll = time.Minute
 	}
-	if w.httpClient == nil {
-		w.httpClient = &http.Client{Timeout: 30 * time.Second}
+	if w.sources.Fetch == nil {
+		w.sources.Fetch = NewPolicyFetcher(FetchOptions{HTTPClient: opts.HTTPClient, Logger: w.logger}).Fetch
 	}
-	w.sources.Fetch = w.fetch
 	res, err := Resolve(spec, w.sources)
 	if err != nil {
 		return nil, nil, err
@@ -290,37 +285,3 @@ func (w *Watcher) first() *Result { return w.initial }
 
 // Initial is the set the process started with.
 func (w *Watcher) Initial() *Result { return w.initial }
-
-// fetch reads a policy URL, revalidating with the last ETag.
-func (w *Watcher) fetch(url string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	if et := w.etags[url]; et != "" {
-		req.Header.Set("If-None-Match", et)
-	}
-	resp, err := w.httpClient.Do(req)
-	if err != nil {
-		if b, ok := w.bodies[url]; ok {
-			w.logger.Warn("fleet policy URL unreachable; using the last copy", "url", url, "err", err)
-			return b, nil
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusNotModified:
-		return w.bodies[url], nil
-	case http.StatusOK:
-	default:
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, err
-	}
-	w.etags[url] = resp.Header.Get("ETag")
-	w.bodies[url] = b
-	return b, nil
-}

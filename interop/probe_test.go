@@ -31,7 +31,7 @@ func TestProbeOnceHealthyFleet(t *testing.T) {
 		fleetRegion{900, "derper", []map[string]any{meshA.mapNode(900), meshB.mapNode(900)}},
 		fleetRegion{901, "relayctl", []map[string]any{rc.mapNode(901)}},
 	)
-	code, rep, stderr := runRelayctlProbe(t, []string{"TS_DEBUG_USE_DERP_HTTP=1"}, "--derp-map", plainMap, "--mesh-psk-file", psk, "--timeout", "5s")
+	code, rep, stderr := runRelayctlProbe(t, []string{"TS_DEBUG_USE_DERP_HTTP=1"}, "--derp-map", plainMap, "--mesh-psk-file", psk, "--mesh-regions", "900,901", "--timeout", "5s")
 	wantStatuses(t, rep, map[string]string{
 		"900/900a/stun4": "ok", "900/900a/tls": "skip", "900/900a/derp": "ok",
 		"900/900b/stun4": "ok", "900/900b/tls": "skip", "900/900b/derp": "ok",

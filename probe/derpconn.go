@@ -37,7 +37,7 @@ type receivedPacket struct {
 func (p *Prober) connect(ctx context.Context, n *DERPNode) (*derpPeer, error) {
 	opts := client.Options{
 		IsProber:    true,
-		MeshKey:     p.cfg.MeshKey,
+		MeshKey:     p.meshKeyFor(n),
 		AppName:     "relayctl-probe",
 		Dialer:      n.clientNode().Dialer(),
 		RecvTimeout: -1, // the probe's context bounds the wait instead

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/logging"
 )
 
 // Limits on fetching a DERP map.
@@ -27,6 +29,10 @@ type LoadOptions struct {
 	HTTPClient *http.Client
 	// Timeout bounds an http(s) fetch; 0 means DefaultMapLoadTimeout.
 	Timeout time.Duration
+	// HTTPSOnly refuses http:// sources and redirects that leave https:
+	// a map fetched in clear can be replaced on the way, and a prober
+	// with a mesh key trusts the map to say where the key may go.
+	HTTPSOnly bool
 }
 
 // LoadDERPMap reads a DERP map from src — a file path, a file:// URL or an
@@ -39,7 +45,7 @@ func LoadDERPMap(ctx context.Context, src string, opts LoadOptions) (*DERPMap, e
 	}
 	m, err := ParseDERPMap(b)
 	if err != nil {
-		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)
 	}
 	return m, nil
 }
@@ -95,26 +101,46 @@ func fetchMap(ctx context.Context, src string, opts LoadOptions) ([]byte, error)
 	if timeout == 0 {
 		timeout = DefaultMapLoadTimeout
 	}
+	if opts.HTTPSOnly && !strings.HasPrefix(src, "https://") {
+		return nil, fmt.Errorf("DERP map %s: want an https:// URL (with a mesh key, a map fetched in clear could send the key anywhere)", logging.RedactURL(src))
+	}
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: timeout}
+	}
+	if opts.HTTPSOnly {
+		c := *hc
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect to %s refused: it leaves https", logging.RedactURL(req.URL.String()))
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		}
+		hc = &c
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return nil, fmt.Errorf("DERP map %s: %w", src, err)
+		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("DERP map: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL would show credentials and query
+		}
+		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("DERP map %s: HTTP %s", src, resp.Status)
+		return nil, fmt.Errorf("DERP map %s: HTTP %s", logging.RedactURL(src), resp.Status)
 	}
-	return readLimited(src, resp.Body)
+	return readLimited(logging.RedactURL(src), resp.Body)
 }
 
 func readLimited(src string, r io.Reader) ([]byte, error) {

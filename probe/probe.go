@@ -16,9 +16,11 @@ import (
 type Config struct {
 	// Regions limits probing to these region IDs; empty means all.
 	Regions []int
-	// MeshKey, when set, makes the DERP clients mesh-privileged, so that
-	// they pass nodes that admit only known clients.
-	MeshKey key.MeshKey
+	// MeshKey, when set, makes the DERP clients mesh-privileged on the
+	// nodes of MeshRegions, so that they pass nodes that admit only known
+	// clients. Other nodes never see it (see meshKeyFor).
+	MeshKey     key.MeshKey
+	MeshRegions []int
 	// PlainHTTP dials DERP over plain HTTP (default port 3340) and skips
 	// TLS probes, as Tailscale clients do with TS_DEBUG_USE_DERP_HTTP=1.
 	PlainHTTP bool

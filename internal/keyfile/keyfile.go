@@ -24,6 +24,9 @@ type fileFormat struct {
 // A file that others may read or write is refused: the key is the node's
 // identity.
 func LoadOrCreate(path string) (k key.NodePrivate, created bool, err error) {
+	if err := CheckDir(filepath.Dir(path)); err != nil {
+		return key.NodePrivate{}, false, err
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -57,6 +60,23 @@ func CheckPrivate(path string) error {
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("secret file %s has mode %04o, readable or writable by others; run: chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+// CheckDir refuses a directory for keys and state that others may write
+// to: they could plant a symlink where relayctl writes, or swap the key.
+// A directory that does not exist yet passes (relayctl creates it 0700).
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("key directory %s: %w", dir, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("key directory %s has mode %04o: others can write to it and replace the key or plant files; run: chmod go-w %s (or keep the key elsewhere)", dir, perm, dir)
 	}
 	return nil
 }

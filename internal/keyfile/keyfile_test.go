@@ -66,3 +66,21 @@ func TestRefusesBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusesWritableDirectory: a key kept in a directory that others can
+// write to is refused, naming the directory and the chmod.
+func TestRefusesWritableDirectory(t *testing.T) {
+	for _, mode := range []os.FileMode{0o777, 0o770, 0o1777} {
+		dir := filepath.Join(t.TempDir(), "keys")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := LoadOrCreate(filepath.Join(dir, "relay-key.json"))
+		if err == nil || !strings.Contains(err.Error(), "key directory "+dir) || !strings.Contains(err.Error(), "chmod go-w "+dir) {
+			t.Fatalf("mode %04o: error %v, want the directory named with a chmod", mode, err)
+		}
+	}
+}

@@ -31,8 +31,13 @@ const (
 	Error Result = "error"
 	// Unreachable rejects because the backend could not be asked at all.
 	Unreachable Result = "unreachable"
-	// FailOpen admits although the backend could not be asked, because the
-	// operator chose so (--verify-client-url-fail-open).
+	// Overloaded rejects because the backend is busy: every call slot
+	// taken, or no answer in time. Never fail-open, since a flood of
+	// clients can cause it.
+	Overloaded Result = "overloaded"
+	// FailOpen admits although the backend is confirmed down (refused,
+	// unresolvable), because the operator chose so
+	// (--verify-client-url-fail-open).
 	FailOpen Result = "fail_open"
 )
 

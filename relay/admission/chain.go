@@ -29,7 +29,7 @@ func NewChain(logger *slog.Logger, reg *metrics.Registry, checks ...Check) *Chai
 		checks: checks,
 		logger: logger,
 		decisions: reg.CounterVec("relayctl_admission_decisions",
-			"admission answers per check; result is allow, deny, error, unreachable or fail_open", "check", "result"),
+			"admission answers per check; result is allow, deny, error, unreachable, overloaded or fail_open", "check", "result"),
 		cacheHits: reg.CounterVec("relayctl_admission_cache_hits",
 			"admission answers served from the short per-key cache instead of asking the backend", "check"),
 	}

@@ -79,8 +79,10 @@ func TestWebhookDecisions(t *testing.T) {
 		{"redirect_loop_is_transport_error", nil, false, Unreachable, "stopped after 10 redirects"},
 		{"bad_json_rejects_even_fail_open", reply(200, `Allow: yes`), true, Error, "admission controller reply"},
 		{"reply_over_4k_is_cut", reply(200, `{"Allow":true,"Pad":"`+strings.Repeat("x", 5000)+`"}`), true, Error, "unexpected EOF"},
-		{"timeout_fail_open", hang, true, FailOpen, "context deadline exceeded"},
-		{"timeout_fail_closed", hang, false, Unreachable, "context deadline exceeded"},
+		// A webhook that does not answer in time is busy, not down: a
+		// flood of clients can make it so, so fail-open must not apply.
+		{"timeout_rejects_even_fail_open", hang, true, Overloaded, "admission controller overloaded: no answer within 200ms"},
+		{"timeout_fail_closed", hang, false, Overloaded, "context deadline exceeded"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,12 +113,7 @@ func TestWebhookDecisions(t *testing.T) {
 }
 
 func TestWebhookConnectRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String() + "/admit"
-	ln.Close()
+	url := refusedURL(t)
 	k := key.NewNode().Public()
 	for _, failOpen := range []bool{true, false} {
 		d := NewWebhook(url, WebhookOptions{FailOpen: failOpen}).Check(t.Context(), Request{Key: k})
@@ -164,15 +161,16 @@ func TestWebhookRequestBody(t *testing.T) {
 }
 
 // TestWebhookFailOpenLogged runs the webhook through a chain: a fail-open
-// admission is logged and counted, a fail-closed one rejects.
+// admission (the webhook refuses connections) is logged and counted, a
+// fail-closed one rejects.
 func TestWebhookFailOpenLogged(t *testing.T) {
-	ws := newWebhookServer(t, hang)
+	url := refusedURL(t) + "?token=s3cret"
 	k := key.NewNode().Public()
 	for _, failOpen := range []bool{true, false} {
 		var logs bytes.Buffer
 		reg := metrics.NewRegistry()
 		chain := NewChain(slog.New(slog.NewTextHandler(&logs, nil)), reg,
-			NewWebhook(ws.URL, WebhookOptions{FailOpen: failOpen, Timeout: 100 * time.Millisecond}))
+			NewWebhook(url, WebhookOptions{FailOpen: failOpen, Timeout: 100 * time.Millisecond}))
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		err := chain.Admit(ctx, Request{Key: k})
 		cancel()
@@ -189,7 +187,22 @@ func TestWebhookFailOpenLogged(t *testing.T) {
 			mustContain(t, logs.String(), "client "+k.String()+" rejected: admission controller unreachable")
 			mustContain(t, promText(t, reg), `relayctl_admission_decisions{check="webhook",result="unreachable"} 1`)
 		}
+		if strings.Contains(logs.String(), "s3cret") {
+			t.Fatalf("the webhook URL's query token was logged:\n%s", logs.String())
+		}
 	}
+}
+
+// refusedURL is a loopback URL where nothing listens.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/admit"
+	ln.Close()
+	return url
 }
 
 func promText(t *testing.T, reg *metrics.Registry) string {

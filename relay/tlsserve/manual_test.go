@@ -150,6 +150,32 @@ func TestManualErrors(t *testing.T) {
 			want: []string{"relay.test.crt"},
 		},
 		{
+			name:     "key_group_readable",
+			hostname: "relay.test",
+			setup: func(t *testing.T, dir string) {
+				certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}})
+				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
+				_, key := certs.Paths(dir, "relay.test")
+				if err := os.Chmod(key, 0o640); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"TLS private key", "relay.test.key", "mode 0640", "chmod 600"},
+		},
+		{
+			name:     "key_world_readable",
+			hostname: "relay.test",
+			setup: func(t *testing.T, dir string) {
+				certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}})
+				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
+				_, key := certs.Paths(dir, "relay.test")
+				if err := os.Chmod(key, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"TLS private key", "relay.test.key", "mode 0644", "chmod 600"},
+		},
+		{
 			name:     "no_hostname",
 			hostname: ":::",
 			setup:    func(*testing.T, string) {},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/keyfile"
 )
 
 // certPair is one loaded certificate and key, with what identified the
@@ -62,6 +63,11 @@ func loadPair(certFile, keyFile, hostname string, stamp pairStamp, now time.Time
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
+	}
+	// The private key gets the node key's rule: only its owner may read
+	// it. Checked before reading, so a key others can read is never used.
+	if err := keyfile.CheckPrivate(keyFile); err != nil && !missing(err) {
+		return nil, fmt.Errorf("TLS private key: %w", err)
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {

@@ -20,8 +20,10 @@ const (
 	bootstrapDNSRefreshInterval = 10 * time.Minute
 	bootstrapDNSLookupTimeout   = time.Minute
 	// maxQueriedDomains bounds the set behind bootstrap_dns_queried_domains,
-	// which clients fill with whatever q they send.
+	// which clients fill with whatever q they send; maxDNSName (the longest
+	// DNS name) bounds each entry, so the set holds at most ~125 KiB.
 	maxQueriedDomains = 500
+	maxDNSName        = 253
 )
 
 // bootstrapDNS serves /bootstrap-dns: the addresses of the published names,
@@ -38,7 +40,7 @@ type bootstrapDNS struct {
 	queriedMu sync.Mutex
 	queried   map[string]struct{}
 
-	requests, publishedHits, publishedMisses, unpublishedMisses *metrics.Counter
+	requests, publishedHits, publishedMisses, unpublishedMisses, refused *metrics.Counter
 }
 
 // bootstrapAnswer is one refresh's result: the resolved names (failed ones
@@ -59,6 +61,7 @@ func newBootstrapDNS(names []string, resolver Resolver, reg *metrics.Registry, l
 		publishedHits:     reg.Counter("bootstrap_dns_published_hits", "?q= queries for a published name that has addresses."),
 		publishedMisses:   reg.Counter("bootstrap_dns_published_misses", "?q= queries for a published name that did not resolve."),
 		unpublishedMisses: reg.Counter("bootstrap_dns_unpublished_misses", "?q= queries for a name this node does not publish."),
+		refused:           reg.Counter("relayctl_bootstrap_dns_refused", "?q= queries refused with 400: a name longer than 253 bytes."),
 	}
 	if !reg.Has("bootstrap_dns_queried_domains") {
 		reg.CounterFunc("bootstrap_dns_queried_domains", "Distinct names seen in ?q= (the set is cleared at 500).", func() float64 {
@@ -147,8 +150,14 @@ func (d *bootstrapDNS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// would only hold a socket.
 	w.Header().Set("Connection", "close")
 
+	q := r.URL.Query().Get("q")
+	if len(q) > maxDNSName {
+		d.refused.Inc()
+		http.Error(w, "q: a DNS name is at most 253 bytes", http.StatusBadRequest)
+		return
+	}
 	a := d.answer.Load()
-	if q := r.URL.Query().Get("q"); q != "" {
+	if q != "" {
 		d.noteQueried(q)
 		switch {
 		case len(a.ips[q]) > 0:

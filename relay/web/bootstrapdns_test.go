@@ -290,3 +290,26 @@ func TestCloseStopsBackgroundWork(t *testing.T) {
 		})
 	}
 }
+
+// TestBootstrapDNSRefusesLongNames: a q longer than any DNS name is
+// refused and not remembered, so the queried set stays small whatever
+// clients send (it once held 500 names of up to 1 MB each).
+func TestBootstrapDNSRefusesLongNames(t *testing.T) {
+	reg := metrics.NewRegistry()
+	d := newBootstrapDNS(nil, &fakeResolver{}, reg, slog.New(slog.DiscardHandler))
+	long := strings.Repeat("a", maxDNSName+1)
+	if w := serve(d, "GET", "/bootstrap-dns?q="+long, remoteRemote, nil); w.Code != http.StatusBadRequest {
+		t.Fatalf("q of %d bytes: status %d, want 400", len(long), w.Code)
+	}
+	getBootstrapDNS(t, d, strings.Repeat("b", maxDNSName)) // the longest name is fine
+	d.queriedMu.Lock()
+	n := len(d.queried)
+	_, kept := d.queried[long]
+	d.queriedMu.Unlock()
+	if n != 1 || kept {
+		t.Fatalf("queried set has %d names (long one kept: %v), want only the valid one", n, kept)
+	}
+	if got := reg.Counter("relayctl_bootstrap_dns_refused", "").Value(); got != 1 {
+		t.Fatalf("relayctl_bootstrap_dns_refused = %d, want 1", got)
+	}
+}

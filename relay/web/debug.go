@@ -5,8 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime"
+	"strings"
 
+	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 )
 
@@ -53,7 +56,7 @@ func newDebugHandler(reg *metrics.Registry, info func() []KeyValue) http.Handler
 	mux.Handle("/debug/varz", prom)
 	mux.Handle("/debug/metrics", prom)
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves named profiles
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", serveCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -79,4 +82,13 @@ func serveGC(w http.ResponseWriter, _ *http.Request) {
 	}
 	runtime.GC()
 	io.WriteString(w, "Done.\n")
+}
+
+// serveCmdline is pprof's cmdline page (arguments NUL-separated) with
+// every URL's credentials and query redacted: a webhook token given on
+// the command line must not be one debug request away.
+func serveCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strings.Join(logging.RedactArgs(os.Args), "\x00"))
 }

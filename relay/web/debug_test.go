@@ -22,7 +22,13 @@ func TestDebugAccess(t *testing.T) {
 		{name: "ipv4-loopback-other", remote: "127.1.2.3:5000", allowed: true},
 		{name: "ipv6-loopback", remote: "[::1]:5000", allowed: true},
 		{name: "ipv4-mapped-loopback", remote: "[::ffff:127.0.0.1]:5000", allowed: true},
-		{name: "loopback-any-host", remote: "127.0.0.1:5000", host: "relay.example.net", allowed: true},
+		// DNS rebinding: a browser sends the attacker's name as Host.
+		{name: "loopback-dns-name-host", remote: "127.0.0.1:5000", host: "rebind.attacker.example", allowed: false},
+		{name: "loopback-dns-name-host-port", remote: "127.0.0.1:5000", host: "relay.example.net:3340", allowed: false},
+		{name: "loopback-ip-host", remote: "127.0.0.1:5000", host: "127.0.0.1:3340", allowed: true},
+		{name: "loopback-ipv6-host", remote: "[::1]:5000", host: "[::1]:3340", allowed: true},
+		{name: "loopback-public-ip-host", remote: "127.0.0.1:5000", host: "192.0.2.1", allowed: true},
+		{name: "loopback-localhost-host", remote: "127.0.0.1:5000", host: "localhost", allowed: true},
 		{name: "documentation-ip", remote: "192.0.2.10:5000"},
 		{name: "private-ip", remote: "10.0.0.1:5000"},
 		{name: "tailscale-ip", remote: "100.64.0.1:5000"},
@@ -42,14 +48,20 @@ func TestDebugAccess(t *testing.T) {
 	h := newTestHandler(t, Options{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.host == "" {
+				tt.host = "localhost:3340"
+			}
 			r, _ := http.NewRequest("GET", "http://relay/debug/", nil)
 			r.RemoteAddr = tt.remote
-			if tt.host != "" {
-				r.Host = tt.host
-			}
+			r.Host = tt.host
 			for k, vs := range tt.header {
 				r.Header[k] = vs
 			}
+			tt.header = tt.header.Clone()
+			if tt.header == nil {
+				tt.header = http.Header{}
+			}
+			tt.header.Set("Host", tt.host)
 			if got := DebugAllowed(r); got != tt.allowed {
 				t.Errorf("DebugAllowed = %v, want %v", got, tt.allowed)
 			}
@@ -196,5 +208,22 @@ func TestProcessMetricsKeepExisting(t *testing.T) {
 		if !strings.Contains(page, s) {
 			t.Errorf("metrics lack %q:\n%s", s, page)
 		}
+	}
+}
+
+// TestDebugCmdlineRedacted: /debug/pprof/cmdline shows the command line
+// without URL credentials or query.
+func TestDebugCmdlineRedacted(t *testing.T) {
+	saved := os.Args
+	t.Cleanup(func() { os.Args = saved })
+	os.Args = []string{"relayctl", "serve", "--verify-client-url", "https://u:pw@admit.example/v?token=s3cret"}
+	h := newTestHandler(t, Options{})
+	w := serve(h, "GET", "/debug/pprof/cmdline", loopbackRemote, nil)
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	want := "relayctl\x00serve\x00--verify-client-url\x00https://admit.example/v?<redacted>"
+	if w.Body.String() != want {
+		t.Fatalf("cmdline %q, want %q", w.Body.String(), want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/wire"
@@ -35,15 +36,22 @@ func NewDERPHandler(ctx context.Context, s *server.Server, opts DERPOptions) htt
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &derpHandler{ctx: ctx, s: s, logger: logger, trusted: opts.TrustedProxies, fastStarts: s.Metrics().Counter(
-		"relayctl_fast_start_connections", "DERP upgrades that skipped the HTTP response (TLS 1.3 clients that read our key from the metacert)")}
+		"relayctl_fast_start_connections", "DERP upgrades that skipped the HTTP response (TLS 1.3 clients that read our key from the metacert)"),
+		badUpgrades: s.Metrics().Counter("relayctl_bad_upgrade_requests", "requests to /derp with an Upgrade header that is neither DERP nor WebSocket")}
 }
+
+// maxLoggedHeader is how much of a client-supplied header a log line
+// quotes: enough to recognise it, not enough to fill a disk.
+const maxLoggedHeader = 64
 
 type derpHandler struct {
 	ctx        context.Context
 	s          *server.Server
 	logger     *slog.Logger
 	fastStarts *metrics.Counter
-	trusted    TrustedProxies
+	// badUpgrades counts what the "weird upgrade request" line reports.
+	badUpgrades *metrics.Counter
+	trusted     TrustedProxies
 }
 
 func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +62,8 @@ func (h *derpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if upgrade != "derp" && upgrade != "websocket" {
 		if upgrade != "" {
-			h.logger.Info("weird upgrade request", "upgrade", r.Header.Get("Upgrade"), "remote", r.RemoteAddr)
+			h.badUpgrades.Inc()
+			h.logger.Info("weird upgrade request", "upgrade", logging.Truncate(r.Header.Get("Upgrade"), maxLoggedHeader), "remote", r.RemoteAddr)
 		}
 		http.Error(w, "DERP requires connection upgrade", http.StatusUpgradeRequired)
 		return

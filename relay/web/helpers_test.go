@@ -89,6 +89,14 @@ const (
 func serve(h http.Handler, method, target, remote string, header http.Header) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = remote
+	// A loopback caller reaches the relay as localhost, as a browser or
+	// curl on the relay's host would.
+	if strings.HasPrefix(remote, "127.") || strings.HasPrefix(remote, "[::1]") {
+		r.Host = "localhost:3340"
+	}
+	if h := header.Get("Host"); h != "" {
+		r.Host = h
+	}
 	for k, vs := range header {
 		for _, v := range vs {
 			r.Header.Add(k, v)
