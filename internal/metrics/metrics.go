@@ -198,12 +198,13 @@ func (v *GaugeVec) With(values ...string) *Gauge {
 	return v.f.get(values, func() sample { return new(Gauge) }).(*Gauge)
 }
 
-// Histogram counts observations into cumulative buckets.
+// Histogram counts observations into cumulative buckets. Observe is
+// lock-free: writers on the packet path never wait for each other or for
+// a scrape.
 type Histogram struct {
-	bounds []float64
-	counts []atomic.Int64 // one per bound, plus +Inf
-	sumMu  sync.Mutex
-	sum    float64
+	bounds  []float64
+	counts  []atomic.Int64 // one per bound, plus +Inf
+	sumBits atomic.Uint64  // float64 bits of the sum of observations
 }
 
 // Histogram registers an unlabelled histogram with the given upper bounds.
@@ -217,10 +218,16 @@ func (r *Registry) Histogram(name, help string, bounds []float64) *Histogram {
 func (h *Histogram) Observe(v float64) {
 	i, _ := slices.BinarySearch(h.bounds, v)
 	h.counts[i].Add(1)
-	h.sumMu.Lock()
-	h.sum += v
-	h.sumMu.Unlock()
+	for {
+		old := h.sumBits.Load()
+		if h.sumBits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
 }
+
+// Sum returns the sum of the observed values.
+func (h *Histogram) Sum() float64 { return math.Float64frombits(h.sumBits.Load()) }
 
 func (h *Histogram) write(w io.Writer, name, _ string) {
 	var cum int64
@@ -230,10 +237,7 @@ func (h *Histogram) write(w io.Writer, name, _ string) {
 	}
 	cum += h.counts[len(h.bounds)].Load()
 	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n", name, cum)
-	h.sumMu.Lock()
-	sum := h.sum
-	h.sumMu.Unlock()
-	fmt.Fprintf(w, "%s_sum %s\n%s_count %d\n", name, formatFloat(sum), name, cum)
+	fmt.Fprintf(w, "%s_sum %s\n%s_count %d\n", name, formatFloat(h.Sum()), name, cum)
 }
 
 // WritePrometheus writes every family in the text exposition format,

@@ -156,14 +156,14 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 	pm.connected.Set(1)
 	defer pm.connected.Set(0)
 
-	fwd := newForwarder(c, pm)
+	fwd := newForwarder(s, c, pm)
 	learned := map[key.NodePublic]bool{}
 	var reconcile *time.Timer
 	defer func() {
 		if reconcile != nil {
 			reconcile.Stop()
 		}
-		fwd.close()
+		fwd.Close()
 		for k := range learned {
 			s.RemovePacketForwarder(k, fwd)
 		}

@@ -8,21 +8,14 @@ import (
 	"github.com/relayctl/relayctl/relay/wire"
 )
 
-// PacketForwarder delivers packets to a client connected to another node
-// of the region (mesh forwarding). ForwardPacket must not keep pkt after it
-// returns, and should not block: a forwarder queues and writes on its own.
-type PacketForwarder interface {
-	ForwardPacket(src, dst key.NodePublic, pkt []byte) error
-}
-
 // forwarderList is the forwarders known for one key, earliest first. It is
 // replaced, never modified, so the packet path reads it without a lock.
-type forwarderList []PacketForwarder
+type forwarderList []*ForwardQueue
 
 // AddPacketForwarder records that dst is reachable through fwd. When
 // several nodes report dst, the earliest registered is used, and the next
 // takes over when it goes. Local connections always win over forwarders.
-func (s *Server) AddPacketForwarder(dst key.NodePublic, fwd PacketForwarder) {
+func (s *Server) AddPacketForwarder(dst key.NodePublic, fwd *ForwardQueue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var list forwarderList
@@ -41,7 +34,7 @@ func (s *Server) AddPacketForwarder(dst key.NodePublic, fwd PacketForwarder) {
 // RemovePacketForwarder forgets fwd for dst. If dst then has neither a
 // local connection nor another forwarder, it has left the region: every
 // local client that received packets from it hears PeerGone.
-func (s *Server) RemovePacketForwarder(dst key.NodePublic, fwd PacketForwarder) {
+func (s *Server) RemovePacketForwarder(dst key.NodePublic, fwd *ForwardQueue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.forwarders.Load(dst)
@@ -68,7 +61,7 @@ func (s *Server) RemovePacketForwarder(dst key.NodePublic, fwd PacketForwarder) 
 }
 
 // forwarderFor returns the preferred forwarder for dst, or nil.
-func (s *Server) forwarderFor(dst key.NodePublic) PacketForwarder {
+func (s *Server) forwarderFor(dst key.NodePublic) *ForwardQueue {
 	v, ok := s.forwarders.Load(dst)
 	if !ok {
 		return nil
@@ -76,7 +69,19 @@ func (s *Server) forwarderFor(dst key.NodePublic) PacketForwarder {
 	return v.(forwarderList)[0]
 }
 
-// hasForwarderLocked reports whether another node of the region has k.
+// forwardTo hands a packet to the mesh peer that has dst, if any, and
+// reports whether one took it (and buf with it). Forwarded packets are
+// counted when written, or dropped with a reason.
+func (s *Server) forwardTo(src, dst key.NodePublic, buf *[]byte) bool {
+	fwd := s.forwarderFor(dst)
+	if fwd == nil {
+		return false
+	}
+	fwd.forward(src, dst, buf)
+	return true
+}
+
+// hasForwarder reports whether another node of the region has k.
 func (s *Server) hasForwarder(k key.NodePublic) bool {
 	_, ok := s.forwarders.Load(k)
 	return ok

@@ -282,17 +282,3 @@ func (c *sclient) handleClosePeer(n uint32, scratch []byte) error {
 	c.s.closePeer(key.NodePublicFromRaw32(b), c)
 	return nil
 }
-
-// forwardTo hands a packet to the mesh forwarder for dst, if any. It owns
-// buf either way when it returns true.
-func (s *Server) forwardTo(src, dst key.NodePublic, buf *[]byte) bool {
-	fwd := s.forwarderFor(dst)
-	if fwd == nil {
-		return false
-	}
-	if fwd.ForwardPacket(src, dst, *buf) == nil {
-		s.metrics.forwardedOut.Inc()
-	}
-	packetbuf.Put(buf)
-	return true
-}

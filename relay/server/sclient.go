@@ -146,7 +146,7 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 	if disco {
 		q = &c.discoQ
 	}
-	old, evicted := q.push(queuedPacket{src: src, buf: buf, enqueued: time.Now()})
+	old, evicted := q.push(queuedPacket{src: src, buf: buf})
 	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
 	c.kickWriter(start)

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/internal/packetbuf"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// ForwardQueueDepth bounds the packets waiting for one mesh peer. Like a
+// client's queue the forward queue drops its oldest packet when full, so a
+// slow peer never stalls the senders on this node.
+const ForwardQueueDepth = 512
+
+// ForwardedPacket is one packet for a mesh peer: a ForwardPacket frame.
+type ForwardedPacket struct {
+	Src, Dst key.NodePublic
+	Data     []byte
+}
+
+// ForwardWriter writes to one mesh peer. WriteForwarded writes the batch
+// as ForwardPacket frames with a single flush and must not keep the
+// packets' Data after it returns. A ForwardQueue calls it from one
+// goroutine only.
+type ForwardWriter interface {
+	WriteForwarded(batch []ForwardedPacket) error
+}
+
+// PeerCounters are a mesh peer's own series, counted beside the server's
+// derp_packets_forwarded_out and derp_packets_dropped. Either may be nil.
+type PeerCounters struct {
+	Forwarded, Dropped *metrics.Counter
+}
+
+// ForwardQueue is the forwarder for every key learned over one mesh
+// connection. The packet path hands it the packet's buffer, without a
+// copy; its own goroutine writes everything queued in one batch per flush.
+// Every packet is either counted in derp_packets_forwarded_out once
+// written, or dropped with a reason.
+type ForwardQueue struct {
+	s    *Server
+	w    ForwardWriter
+	peer PeerCounters
+
+	mu     sync.Mutex
+	ring   dropOldestRing[forwardEntry]
+	closed bool // by Close, or when a write failed
+	failed bool // a write failed: what still comes is a write error
+
+	wake      chan struct{} // a packet arrived in an empty queue
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+}
+
+type forwardEntry struct {
+	src, dst key.NodePublic
+	buf      *[]byte // pooled
+}
+
+// maxForwardBatch bounds how many packets the writer takes per lock hold
+// and per flush, so senders queueing meanwhile wait little.
+const maxForwardBatch = 128
+
+// NewForwardQueue starts a forward queue writing through w; Close stops
+// it. Register it for keys with AddPacketForwarder.
+func (s *Server) NewForwardQueue(w ForwardWriter, peer PeerCounters) *ForwardQueue {
+	f := &ForwardQueue{
+		s: s, w: w, peer: peer,
+		ring: dropOldestRing[forwardEntry]{depth: ForwardQueueDepth},
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	go f.writeLoop()
+	return f
+}
+
+// forward queues buf (owned from here on) for dst.
+func (f *ForwardQueue) forward(src, dst key.NodePublic, buf *[]byte) {
+	f.mu.Lock()
+	if f.closed {
+		reason := dropGoneDisconnected
+		if f.failed {
+			reason = dropWriteError
+		}
+		f.mu.Unlock()
+		f.drop(reason, buf)
+		return
+	}
+	wasEmpty := f.ring.len() == 0
+	old, evicted := f.ring.push(forwardEntry{src, dst, buf})
+	f.mu.Unlock()
+	if evicted {
+		f.drop(dropQueueHead, old.buf)
+	}
+	// The writer empties the queue before it waits, so only a packet
+	// into an empty queue needs to wake it.
+	if wasEmpty {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *ForwardQueue) drop(r dropReason, buf *[]byte) {
+	f.s.metrics.drop(r, wire.IsDisco(*buf), len(*buf))
+	if f.peer.Dropped != nil {
+		f.peer.Dropped.Inc()
+	}
+	packetbuf.Put(buf)
+}
+
+func (f *ForwardQueue) writeLoop() {
+	var (
+		entries []forwardEntry
+		batch   []ForwardedPacket
+	)
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-f.wake:
+		}
+		for {
+			entries = entries[:0]
+			f.mu.Lock()
+			for len(entries) < maxForwardBatch {
+				e, ok := f.ring.pop()
+				if !ok {
+					break
+				}
+				entries = append(entries, e)
+			}
+			f.mu.Unlock()
+			if len(entries) == 0 {
+				break
+			}
+			batch = batch[:0]
+			for _, e := range entries {
+				batch = append(batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
+			}
+			err := f.w.WriteForwarded(batch)
+			clear(batch) // holds no pooled buffer past its return
+			if err != nil {
+				for _, e := range entries {
+					f.drop(dropWriteError, e.buf)
+				}
+				clear(entries)
+				// The mesh session sees the broken connection too and
+				// replaces this queue; until then packets are dropped.
+				f.fail()
+				return
+			}
+			for i, e := range entries {
+				packetbuf.Put(e.buf)
+				entries[i].buf = nil
+			}
+			f.s.metrics.forwardedOut.Add(int64(len(entries)))
+			if f.peer.Forwarded != nil {
+				f.peer.Forwarded.Add(int64(len(entries)))
+			}
+		}
+	}
+}
+
+// fail stops queueing after a write error: what is queued and what comes
+// are dropped as write errors.
+func (f *ForwardQueue) fail() {
+	f.mu.Lock()
+	f.closed, f.failed = true, true
+	f.mu.Unlock()
+	f.dropQueued(dropWriteError)
+}
+
+// Close stops the writer and drops what is still queued. A write in
+// progress ends when the caller closes the connection below w.
+func (f *ForwardQueue) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.closeOnce.Do(func() { close(f.done) })
+	f.dropQueued(dropGoneDisconnected)
+}
+
+func (f *ForwardQueue) dropQueued(r dropReason) {
+	for {
+		f.mu.Lock()
+		e, ok := f.ring.pop()
+		f.mu.Unlock()
+		if !ok {
+			return
+		}
+		f.drop(r, e.buf)
+	}
+}
