@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -42,6 +43,7 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
 			if err := o.resolveSettings(cmd.Flags()); err != nil {
 				return err
 			}
+			o.printWarnings()
 			entries := o.shownEntries()
 			if asJSON {
 				enc := json.NewEncoder(streams.Out)
@@ -130,8 +132,9 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 			if err := o.complete(cmd); err != nil {
 				return err
 			}
+			o.printWarnings()
 			sources := []string{}
-			if o.sources.File != "" {
+			if o.sources.File != "" && fileExists(o.sources.File) {
 				sources = append(sources, o.sources.File)
 			}
 			sources = append(sources, o.sources.Policies...)
@@ -143,4 +146,9 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 	}
 	o.addFlags(c.Flags())
 	return c
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -180,56 +180,13 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	if err := o.validateTLS(); err != nil {
 		return err
 	}
-	_, port, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		return usageErrorf("--addr %q: %v", o.Addr, err)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "https" && port != "http" {
-		return usageErrorf("--addr %q: bad port %q", o.Addr, port)
-	}
-	if o.STUNPort < 0 || o.STUNPort > 65535 {
-		return usageErrorf("--stun-port %d: want 0 to 65535", o.STUNPort)
-	}
-	if o.HTTPPort < -1 || o.HTTPPort > 65535 {
-		return usageErrorf("--http-port %d: want -1 (off) or a port", o.HTTPPort)
-	}
-	if o.AcceptConnLimit <= 0 || math.IsNaN(o.AcceptConnLimit) {
-		return usageErrorf("--accept-connection-limit %v: want a positive rate", o.AcceptConnLimit)
-	}
-	if o.AcceptConnBurst < 1 {
-		return usageErrorf("--accept-connection-burst %d: want at least 1", o.AcceptConnBurst)
-	}
-	if len(o.MeshWith) > 0 && o.MeshPSKFile == "" {
-		return usageErrorf("--mesh-with needs --mesh-psk-file (make a key with: relayctl keygen > mesh.key)")
-	}
-	if _, err := o.meshPeers(); err != nil {
-		return usageErrorf("--mesh-with: %v", err)
-	}
-	if o.PerClientRate < 0 {
-		return usageErrorf("--per-client-rate-limit %d: want 0 (off) or bytes per second", o.PerClientRate)
-	}
-	if o.PerClientBurst < server.MinRateBurst {
-		return usageErrorf("--per-client-rate-burst %d: want at least %d (one largest frame)", o.PerClientBurst, server.MinRateBurst)
-	}
-	if o.MaxConns < 0 || o.MaxConnsPerIP < 0 {
-		return usageErrorf("--max-conns and --max-conns-per-ip: want 0 (no cap) or a positive number")
-	}
-	if _, err := o.trustedProxies(); err != nil {
+	if err := o.validateSettings(); err != nil {
 		return err
-	}
-	if o.RegionID < 0 {
-		return usageErrorf("--region-id %d: want a positive region ID (900-999 for self-hosted regions)", o.RegionID)
 	}
 	if o.NodeName == "" {
 		o.NodeName, _ = os.Hostname()
 	}
-	if err := o.Admission.validate(); err != nil {
-		return err
-	}
-	if o.TCPWriteTimeout < 0 {
-		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
-	}
-	return nil
+	return o.Admission.validate()
 }
 
 // stunAddr is the STUN listen address: the IP of --addr, --stun-port.
@@ -280,6 +237,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return &UsageError{err}
 	}
+	o.logWarnings(logger)
 	keyPath, cleanup, err := o.keyFile()
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func (o *serveOptions) settingSources(cmdFlags *pflag.FlagSet) config.Sources {
 		FileExplicit: explicit,
 		Policies:     config.PolicySourcesOrDefault(policies),
 		Env:          os.LookupEnv,
+		Environ:      os.Environ(),
 		Flags:        config.CommandLine(cmdFlags, serveSpec()),
 	}
 }

@@ -24,26 +24,26 @@ func (o *serveOptions) validateTLS() error {
 		return nil
 	case "letsencrypt", "manual":
 	default:
-		return usageErrorf("--certmode %q: want letsencrypt, manual or none", o.CertMode)
+		return o.badSetting("certmode", "want letsencrypt, manual or none")
 	}
 	if o.Hostname == "" {
-		return usageErrorf("--hostname is required with --certmode %s (the name or IP clients connect to)", o.CertMode)
+		return usageErrorf("--hostname is required with %s: the name or IP clients connect to", o.spelled("certmode"))
 	}
-	hostIP, hostErr := netip.ParseAddr(o.Hostname)
+	_, hostErr := netip.ParseAddr(o.Hostname)
 	if o.CertMode == "letsencrypt" {
 		if o.ACMEIPCerts {
 			if o.PublicIP != "" {
 				if _, err := netip.ParseAddr(o.PublicIP); err != nil {
-					return usageErrorf("--public-ip %q: not an IP address", o.PublicIP)
+					return o.badSetting("public-ip", "not an IP address")
 				}
 			} else if hostErr != nil {
-				return usageErrorf("--acme-ip-certs needs an IP --hostname or --public-ip; %q is a name", o.Hostname)
+				return usageErrorf("%s needs an IP --hostname or --public-ip; %s is a name", o.spelled("acme-ip-certs"), o.spelled("hostname"))
 			}
 		} else if hostErr == nil {
-			return usageErrorf("--hostname %s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", hostIP)
+			return usageErrorf("%s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", o.spelled("hostname"))
 		}
 	} else if o.ACMEIPCerts {
-		return usageErrorf("--acme-ip-certs needs --certmode letsencrypt")
+		return usageErrorf("%s needs --certmode letsencrypt, not %s", o.spelled("acme-ip-certs"), o.spelled("certmode"))
 	}
 	if o.CertDir == "" {
 		dir, err := statedir.State()
