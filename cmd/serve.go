@@ -32,7 +32,6 @@ import (
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/stunserver"
 	"github.com/relayctl/relayctl/relay/web"
 )
 
@@ -316,7 +315,19 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer handler.Close()
 
-	tlsSet, err := o.setupTLS(relay.PublicKey(), logger)
+	// Every port is bound before anything is printed (the self-signed
+	// DERP map) or served.
+	lns, err := o.openListeners(ctx, logger, reg)
+	if err != nil {
+		return err
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			lns.close()
+		}
+	}()
+	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, lns)
 	if err != nil {
 		return err
 	}
@@ -324,11 +335,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		defer tlsSet.close()
 	}
 
-	ln, err := listen.TCP(ctx, o.Addr, listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
-	if err != nil {
-		return fmt.Errorf("--addr: %w (is another relay or web server using the port? choose another with --addr)", err)
-	}
-	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
+	ln := listen.RateLimited(lns.derp, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
 	ln = listen.Capped(ln, listen.Caps{Max: o.MaxConns, MaxPerIP: o.MaxConnsPerIP, Exempt: trusted.Contains}, reg)
 	if tlsSet != nil {
 		ln = tls.NewListener(ln, tlsSet.config)
@@ -342,18 +349,14 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		ConnState:         web.ConnStateLogger(logger),
 	}
 
+	serving = true
 	errc := make(chan error, 4)
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
 
 	// A TLS relay also answers plain HTTP: ACME challenges, captive-portal
 	// checks and redirects to HTTPS.
 	var port80Srv *http.Server
-	if tlsSet != nil && o.HTTPPort >= 0 {
-		pln, err := listen.TCP(ctx, o.port80Addr(), listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
-		if err != nil {
-			httpSrv.Close()
-			return fmt.Errorf("--http-port: %w", err)
-		}
+	if pln := lns.port80; tlsSet != nil && pln != nil {
 		port80Srv = &http.Server{
 			Handler:           web.Port80Handler(handler, tlsSet.acmeHTTP),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -370,16 +373,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		go tlsSet.run(renewCtx)
 	}
 
-	var stun *stunserver.Server
+	stun := lns.stun
 	stunCtx, stopSTUN := context.WithCancel(context.Background())
 	defer stopSTUN()
 	stunDone := make(chan struct{})
-	if o.STUN {
-		stun = stunserver.New(logger, reg)
-		if err := stun.Listen(o.stunAddr()); err != nil {
-			httpSrv.Close()
-			return fmt.Errorf("--stun-port: %w", err)
-		}
+	if stun != nil {
 		go func() {
 			defer close(stunDone)
 			if err := stun.Serve(stunCtx); err != nil {
@@ -391,12 +389,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 
 	var metricsSrv *http.Server
-	if o.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", o.MetricsAddr)
-		if err != nil {
-			httpSrv.Close()
-			return usageErrorf("--metrics-addr: %v", err)
-		}
+	if mln := lns.metrics; mln != nil {
 		metricsSrv = &http.Server{Handler: web.MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serveHTTP(metricsSrv, mln, "metrics") }()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
