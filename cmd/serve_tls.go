@@ -30,7 +30,12 @@ func (o *serveOptions) validateTLS() error {
 	if o.Hostname == "" {
 		return usageErrorf("--hostname is required with %s: the name or IP clients connect to", o.spelled("certmode"))
 	}
-	_, hostErr := netip.ParseAddr(o.Hostname)
+	hostIP, hostErr := netip.ParseAddr(o.Hostname)
+	if hostErr == nil {
+		if why := unservableIP(hostIP.Unmap()); why != "" {
+			return usageErrorf("%s: %s; give the address clients reach the relay on", o.spelled("hostname"), why)
+		}
+	}
 	if o.CertMode == "letsencrypt" {
 		if o.ACMEIPCerts {
 			if o.PublicIP != "" {
