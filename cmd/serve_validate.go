@@ -6,6 +6,8 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -60,6 +62,14 @@ func (o *serveOptions) validateSettings() error {
 	}
 	if o.TCPWriteTimeout < 0 {
 		return o.badSetting("tcp-write-timeout", "want 0 (off) or a positive duration")
+	}
+	if o.KeyFile != "" {
+		// relayctl creates its own state directory, never one it was
+		// only pointed at: a typo would scatter keys over the disk.
+		dir := filepath.Dir(o.KeyFile)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return o.badSetting("key-file", "directory %s does not exist (relayctl creates only its own state directory: create it, or leave --key-file out)", dir)
+		}
 	}
 	return nil
 }
