@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,9 @@ func (o *certgenOptions) complete(cmd *cobra.Command) error {
 		return usageErrorf("--ip %q: not an IP address", o.IP)
 	}
 	o.ip = ip.Unmap()
+	if why := unservableIP(o.ip); why != "" {
+		return usageErrorf("--ip %s: %s; give the address clients reach the relay on", o.ip, why)
+	}
 	if o.Hostname != "" {
 		o.Hostname = strings.ToLower(strings.TrimSuffix(o.Hostname, "."))
 		if hip, err := netip.ParseAddr(o.Hostname); err == nil {
@@ -178,10 +182,55 @@ func runCertgen(o *certgenOptions) error {
 	notAfter := time.Now().Add(validFor).UTC().Format(time.DateOnly)
 	fmt.Fprintf(o.streams.ErrOut, `Wrote %s and %s (ECDSA P-256, self-signed, valid until %s).
 Pin: %s
-Serve it with:  relayctl serve --certmode manual --hostname %s --certdir %s
+Serve it with:  %s
 Clients trust this relay only through the DERP map printed above: put it in your
 tailnet policy's "derpMap" (or Headscale's derp map). Renew before %s; the new
 certificate has a new pin.
-`, certFile, keyFile, notAfter, certName, host, o.CertDir, notAfter)
+`, certFile, keyFile, notAfter, certName, o.serveCommand(host, dm), notAfter)
 	return nil
+}
+
+// unservableIP says why ip cannot be the address clients dial, or "".
+func unservableIP(ip netip.Addr) string {
+	switch {
+	case ip.IsUnspecified():
+		return "the unspecified address means \"every address\" to a listener, not one clients can dial"
+	case ip.IsMulticast():
+		return "a multicast address cannot carry a TCP connection"
+	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "the broadcast address cannot carry a TCP connection"
+	}
+	return ""
+}
+
+// serveCommand is the serve command whose printed DERP map is m: the same
+// host, certificate directory, region, node name and ports.
+func (o *certgenOptions) serveCommand(host string, m *derpmap.DERPMap) string {
+	args := []string{"relayctl", "serve", "--certmode", "manual", "--hostname", host, "--certdir", o.CertDir}
+	for _, r := range m.Regions {
+		n := r.Nodes[0]
+		args = append(args, "--region-id", strconv.Itoa(n.RegionID), "--node-name", n.Name)
+	}
+	if o.DERPPort != 443 {
+		args = append(args, "--addr", ":"+strconv.Itoa(o.DERPPort))
+	}
+	switch o.STUNPort {
+	case -1:
+		args = append(args, "--stun=false")
+	case 3478:
+	default:
+		args = append(args, "--stun-port", strconv.Itoa(o.STUNPort))
+	}
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes a for a POSIX shell when it needs it.
+func shellQuote(a string) string {
+	if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=@+") == "" {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,6 +193,11 @@ func TestCertgenUsageErrors(t *testing.T) {
 		{"derp_port", []string{"--ip", "127.0.0.1", "--derp-port", "70000"}, "--derp-port"},
 		{"stun_port", []string{"--ip", "127.0.0.1", "--stun-port", "0"}, "--stun-port"},
 		{"days", []string{"--ip", "127.0.0.1", "--days", "0"}, "--days"},
+		{"unspecified_v4", []string{"--ip", "0.0.0.0"}, "--ip 0.0.0.0: the unspecified address"},
+		{"unspecified_v6", []string{"--ip", "::"}, "--ip ::: the unspecified address"},
+		{"multicast", []string{"--ip", "224.0.0.1"}, "multicast"},
+		{"multicast_v6", []string{"--ip", "ff02::1"}, "multicast"},
+		{"broadcast", []string{"--ip", "255.255.255.255"}, "broadcast"},
 		{"argument", []string{"--ip", "127.0.0.1", "extra"}, "extra"},
 	}
 	for _, tt := range tests {
@@ -211,4 +218,59 @@ func TestCertgenUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCertgenSuggestsAServeThatReproducesTheMap: running the serve command
+// certgen suggests prints the same DERP map certgen printed: ports,
+// region and node name included.
+func TestCertgenSuggestsAServeThatReproducesTheMap(t *testing.T) {
+	dir := isolate(t)
+	derpPort, stunPort := freePort(t, "tcp"), freePort(t, "udp")
+	certDir := filepath.Join(dir, "certs")
+	stdout, stderr, code := runCLI(t, "certgen", "--ip", "127.0.0.1", "--derp-port", strconv.Itoa(derpPort),
+		"--stun-port", strconv.Itoa(stunPort), "--region-id", "905", "--certdir", certDir)
+	if code != 0 {
+		t.Fatalf("certgen exit %d: %s", code, stderr)
+	}
+	_, cmdLine, ok := strings.Cut(stderr, "Serve it with:  ")
+	cmdLine, _, _ = strings.Cut(cmdLine, "\n")
+	args := strings.Fields(cmdLine)
+	if !ok || len(args) < 2 || args[0] != "relayctl" {
+		t.Fatalf("no serve command in:\n%s", stderr)
+	}
+	// The key file and port 80 do not show in the map.
+	args = append(args[1:], "--key-file", filepath.Join(dir, "k.json"), "--http-port", "-1")
+	code, _, serveErr := runRelayctl(t, "relay listening", args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d:\n%s", cmdLine, code, serveErr)
+	}
+	var want derpmap.DERPMap
+	if err := json.Unmarshal([]byte(stdout), &want); err != nil {
+		t.Fatal(err)
+	}
+	got := printedMap(t, serveErr)
+	wantJSON, _ := json.Marshal(want)
+	gotJSON, _ := json.Marshal(got)
+	if !bytes.Equal(wantJSON, gotJSON) {
+		t.Errorf("%s printed\n%s\ncertgen printed\n%s", cmdLine, gotJSON, wantJSON)
+	}
+}
+
+// freePort finds a port free on loopback for network.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return portOf(c.LocalAddr())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return portOf(ln.Addr())
 }

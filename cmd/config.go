@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 
@@ -44,6 +45,7 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
 				return err
 			}
 			o.policyFetcher.SetLogger(stderrLogger(streams))
+			o.printWarnings()
 			entries := o.shownEntries()
 			if asJSON {
 				enc := json.NewEncoder(streams.Out)
@@ -59,9 +61,9 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
 }
 
 // shownEntries are the resolved settings as config show prints them:
-// secrets redacted, and restart-only settings that differ from what a
-// running relay (found through its key file's directory) started with
-// marked pending.
+// secrets redacted, and restart-only settings marked pending when a
+// running relay (found through its key file's directory) would run with
+// another value after a restart.
 func (o *serveOptions) shownEntries() []config.Entry {
 	var running *runningStatus
 	if path, cleanup, err := o.keyFile(); err == nil {
@@ -71,13 +73,26 @@ func (o *serveOptions) shownEntries() []config.Entry {
 	out := make([]config.Entry, 0, len(o.resolved.Entries))
 	for _, e := range o.resolved.Entries {
 		if running != nil && !e.Live {
-			if v, ok := running.Values[e.Name]; ok && v != storedValue(e) {
-				e.PendingRestart = true
-			}
+			e.PendingRestart = running.pendingFor(e)
 		}
 		out = append(out, e.Shown())
 	}
 	return out
+}
+
+// pendingFor says whether e, as config show resolved it, is a change the
+// running relay has not applied. The relay resolves its own sources (its
+// command line and environment, the file and policy as they are now) on
+// every change and lists what differs from what it started with: that
+// list is the answer, since config show's command line is not the
+// relay's. Only a value config show was itself given on its command line
+// is compared directly: "what would serve --flag v change?".
+func (st *runningStatus) pendingFor(e config.Entry) bool {
+	if e.Source == config.SourceFlag {
+		v, ok := st.Values[e.Name]
+		return ok && v != storedValue(e)
+	}
+	return slices.Contains(st.Pending, e.Name)
 }
 
 func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Entry) error {
@@ -133,8 +148,9 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 				return err
 			}
 			o.policyFetcher.SetLogger(stderrLogger(streams))
+			o.printWarnings()
 			sources := []string{}
-			if o.sources.File != "" {
+			if o.sources.File != "" && fileExists(o.sources.File) {
 				sources = append(sources, o.sources.File)
 			}
 			sources = append(sources, o.sources.Policies...)
@@ -152,4 +168,9 @@ func newConfigValidateCmd(streams IOStreams) *cobra.Command {
 // answered from its saved copy) to the user.
 func stderrLogger(streams IOStreams) *slog.Logger {
 	return slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -32,7 +32,6 @@ import (
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/stunserver"
 	"github.com/relayctl/relayctl/relay/web"
 )
 
@@ -181,56 +180,13 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	if err := o.validateTLS(); err != nil {
 		return err
 	}
-	_, port, err := net.SplitHostPort(o.Addr)
-	if err != nil {
-		return usageErrorf("--addr %q: %v", o.Addr, err)
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "https" && port != "http" {
-		return usageErrorf("--addr %q: bad port %q", o.Addr, port)
-	}
-	if o.STUNPort < 0 || o.STUNPort > 65535 {
-		return usageErrorf("--stun-port %d: want 0 to 65535", o.STUNPort)
-	}
-	if o.HTTPPort < -1 || o.HTTPPort > 65535 {
-		return usageErrorf("--http-port %d: want -1 (off) or a port", o.HTTPPort)
-	}
-	if o.AcceptConnLimit <= 0 || math.IsNaN(o.AcceptConnLimit) {
-		return usageErrorf("--accept-connection-limit %v: want a positive rate", o.AcceptConnLimit)
-	}
-	if o.AcceptConnBurst < 1 {
-		return usageErrorf("--accept-connection-burst %d: want at least 1", o.AcceptConnBurst)
-	}
-	if len(o.MeshWith) > 0 && o.MeshPSKFile == "" {
-		return usageErrorf("--mesh-with needs --mesh-psk-file (make a key with: relayctl keygen > mesh.key)")
-	}
-	if _, err := o.meshPeers(); err != nil {
-		return usageErrorf("--mesh-with: %v", err)
-	}
-	if o.PerClientRate < 0 {
-		return usageErrorf("--per-client-rate-limit %d: want 0 (off) or bytes per second", o.PerClientRate)
-	}
-	if o.PerClientBurst < server.MinRateBurst {
-		return usageErrorf("--per-client-rate-burst %d: want at least %d (one largest frame)", o.PerClientBurst, server.MinRateBurst)
-	}
-	if o.MaxConns < 0 || o.MaxConnsPerIP < 0 {
-		return usageErrorf("--max-conns and --max-conns-per-ip: want 0 (no cap) or a positive number")
-	}
-	if _, err := o.trustedProxies(); err != nil {
+	if err := o.validateSettings(); err != nil {
 		return err
-	}
-	if o.RegionID < 0 {
-		return usageErrorf("--region-id %d: want a positive region ID (900-999 for self-hosted regions)", o.RegionID)
 	}
 	if o.NodeName == "" {
 		o.NodeName, _ = os.Hostname()
 	}
-	if err := o.Admission.validate(); err != nil {
-		return err
-	}
-	if o.TCPWriteTimeout < 0 {
-		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
-	}
-	return nil
+	return o.Admission.validate()
 }
 
 // stunAddr is the STUN listen address: the IP of --addr, --stun-port.
@@ -286,6 +242,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	logLimiter := logging.RateLimit(logger.Handler(), logging.DefaultLimits)
 	logger = slog.New(logLimiter)
 	o.warnSecretInArgv(logger)
+	o.logWarnings(logger)
 	if o.policyFetcher != nil {
 		o.policyFetcher.SetLogger(logger)
 	}
@@ -369,7 +326,19 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer handler.Close()
 
-	tlsSet, err := o.setupTLS(relay.PublicKey(), logger)
+	// Every port is bound before anything is printed (the self-signed
+	// DERP map) or served.
+	lns, err := o.openListeners(ctx, logger, reg)
+	if err != nil {
+		return err
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			lns.close()
+		}
+	}()
+	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, lns)
 	if err != nil {
 		return err
 	}
@@ -377,11 +346,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		defer tlsSet.close()
 	}
 
-	ln, err := listen.TCP(ctx, o.Addr, listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
-	if err != nil {
-		return fmt.Errorf("--addr: %w (is another relay or web server using the port? choose another with --addr)", err)
-	}
-	ln = listen.RateLimited(ln, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
+	ln := listen.RateLimited(lns.derp, rate.Limit(o.AcceptConnLimit), o.AcceptConnBurst, reg)
 	ln = listen.Capped(ln, listen.Caps{Max: o.MaxConns, MaxPerIP: o.MaxConnsPerIP, Exempt: trusted.Contains}, reg)
 	if tlsSet != nil {
 		ln = tls.NewListener(ln, tlsSet.config)
@@ -389,18 +354,14 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	httpSrv := web.NewServer(handler, web.ServerOptions{Logger: logger})
 	httpSrv.ConnState = web.ConnStateLogger(logger, reg)
 
+	serving = true
 	errc := make(chan error, 4)
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
 
 	// A TLS relay also answers plain HTTP: ACME challenges, captive-portal
 	// checks and redirects to HTTPS.
 	var port80Srv *http.Server
-	if tlsSet != nil && o.HTTPPort >= 0 {
-		pln, err := listen.TCP(ctx, o.port80Addr(), listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout})
-		if err != nil {
-			httpSrv.Close()
-			return fmt.Errorf("--http-port: %w", err)
-		}
+	if pln := lns.port80; tlsSet != nil && pln != nil {
 		port80Srv = web.NewServer(web.Port80Handler(handler, tlsSet.acmeHTTP), web.ServerOptions{WriteTimeout: 5 * time.Minute, Logger: logger})
 		go func() { errc <- serveHTTP(port80Srv, pln, "http-port") }()
 		logger.Info("plain HTTP listening", "addr", pln.Addr().String())
@@ -411,16 +372,11 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		go tlsSet.run(renewCtx)
 	}
 
-	var stun *stunserver.Server
+	stun := lns.stun
 	stunCtx, stopSTUN := context.WithCancel(context.Background())
 	defer stopSTUN()
 	stunDone := make(chan struct{})
-	if o.STUN {
-		stun = stunserver.New(logger, reg)
-		if err := stun.Listen(o.stunAddr()); err != nil {
-			httpSrv.Close()
-			return fmt.Errorf("--stun-port: %w", err)
-		}
+	if stun != nil {
 		go func() {
 			defer close(stunDone)
 			if err := stun.Serve(stunCtx); err != nil {
@@ -432,12 +388,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 
 	var metricsSrv *http.Server
-	if o.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", o.MetricsAddr)
-		if err != nil {
-			httpSrv.Close()
-			return usageErrorf("--metrics-addr: %v", err)
-		}
+	if mln := lns.metrics; mln != nil {
 		metricsSrv = web.NewServer(web.MetricsHandler(reg), web.ServerOptions{Logger: logger})
 		go func() { errc <- serveHTTP(metricsSrv, mln, "metrics") }()
 		logger.Info("metrics listening", "addr", mln.Addr().String())

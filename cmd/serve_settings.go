@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -13,12 +16,15 @@ import (
 // serveSettingMeta says which serve settings a running relay applies
 // live, which are secret, and which describe the node itself (and so are
 // beyond fleet policy). Every other setting needs a restart.
+//
+// It is the one place that says so: the live-settings table in
+// docs/configuration.md is generated from it (DocSections).
 var serveSettingMeta = map[string]config.Meta{
-	"log-level":                   {Live: true},
-	"per-client-rate-limit":       {Live: true},
-	"per-client-rate-burst":       {Live: true},
-	"verify-client-url":           {Live: true, Secret: true},
-	"verify-client-url-fail-open": {Live: true},
+	"log-level":                   {Live: true, OnChange: "applied at once"},
+	"per-client-rate-limit":       {Live: true, OnChange: "applied at once to connected clients"},
+	"per-client-rate-burst":       {Live: true, OnChange: "applied at once to connected clients"},
+	"verify-client-url":           {Live: true, Secret: true, OnChange: "used for the next client that connects"},
+	"verify-client-url-fail-open": {Live: true, OnChange: "used for the next client that connects"},
 	"key-file":                    {Local: true},
 	"region-id":                   {Local: true},
 	"node-name":                   {Local: true},
@@ -62,6 +68,7 @@ func (o *serveOptions) settingSources(cmdFlags *pflag.FlagSet) config.Sources {
 		FileExplicit: explicit,
 		Policies:     config.PolicySourcesOrDefault(policies),
 		Env:          os.LookupEnv,
+		Environ:      os.Environ(),
 		Flags:        config.CommandLine(cmdFlags, serveSpec()),
 		Fetch:        o.policyFetcher.Fetch,
 	}
@@ -103,4 +110,33 @@ func (o *serveOptions) sourceOf(name string) config.Source {
 	}
 	e, _ := o.resolved.Lookup(name)
 	return e.Source
+}
+
+// DocSection is a generated part of a hand-written document; see
+// internal/gendocs.Section.
+type DocSection struct{ File, Name, Body string }
+
+// DocSections are the parts of docs/ generated from the code.
+func DocSections() []DocSection {
+	return []DocSection{{File: "docs/configuration.md", Name: "live settings", Body: liveSettingsTable()}}
+}
+
+// liveSettingsTable lists what a running relay applies on a change, from
+// serveSettingMeta.
+func liveSettingsTable() string {
+	var names []string
+	for name, m := range serveSettingMeta {
+		if m.Live {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString("| setting | on change |\n|---|---|\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "| `%s` | %s |\n", name, serveSettingMeta[name].OnChange)
+	}
+	b.WriteString("| policy `tags` / `acls` | applied at once (see above) |\n")
+	b.WriteString("| everything else | logged as `takes effect at the next restart`, counted in `relayctl_config_pending_restart`, and shown as pending by `config show` |\n")
+	return b.String()
 }

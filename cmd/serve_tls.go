@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,26 +25,31 @@ func (o *serveOptions) validateTLS() error {
 		return nil
 	case "letsencrypt", "manual":
 	default:
-		return usageErrorf("--certmode %q: want letsencrypt, manual or none", o.CertMode)
+		return o.badSetting("certmode", "want letsencrypt, manual or none")
 	}
 	if o.Hostname == "" {
-		return usageErrorf("--hostname is required with --certmode %s (the name or IP clients connect to)", o.CertMode)
+		return usageErrorf("--hostname is required with %s: the name or IP clients connect to", o.spelled("certmode"))
 	}
 	hostIP, hostErr := netip.ParseAddr(o.Hostname)
+	if hostErr == nil {
+		if why := unservableIP(hostIP.Unmap()); why != "" {
+			return usageErrorf("%s: %s; give the address clients reach the relay on", o.spelled("hostname"), why)
+		}
+	}
 	if o.CertMode == "letsencrypt" {
 		if o.ACMEIPCerts {
 			if o.PublicIP != "" {
 				if _, err := netip.ParseAddr(o.PublicIP); err != nil {
-					return usageErrorf("--public-ip %q: not an IP address", o.PublicIP)
+					return o.badSetting("public-ip", "not an IP address")
 				}
 			} else if hostErr != nil {
-				return usageErrorf("--acme-ip-certs needs an IP --hostname or --public-ip; %q is a name", o.Hostname)
+				return usageErrorf("%s needs an IP --hostname or --public-ip; %s is a name", o.spelled("acme-ip-certs"), o.spelled("hostname"))
 			}
 		} else if hostErr == nil {
-			return usageErrorf("--hostname %s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", hostIP)
+			return usageErrorf("%s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", o.spelled("hostname"))
 		}
 	} else if o.ACMEIPCerts {
-		return usageErrorf("--acme-ip-certs needs --certmode letsencrypt")
+		return usageErrorf("%s needs --certmode letsencrypt, not %s", o.spelled("acme-ip-certs"), o.spelled("certmode"))
 	}
 	if o.CertDir == "" {
 		dir, err := statedir.State()
@@ -66,7 +72,7 @@ type tlsSetup struct {
 }
 
 // setupTLS builds the TLS configuration for --certmode; nil for none.
-func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger) (*tlsSetup, error) {
+func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, lns *serveListeners) (*tlsSetup, error) {
 	var (
 		get    tlsserve.GetCertificateFunc
 		protos []string
@@ -83,7 +89,7 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger) (
 			OnSelfSigned: func(snippet []byte) {
 				printSelfSignedNotice(o.streams.ErrOut, o.Hostname, snippet)
 			},
-			Node: o.derpMapNode(),
+			Node: o.derpMapNode(lns),
 		})
 		if err != nil {
 			return nil, usageErrorf("--certmode manual: %v", err)
@@ -101,8 +107,17 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger) (
 				return nil, usageErrorf("--acme-ip-certs: %v", err)
 			}
 			get, ts.acmeHTTP, ts.run = m.GetCertificate, m.HTTPHandler, m.Run
-			logger.Info("ACME IP certificate: put this node in the DERP map (no CertName needed)",
-				"node", `{"Name":"`+o.Hostname+`","RegionID":900,"HostName":"`+o.Hostname+`","IPv4":"`+ip+`"}`)
+			node := o.derpMapNode(lns)
+			node.HostName, node.IP = o.Hostname, netip.MustParseAddr(ip)
+			var dn *derpmap.DERPNode
+			for _, r := range node.Map().Regions {
+				dn = r.Nodes[0]
+			}
+			snippet, err := json.Marshal(dn)
+			if err != nil {
+				return nil, err
+			}
+			logger.Info("ACME IP certificate: put this node in the DERP map (no CertName needed)", "node", string(snippet))
 		} else {
 			m := acmecert.NewHostManager(o.Hostname, acmeOpts)
 			get, ts.acmeHTTP = m.GetCertificate, m.HTTPHandler
@@ -125,16 +140,13 @@ func (o *serveOptions) port80Addr() string {
 }
 
 // derpMapNode describes this node for the DERP map snippets serve prints:
-// its ports as clients must dial them.
-func (o *serveOptions) derpMapNode() derpmap.SingleNode {
-	n := derpmap.SingleNode{DERPPort: 443, STUNPort: o.STUNPort}
-	if _, port, err := net.SplitHostPort(o.Addr); err == nil {
-		if p, err := strconv.Atoi(port); err == nil {
-			n.DERPPort = p
-		}
+// its region, its name, and the ports it is bound to, as clients must
+// dial them.
+func (o *serveOptions) derpMapNode(lns *serveListeners) derpmap.SingleNode {
+	return derpmap.SingleNode{
+		RegionID: o.RegionID,
+		NodeName: o.NodeName,
+		DERPPort: lns.derpPort(),
+		STUNPort: lns.stunPort(),
 	}
-	if !o.STUN {
-		n.STUNPort = -1
-	}
-	return n
 }

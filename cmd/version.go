@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -18,12 +19,23 @@ type buildVersion struct {
 }
 
 func readBuildVersion() buildVersion {
-	v := buildVersion{Version: "(devel)"}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return v
+		return buildVersion{Version: "(devel)"}
 	}
-	v.GoVersion = bi.GoVersion
+	return versionFrom(bi)
+}
+
+// pseudoRev finds the commit in a pseudo-version
+// (v0.0.0-20261122015536-f952679348de), which is what a binary installed
+// with go install module@commit carries instead of vcs.* settings.
+var pseudoRev = regexp.MustCompile(`[-.]\d{14}-([0-9a-f]{12})(\+incompatible)?$`)
+
+// versionFrom reads the version and VCS data go build stamps into a
+// binary built in a git checkout (vcs.revision, vcs.time, vcs.modified),
+// or the commit of a pseudo-version.
+func versionFrom(bi *debug.BuildInfo) buildVersion {
+	v := buildVersion{Version: "(devel)", GoVersion: bi.GoVersion}
 	if bi.Main.Version != "" {
 		v.Version = bi.Main.Version
 	}
@@ -37,17 +49,26 @@ func readBuildVersion() buildVersion {
 			v.Modified = s.Value == "true"
 		}
 	}
+	if v.Revision == "" {
+		if m := pseudoRev.FindStringSubmatch(v.Version); m != nil {
+			v.Revision = m[1]
+		}
+	}
 	return v
 }
 
 func (v buildVersion) String() string {
 	s := "relayctl " + v.Version
-	if v.Revision != "" {
+	switch {
+	case v.Revision != "":
 		s += " (" + v.Revision
 		if v.Modified {
 			s += ", modified"
 		}
 		s += ")"
+	default:
+		// go run, go test and -buildvcs=false builds carry no VCS data.
+		s += " (revision unknown: not built by go build in a git checkout)"
 	}
 	return s + " " + v.GoVersion
 }

@@ -147,9 +147,9 @@ func TestResolveErrorsNameTheCulprit(t *testing.T) {
 		want               []string
 	}{
 		{"unknown_file_key", "stun-prot: 1\n", "", nil, []string{"relayctl.yaml", `"stun-prot"`, `did you mean "stun-port"`}},
-		{"bad_file_value", "stun-port: many\n", "", nil, []string{"config file", "stun-port", "many"}},
-		{"bad_env_value", "", "", map[string]string{"RELAYCTL_STUN_PORT": "x"}, []string{"environment", "stun-port"}},
-		{"bad_policy_value", "", "settings: {stun-port: x}\n", nil, []string{"fleet policy", "p.yaml", "stun-port"}},
+		{"bad_file_value", "stun-port: many\n", "", nil, []string{"relayctl.yaml: stun-port: many: "}},
+		{"bad_env_value", "", "", map[string]string{"RELAYCTL_STUN_PORT": "x"}, []string{`RELAYCTL_STUN_PORT="x": `}},
+		{"bad_policy_value", "", "settings: {stun-port: x}\n", nil, []string{"fleet policy ", "p.yaml: stun-port: x: "}},
 		{"policy_sets_local", "", "settings: {node-name: x}\n", nil, []string{"node-name", "cannot be set by policy"}},
 		{"policy_unknown_section", "", "setings: {stun-port: 1}\n", nil, []string{`unknown section "setings"`}},
 		{"policy_bad_acl", "", "acls: [{action: deny, src: ['*'], dst: ['*']}]\n", nil, []string{`only "accept"`}},
@@ -176,6 +176,47 @@ func TestResolveErrorsNameTheCulprit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnknownEnvSuggests: a RELAYCTL_* variable that names no setting is
+// reported with the nearest one; the environment is shared with other
+// programs, so it is a warning rather than an error.
+func TestUnknownEnvSuggests(t *testing.T) {
+	res, err := Resolve(testSpec(), Sources{Environ: []string{
+		"RELAYCTL_STUN_PROT=1", "RELAYCTL_STUN_PORT=2", "RELAYCTL_CONFIG=x.yaml", "PATH=/bin",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `environment: RELAYCTL_STUN_PROT is not a setting (did you mean "RELAYCTL_STUN_PORT"?); ignored`
+	if len(res.Warnings) != 1 || res.Warnings[0] != want {
+		t.Fatalf("warnings %q, want [%q]", res.Warnings, want)
+	}
+}
+
+// TestSpelledNamesTheSource: an error about a resolved value quotes it as
+// its source holds it.
+func TestSpelledNamesTheSource(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "relayctl.yaml")
+	write(t, cfg, "stun-port: 99999\n")
+	res, err := Resolve(testSpec(), Sources{
+		File: cfg, Env: envMap(map[string]string{"RELAYCTL_LOG_LEVEL": "loud"}),
+		Flags: map[string][]string{"addr": {":8443"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"stun-port": cfg + ": stun-port: 99999",
+		"log-level": `RELAYCTL_LOG_LEVEL="loud"`,
+		"addr":      "--addr :8443",
+		"node-name": `--node-name "" (the default)`,
+	} {
+		if got := res.Spelled(name); got != want {
+			t.Errorf("%s spelled %q, want %q", name, got, want)
+		}
 	}
 }
 
@@ -256,5 +297,19 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPolicyACLNamesUndefinedTag: a rule naming a tag no document defines
+// would drop every packet; the error names the file, the rule and the tag.
+func TestPolicyACLNamesUndefinedTag(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.d")
+	write(t, filepath.Join(pol, "tags.yaml"), "tags: {\"tag:ops\": [nodekey:0000000000000000000000000000000000000000000000000000000000000001]}\n")
+	write(t, filepath.Join(pol, "zacl.yaml"), "acls:\n- {action: accept, src: [tag:ops], dst: ['*']}\n- {action: accept, src: ['*'], dst: [tag:nope]}\n")
+	_, err := Resolve(testSpec(), Sources{Policies: []string{pol}})
+	want := `fleet policy ` + filepath.Join(pol, "zacl.yaml") + `: acls[1].dst: tag "tag:nope" is not defined`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want it to contain %q", err, want)
 	}
 }

@@ -73,6 +73,7 @@ func loadPolicy(src Sources, region, node string) (*Policy, error) {
 		docs = append(docs, ds...)
 	}
 	winner := map[string]int{} // setting → specificity of the doc that set it
+	var rules []aclSource
 	for _, d := range docs {
 		p.Documents = append(p.Documents, d.origin)
 		if !d.matches(region, node) {
@@ -89,6 +90,12 @@ func loadPolicy(src Sources, region, node string) (*Policy, error) {
 			p.Tags[tag] = append(p.Tags[tag], keys...)
 		}
 		p.ACLs = append(p.ACLs, d.acls...)
+		for i := range d.acls {
+			rules = append(rules, aclSource{origin: d.origin, index: i})
+		}
+	}
+	if err := checkACLs(p, rules); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -27,6 +28,9 @@ type Sources struct {
 	// Fetch reads a policy URL (nil: URLs are an error). The watcher
 	// provides one that caches by ETag.
 	Fetch func(url string) ([]byte, error)
+	// Environ is the whole environment (os.Environ), to find RELAYCTL_*
+	// variables that name no setting; nil skips the check.
+	Environ []string
 }
 
 // Entry is one setting of the resultant set.
@@ -52,6 +56,10 @@ type Result struct {
 	Flags *pflag.FlagSet
 	// Policy is the merged fleet policy (access rules included).
 	Policy *Policy
+	// Warnings are problems that do not stop a relay: RELAYCTL_*
+	// variables that name no setting (the environment is shared with
+	// other programs, so they are not an error).
+	Warnings []string
 }
 
 // Lookup returns the entry for name.
@@ -120,13 +128,13 @@ func Resolve(spec Spec, src Sources) (*Result, error) {
 		}
 	}
 
-	res := &Result{Flags: fs}
+	res := &Result{Flags: fs, Warnings: unknownEnv(src.Environ, known, spec.NotSettings)}
 	sources := map[string]Entry{}
 	var errs []error
 	set := func(name string, v layerValue, s Source) {
 		f := fs.Lookup(name)
 		if err := setLike(f, v.values); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s %q: %w", describe(s, v.origin), name, strings.Join(v.values, ","), err))
+			errs = append(errs, fmt.Errorf("%s: %w", spell(name, strings.Join(v.values, ","), s, v.origin), typeError(f, err)))
 			return
 		}
 		e := sources[name]
@@ -201,18 +209,82 @@ func Resolve(spec Spec, src Sources) (*Result, error) {
 	return res, nil
 }
 
-func describe(s Source, origin string) string {
+// spell writes a setting the way its source holds it, so an error points
+// at the line to fix: --stun-port 99999, relayctl.yaml: stun-port: 99999,
+// RELAYCTL_STUN_PORT="abc", fleet policy p.yaml: stun-port: 99999.
+func spell(name, value string, s Source, origin string) string {
 	switch s {
 	case SourceFile:
-		return "config file " + origin
+		return fmt.Sprintf("%s: %s: %s", origin, name, quoteIfNeeded(value))
 	case SourceEnv:
-		return "environment"
-	case SourceFlag:
-		return "command line"
+		return fmt.Sprintf("%s=%q", EnvName(name), value)
 	case SourcePolicy:
-		return "fleet policy " + origin
+		return fmt.Sprintf("fleet policy %s: %s: %s", origin, name, quoteIfNeeded(value))
+	case SourceDefault:
+		return fmt.Sprintf("--%s %s (the default)", name, quoteIfNeeded(value))
 	}
-	return string(s)
+	return fmt.Sprintf("--%s %s", name, quoteIfNeeded(value))
+}
+
+// typeError says what a setting's type wants instead of a parser's
+// message (strconv.ParseInt: parsing "abc": invalid syntax).
+func typeError(f *pflag.Flag, err error) error {
+	switch f.Value.Type() {
+	case "int", "int64", "uint", "uint16", "uint64":
+		return fmt.Errorf("want a whole number")
+	case "float64":
+		return fmt.Errorf("want a number")
+	case "bool":
+		return fmt.Errorf("want true or false")
+	case "duration":
+		return fmt.Errorf("want a duration such as 30s or 5m")
+	}
+	return err
+}
+
+// quoteIfNeeded quotes values that would not read back as one word.
+func quoteIfNeeded(v string) string {
+	if v == "" || strings.ContainsAny(v, " \t\n\"'#") {
+		return strconv.Quote(v)
+	}
+	return v
+}
+
+// Spelled writes the entry as its source holds it (secrets redacted),
+// for errors about its value: "relayctl.yaml: stun-port: 99999".
+func (e Entry) Spelled() string {
+	s := e.Shown()
+	return spell(s.Name, s.Value, s.Source, s.Origin)
+}
+
+// Spelled is the named setting as its source holds it; see Entry.Spelled.
+func (r *Result) Spelled(name string) string {
+	if e, ok := r.Lookup(name); ok {
+		return e.Spelled()
+	}
+	return "--" + name
+}
+
+// unknownEnv lists RELAYCTL_* variables that name no setting, with the
+// nearest one that does.
+func unknownEnv(environ []string, known map[string]bool, notSettings []string) []string {
+	names := map[string]bool{}
+	for k := range known {
+		names[EnvName(k)] = true
+	}
+	for _, n := range notSettings {
+		names[EnvName(n)] = true
+	}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, EnvPrefix+"_") || names[k] {
+			continue
+		}
+		out = append(out, fmt.Sprintf("environment: %s is not a setting%s; ignored", k, suggest(k, names)))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // nodeIdentity reads the settings that select policy scopes.

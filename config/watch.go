@@ -2,11 +2,11 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +52,11 @@ type Watcher struct {
 	// recomputations counts successful resolutions after the first.
 	recomputations int
 	kick           chan struct{}
+
+	// paths are the sources as absolute paths; seen is their last
+	// fingerprint (Run's goroutine only).
+	paths watchPaths
+	seen  string
 }
 
 // WatchOptions configure NewWatcher.
@@ -136,30 +141,22 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer fw.Close()
 	// Watch directories, not files: editors and config management
 	// replace files by renaming, which a file watch would lose.
-	dirs := map[string]bool{}
-	if w.sources.File != "" {
-		dirs[filepath.Dir(w.sources.File)] = true
-	}
-	var urls []string
-	for _, p := range w.sources.Policies {
-		if strings.HasPrefix(p, "https://") || strings.HasPrefix(p, "http://") {
-			urls = append(urls, p)
-			continue
-		}
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			dirs[p] = true
-		} else {
-			dirs[filepath.Dir(p)] = true
-		}
-	}
-	for d := range dirs {
+	w.paths = watchedPaths(w.sources)
+	for _, d := range w.paths.dirs() {
 		if err := fw.Add(d); err != nil {
-			w.logger.Warn("cannot watch for config changes; SIGHUP still reloads", "dir", d, "err", err)
+			// A directory that does not exist (the default config
+			// directory of a relay run from flags alone) is normal.
+			level := slog.LevelWarn
+			if errors.Is(err, fs.ErrNotExist) {
+				level = slog.LevelDebug
+			}
+			w.logger.Log(ctx, level, "cannot watch for config changes; SIGHUP still reloads", "dir", d, "err", err)
 		}
 	}
+	w.seen = w.paths.fingerprint()
 	close(w.watching)
 	var pollC <-chan time.Time
-	if len(urls) > 0 {
+	if len(w.paths.urls) > 0 {
 		t := time.NewTicker(w.poll)
 		defer t.Stop()
 		pollC = t.C
@@ -209,17 +206,20 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// relevant filters directory events to the files we read.
+// relevant filters directory events to the files we read: an event
+// naming one of them, or any event in a watched directory after which one
+// of them resolves to a different file or content (a Kubernetes
+// ConfigMap flips its ..data link and no event names the file itself).
 func (w *Watcher) relevant(name string) bool {
-	if name == w.sources.File {
+	if w.paths.names(name) {
 		return true
 	}
-	for _, p := range w.sources.Policies {
-		if name == p || (filepath.Dir(name) == p && isPolicyFile(filepath.Base(name)) && !strings.HasPrefix(filepath.Base(name), ".")) {
-			return true
-		}
+	fp := w.paths.fingerprint()
+	if fp == w.seen {
+		return false
 	}
-	return false
+	w.seen = fp
+	return true
 }
 
 // recompute resolves the sources again and reports what changed.
