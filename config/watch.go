@@ -145,6 +145,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.sources.File != "" {
 		dirs[filepath.Dir(w.sources.File)] = true
 	}
+	for _, p := range overlayPaths(w.spec, w.initial) {
+		dirs[filepath.Dir(p)] = true
+	}
 	var urls []string
 	for _, p := range w.sources.Policies {
 		if strings.HasPrefix(p, "https://") || strings.HasPrefix(p, "http://") {
@@ -216,7 +219,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // relevant filters directory events to the files we read.
 func (w *Watcher) relevant(name string) bool {
-	if name == w.sources.File {
+	if name == w.sources.File || slices.Contains(overlayPaths(w.spec, w.initial), name) {
 		return true
 	}
 	for _, p := range w.sources.Policies {
