@@ -26,7 +26,7 @@ relay. They take the same flags as serve.`,
 		Example: `  relayctl config show
   relayctl config validate --config /etc/relayctl/relayctl.yaml --policy /etc/relayctl/policy.d`,
 	}
-	c.AddCommand(newConfigShowCmd(streams), newConfigValidateCmd(streams))
+	c.AddCommand(newConfigShowCmd(streams), newConfigValidateCmd(streams), newConfigFromDerperCmd(streams))
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -66,6 +67,11 @@ func Execute(args []string, streams IOStreams) int {
 	err := root.Execute()
 	if err == nil {
 		return 0
+	}
+	if strings.Contains(err.Error(), "unknown shorthand flag") {
+		if hint := singleDashHint(root, args); hint != nil {
+			err = hint
+		}
 	}
 	fmt.Fprintf(streams.ErrOut, "relayctl: %v\n", err)
 	return ExitCode(err)

@@ -74,6 +74,7 @@ type serveOptions struct {
 	Policies          []string
 
 	Admission admissionOptions
+	Derper    derperCompatOptions
 
 	sources       config.Sources
 	resolved      *config.Result
@@ -159,6 +160,7 @@ func (o *serveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	o.Admission.addFlags(f)
+	o.Derper.addFlags(f)
 	f.StringVar(&o.ConfigFile, "config", "", "config file (YAML, TOML or JSON; default <config>/relayctl.yaml)")
 	f.StringSliceVar(&o.Policies, "policy", nil, "fleet policy sources: a directory of policy files, a file, or an https:// URL (repeatable; default "+config.DefaultPolicyDir+" when it exists)")
 }
@@ -186,7 +188,10 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	if o.NodeName == "" {
 		o.NodeName, _ = os.Hostname()
 	}
-	return o.Admission.validate()
+	if err := o.Admission.validate(); err != nil {
+		return err
+	}
+	return o.Derper.validate()
 }
 
 // stunAddr is the STUN listen address: the IP of --addr, --stun-port.
@@ -258,9 +263,12 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	if created {
 		logger.Info("created a new node key", "file", keyPath)
 	}
-	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	meshKey, meshKeyFrom, err := loadMeshKeyOrEnv(o.MeshPSKFile)
 	if err != nil {
 		return err
+	}
+	if meshKeyFrom != "" {
+		logger.Info("mesh key loaded", "from", meshKeyFrom)
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -304,12 +312,15 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	defer cancelConns()
 	started := time.Now()
 	handler, err := web.NewHandler(web.Options{
-		DERP:              web.NewDERPHandler(connCtx, relay, web.DERPOptions{Logger: logger, TrustedProxies: trusted}),
+		DERP:              o.derpHandler(connCtx, relay, logger, trusted),
 		Home:              o.Home,
 		Hostname:          o.Hostname,
 		BootstrapDNSNames: o.BootstrapDNSNames,
-		Metrics:           reg,
-		Logger:            logger,
+
+		UnpublishedBootstrapDNSNames: o.Derper.UnpublishedBootstrapDNSNames,
+		TrustedProxies:               trusted,
+		Metrics:                      reg,
+		Logger:                       logger,
 		DebugInfo: func() []web.KeyValue {
 			return []web.KeyValue{
 				{Key: "Uptime", Value: time.Since(started).Round(time.Second).String()},
@@ -394,7 +405,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
-	if len(o.MeshWith) > 0 {
+	if len(o.MeshWith) > 0 && o.Derper.DERP {
 		peers, _ := o.meshPeers()
 		m, err := mesh.New(mesh.Options{Server: relay, PrivateKey: priv, MeshKey: meshKey, Peers: peers, Logger: logger})
 		if err != nil {
@@ -412,7 +423,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		}()
 	}
 
-	attrs := []any{"addr", ln.Addr().String(), "tls", tlsSet != nil, "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey()}
+	attrs := []any{"addr", ln.Addr().String(), "tls", tlsSet != nil, "key", relay.PublicKey().String(), "mesh", relay.HasMeshKey(), "derp", o.Derper.DERP}
 	if stun != nil {
 		attrs = append(attrs, "stun", stun.LocalAddr().String())
 	}

@@ -30,6 +30,7 @@ var serveSettingMeta = map[string]config.Meta{
 	"node-name":                   {Local: true},
 	"hostname":                    {Local: true},
 	"dev":                         {Local: true},
+	"acme-eab-key":                {Secret: true},
 }
 
 // serveSpec describes serve's settings for the config package.
@@ -42,6 +43,7 @@ func serveSpec() config.Spec {
 		},
 		Meta:        serveSettingMeta,
 		NotSettings: []string{"config", "policy"},
+		Overlays:    []config.Overlay{rateConfigOverlay()},
 	}
 }
 

@@ -96,7 +96,11 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, l
 		}
 		get, ts.close = m.GetCertificate, func() { m.Close() }
 	case "letsencrypt":
-		acmeOpts := acmecert.Options{DirectoryURL: o.ACMEDirectoryURL, Email: o.ACMEEmail, CacheDir: o.CertDir, Logger: logger}
+		eab, err := o.Derper.eab()
+		if err != nil {
+			return nil, err
+		}
+		acmeOpts := acmecert.Options{DirectoryURL: o.ACMEDirectoryURL, Email: o.ACMEEmail, EAB: eab, CacheDir: o.CertDir, Logger: logger}
 		if o.ACMEIPCerts {
 			ip := o.PublicIP
 			if ip == "" {

@@ -36,7 +36,7 @@ func (o *serveOptions) validateSettings() error {
 	if o.AcceptConnBurst < 1 {
 		return o.badSetting("accept-connection-burst", "want at least 1")
 	}
-	if len(o.MeshWith) > 0 && o.MeshPSKFile == "" {
+	if len(o.MeshWith) > 0 && !o.hasMeshKeySource() {
 		return usageErrorf("%s needs --mesh-psk-file, which is not set (make a key with: relayctl keygen > mesh.key)", o.spelled("mesh-with"))
 	}
 	if err := o.validateMeshWith(); err != nil {

@@ -161,6 +161,12 @@ func Resolve(spec Spec, src Sources) (*Result, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if err := applyOverlays(spec, fs, known, set); err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 
 	// Policy scopes are chosen by this node's identity, which only the
 	// lower layers may set.

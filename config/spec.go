@@ -1,6 +1,6 @@
 // Package config merges relayctl's setting sources into one resultant set:
 // built-in defaults < config file < environment (RELAYCTL_*) < command-line
-// flags < fleet policy (enforced: no lower source can override it). It
+// flags < overlay files (--rate-config) < fleet policy (enforced: no lower source can override it). It
 // knows settings, sources and files, nothing of DERP.
 //
 // The settings are a command's flags: each flag is registered once, with
@@ -59,6 +59,8 @@ type Spec struct {
 	// NotSettings are flags that select sources rather than being
 	// settings (--config, --policy).
 	NotSettings []string
+	// Overlays are files named by a setting that set other settings.
+	Overlays []Overlay
 }
 
 func (s Spec) isSetting(name string) bool {

@@ -141,7 +141,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer fw.Close()
 	// Watch directories, not files: editors and config management
 	// replace files by renaming, which a file watch would lose.
-	w.paths = watchedPaths(w.sources)
+	w.paths = watchedPaths(w.sources, overlayPaths(w.spec, w.initial))
 	for _, d := range w.paths.dirs() {
 		if err := fw.Add(d); err != nil {
 			// A directory that does not exist (the default config

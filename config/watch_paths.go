@@ -15,11 +15,15 @@ type watchPaths struct {
 	file       string   // the config file, "" for none
 	policyDirs []string // policy sources that are directories
 	policyFile []string // policy sources that are single files
+	overlays   []string // files named by settings (e.g. --rate-config)
 	urls       []string
 }
 
-func watchedPaths(src Sources) watchPaths {
+func watchedPaths(src Sources, overlays []string) watchPaths {
 	var p watchPaths
+	for _, o := range overlays {
+		p.overlays = append(p.overlays, absPath(o))
+	}
 	if src.File != "" {
 		p.file = absPath(src.File)
 	}
@@ -62,6 +66,9 @@ func (p watchPaths) dirs() []string {
 	for _, f := range p.policyFile {
 		add(filepath.Dir(f))
 	}
+	for _, f := range p.overlays {
+		add(filepath.Dir(f))
+	}
 	for _, d := range p.policyDirs {
 		add(d)
 	}
@@ -71,7 +78,7 @@ func (p watchPaths) dirs() []string {
 // names reports whether an event's path is one of the files read.
 func (p watchPaths) names(event string) bool {
 	event = absPath(event)
-	if event == p.file || slices.Contains(p.policyFile, event) {
+	if event == p.file || slices.Contains(p.policyFile, event) || slices.Contains(p.overlays, event) {
 		return true
 	}
 	base := filepath.Base(event)
@@ -96,6 +103,9 @@ func (p watchPaths) fingerprint() string {
 		stat(p.file)
 	}
 	for _, f := range p.policyFile {
+		stat(f)
+	}
+	for _, f := range p.overlays {
 		stat(f)
 	}
 	for _, d := range p.policyDirs {

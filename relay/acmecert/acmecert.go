@@ -21,6 +21,9 @@ type Options struct {
 	DirectoryURL string
 	// Email is the account contact; optional.
 	Email string
+	// EAB binds the ACME account to an account at the CA, for CAs that
+	// require it (Google Trust Services, ZeroSSL); nil for none.
+	EAB *acme.ExternalAccountBinding
 	// CacheDir holds the account key and issued certificates.
 	CacheDir string
 	// HTTPClient talks to the CA; nil uses the system roots, which honour
@@ -53,5 +56,7 @@ func NewHostManager(hostname string, o Options) *autocert.Manager {
 		Cache:      autocert.DirCache(o.CacheDir),
 		Email:      o.Email,
 		Client:     &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient},
+
+		ExternalAccountBinding: o.EAB,
 	}
 }

@@ -165,7 +165,7 @@ func (m *IPManager) client(ctx context.Context) (*acme.Client, error) {
 		return nil, err
 	}
 	c := &acme.Client{Key: key, DirectoryURL: m.opts.directory(), HTTPClient: m.opts.HTTPClient}
-	acct := &acme.Account{}
+	acct := &acme.Account{ExternalAccountBinding: m.opts.EAB}
 	if m.opts.Email != "" {
 		acct.Contact = []string{"mailto:" + m.opts.Email}
 	}

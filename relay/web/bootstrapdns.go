@@ -37,6 +37,11 @@ type bootstrapDNS struct {
 
 	answer atomic.Pointer[bootstrapAnswer]
 
+	// unpublished names are answered only to ?q= (nil: none); trusted
+	// proxies may name the client, whose address picks its rollout.
+	unpublished *unpublishedDNS
+	trusted     TrustedProxies
+
 	queriedMu sync.Mutex
 	queried   map[string]struct{}
 
@@ -90,13 +95,14 @@ func cleanNames(names []string) []string {
 // run refreshes the cache now and then every interval until ctx ends. With
 // no names there is nothing to refresh.
 func (d *bootstrapDNS) run(ctx context.Context, interval time.Duration) {
-	if len(d.names) == 0 {
+	if len(d.names) == 0 && d.unpublished == nil {
 		return
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		d.refresh(ctx)
+		d.unpublished.refresh(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -140,9 +146,10 @@ func encodeBootstrapAnswer(ips map[string][]net.IP) *bootstrapAnswer {
 	return &bootstrapAnswer{ips: ips, json: j}
 }
 
-// ServeHTTP answers with every published name, whatever q asks for: this
-// node has no unpublished names. q only feeds the hit/miss counters, which
-// tell an operator what clients look for.
+// ServeHTTP answers a ?q= for an unpublished name with that name alone (to
+// clients in its rollout); otherwise with every published name, whatever q
+// asks for. q also feeds the hit/miss counters, which tell an operator
+// what clients look for.
 func (d *bootstrapDNS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.requests.Inc()
 	w.Header().Set("Content-Type", "application/json")
@@ -159,6 +166,11 @@ func (d *bootstrapDNS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := d.answer.Load()
 	if q != "" {
 		d.noteQueried(q)
+		client := d.trusted.ClientAddr(r, remoteAddrPort(nil, r.RemoteAddr)).Addr()
+		if body, ok := d.unpublished.lookup(q, client); ok {
+			w.Write(body)
+			return
+		}
 		switch {
 		case len(a.ips[q]) > 0:
 			d.publishedHits.Inc()

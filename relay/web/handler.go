@@ -35,6 +35,16 @@ type Options struct {
 	// (--bootstrap-dns-names).
 	BootstrapDNSNames []string
 
+	// UnpublishedBootstrapDNSNames are answered by /bootstrap-dns only to a
+	// client asking for one by name (?q=); "name/record" limits the answer
+	// to the share of clients given by the TXT record "record"
+	// (--unpublished-bootstrap-dns-names).
+	UnpublishedBootstrapDNSNames []string
+
+	// TrustedProxies may name the client in X-Forwarded-For/X-Real-IP
+	// (the address that picks a client's rollout share).
+	TrustedProxies TrustedProxies
+
 	// Metrics is the registry behind /debug/varz and /debug/metrics. Process
 	// metrics and the bootstrap_dns_* counters are added to it. Nil means a
 	// private registry.
@@ -48,7 +58,8 @@ type Options struct {
 	// request. Nil shows none.
 	DebugInfo func() []KeyValue
 
-	// Resolver looks up BootstrapDNSNames. Nil means net.DefaultResolver.
+	// Resolver looks up BootstrapDNSNames (and rollout records when it is
+	// a TXTResolver too). Nil means net.DefaultResolver.
 	Resolver Resolver
 }
 
@@ -98,6 +109,8 @@ func NewHandler(opts Options) (*Handler, error) {
 		dns:     newBootstrapDNS(opts.BootstrapDNSNames, resolver, reg, logger),
 		stopped: make(chan struct{}),
 	}
+	h.dns.unpublished = newUnpublishedDNS(opts.UnpublishedBootstrapDNSNames, resolver, reg, logger)
+	h.dns.trusted = opts.TrustedProxies
 	h.routes(opts.DERP, home, newDebugHandler(reg, opts.DebugInfo))
 
 	ctx, stop := context.WithCancel(context.Background())
