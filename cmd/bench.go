@@ -32,6 +32,7 @@ type benchOptions struct {
 	Window         int
 	OpenLoop       bool
 	StallReceivers int
+	StallMixed     bool
 	Warmup         time.Duration
 	PingInterval   time.Duration
 	IdlePing       time.Duration
@@ -74,7 +75,9 @@ func newBenchCmd(streams IOStreams, runF func(benchKind, *benchOptions) error) *
 		Long: `Measure how much a DERP relay carries. Without a subcommand, bench connects --pairs
 sender→receiver pairs of clients and relays --size-byte packets through the relay for
 --duration, each pair keeping at most --window packets in flight (or, with --open-loop,
-sending as fast as the relay reads). A separate pair times round trips through the relay
+sending as fast as the relay reads). With --stall-receivers or --stall-mixed, a baseline
+and a control phase precede the measured one, in which receivers stop reading; the other
+pairs' rates are reported against the baseline, as a mean and for the worst 250 ms. A separate pair times round trips through the relay
 at a low rate, first idle and then under the load. It reports delivered packets/s and
 MB/s, loss, and round-trip percentiles.
 
@@ -109,6 +112,7 @@ stdout. Point it only at relays you operate: it is a load test.`,
 	f.IntVar(&o.Window, "window", loadgen.DefaultWindow, "packets in flight per pair (closed loop)")
 	f.BoolVar(&o.OpenLoop, "open-loop", false, "send as fast as the relay reads, without flow control")
 	f.IntVar(&o.StallReceivers, "stall-receivers", 0, "this many pairs' receivers stop reading when the load starts; their senders keep pace with a live pair (at most half of --pairs)")
+	f.BoolVar(&o.StallMixed, "stall-mixed", false, "add a sender that alternates packets between its own receiver and one that stops reading after the baseline (it stays connected)")
 	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
 	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
 	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
@@ -232,6 +236,7 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 			Window:           o.Window,
 			OpenLoop:         o.OpenLoop,
 			StalledReceivers: o.StallReceivers,
+			MixedStall:       o.StallMixed,
 			Duration:         o.Duration,
 			Warmup:           orNone(o.Warmup),
 			PingInterval:     orNone(o.PingInterval),
@@ -342,9 +347,15 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 	)
 	if r.StalledReceivers > 0 {
 		t.Rows = append(t.Rows, row("stalled receivers", fmt.Sprintf("%d (not counted above)", r.StalledReceivers)))
-		if r.StallBaseline != nil {
-			t.Rows = append(t.Rows, row("other pairs kept", fmt.Sprintf("%.2f of their rate before the stall (mean %s packets/s)", r.StallKeptRatio, si(r.StallBaseline.Mean))))
-		}
+	}
+	if r.MixedStall {
+		t.Rows = append(t.Rows, row("mixed sender", fmt.Sprintf("to its own receiver and to one that stalled (not counted above); own receiver kept %.2f of its rate", r.MixedReceiverRatio)))
+	}
+	if r.StallBaseline != nil {
+		t.Rows = append(t.Rows,
+			row("other pairs kept", fmt.Sprintf("%.2f of their rate before the stall (mean %s packets/s); worst %v: %.2f", r.StallKeptRatio, si(r.StallBaseline.Mean), loadgen.StallWindow, r.StallWorstWindowRatio)),
+			row("control, no stall", fmt.Sprintf("%.2f; worst %v: %.2f", r.ControlKeptRatio, loadgen.StallWindow, r.ControlWorstWindowRatio)),
+		)
 	}
 	if r.RTTIdle != nil {
 		t.Rows = append(t.Rows, row("round trip, idle", latencyText(r.RTTIdle)))

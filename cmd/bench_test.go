@@ -31,6 +31,11 @@ func TestBenchFlags(t *testing.T) {
 				t.Errorf("options: %+v", o)
 			}
 		}},
+		{"stall-mixed", []string{"--server", server, "--stall-mixed", "--duration", "4s"}, benchThroughput, func(t *testing.T, o *benchOptions) {
+			if !o.StallMixed || o.StallReceivers != 0 || o.Duration != 4*time.Second {
+				t.Errorf("options: %+v", o)
+			}
+		}},
 		{"idle", []string{"idle", "--server", server, "--clients", "15000", "--settle", "5s"}, benchIdle, func(t *testing.T, o *benchOptions) {
 			if o.Clients != 15000 || o.Settle != 5*time.Second || o.Parallel != 16 {
 				t.Errorf("options: %+v", o)
@@ -121,6 +126,13 @@ func TestBenchAgainstRelay(t *testing.T) {
 			args:     []string{"bench", "--pairs", "2", "--open-loop", "--duration", "200ms", "--warmup", "0", "--idle-ping", "0"},
 			wantKeys: []string{"mode", "packets_per_second", "loss_ratio", "rtt_load"},
 			wantText: []string{"open loop", "loss"},
+		},
+		{
+			name: "stall-mixed",
+			args: []string{"bench", "--pairs", "2", "--stall-mixed", "--duration", "300ms", "--warmup", "0", "--idle-ping", "0"},
+			wantKeys: []string{"mixed_stall", "stall_kept_ratio", "stall_worst_window_ratio", "control_kept_ratio",
+				"control_worst_window_ratio", "mixed_receiver_ratio", "stall_baseline_pair_packets_per_second"},
+			wantText: []string{"mixed sender", "other pairs kept", "worst 250ms", "control, no stall"},
 		},
 		{
 			name:     "idle",

@@ -8,31 +8,36 @@ import (
 // batchBytes is roughly how much a sender writes per system call.
 const batchBytes = 64 << 10
 
-// frameBatch is count SendPacket frames to one destination, laid out back
-// to back so that any prefix of whole frames is written with one call:
+// frameBatch is count SendPacket frames, laid out back to back so that any
+// prefix of whole frames is written with one call:
 //
 //	type(1) ‖ length(4) ‖ dst key(32) ‖ payload(size)   × count
+//
+// The destinations take turns frame by frame (one destination for an
+// ordinary pair; two for the mixed sender, see ThroughputConfig.MixedStall).
 type frameBatch struct {
 	buf      []byte
 	frameLen int
 	count    int
 }
 
-// newFrameBatch builds up to maxCount frames (at least one, and no more
-// than fit in about batchBytes) of size-byte payloads for dst. The payload
+// newFrameBatch builds up to maxCount frames (at least one round of dsts,
+// and otherwise no more than fit in about batchBytes, in whole rounds) of
+// size-byte payloads for dsts in turn. The payload
 // is a fixed pattern whose first byte is not that of disco's magic, so
 // relays treat it as ordinary data.
-func newFrameBatch(dst key.NodePublic, size, maxCount int) frameBatch {
+func newFrameBatch(dsts []key.NodePublic, size, maxCount int) frameBatch {
 	frameLen := wire.FrameHeaderLen + wire.KeyLen + size
-	count := max(1, min(maxCount, batchBytes/frameLen))
+	rounds := len(dsts)
+	count := max(rounds, min(maxCount, batchBytes/frameLen)/rounds*rounds)
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte(i*7 + 1)
 	}
 	buf := make([]byte, 0, count*frameLen)
-	for range count {
+	for i := range count {
 		buf = wire.AppendFrameHeader(buf, wire.FrameSendPacket, uint32(wire.KeyLen+size))
-		buf = dst.AppendTo(buf)
+		buf = dsts[i%rounds].AppendTo(buf)
 		buf = append(buf, payload...)
 	}
 	return frameBatch{buf: buf, frameLen: frameLen, count: count}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/relay/client"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // lossTimeout is how long a closed-loop sender with a full window waits
@@ -21,6 +23,10 @@ type pair struct {
 	sender, receiver *conn
 	batch            frameBatch
 	size             int
+	// fanout is how many frames go out per packet counted: 1, or 2 for
+	// the mixed sender, whose every packet to its receiver is followed by
+	// one to the receiver that will stall (see ThroughputConfig.MixedStall).
+	fanout int
 
 	// Each counter has its own cache line: sender and receiver may run on
 	// different cores and write them constantly.
@@ -45,17 +51,35 @@ type pair struct {
 type mirrorBase struct{ acked, pacerDelivered uint64 }
 
 func newPair(sender, receiver *conn, size, window int) *pair {
-	maxCount := window
+	return newFanoutPair(sender, receiver, nil, size, window)
+}
+
+// newFanoutPair is a pair whose sender also sends, after each of its
+// packets, one to other (when not nil). Only the receiver's packets are
+// counted and flow-controlled.
+func newFanoutPair(sender, receiver, other *conn, size, window int) *pair {
+	dsts := []key.NodePublic{receiver.PublicKey()}
+	if other != nil {
+		dsts = append(dsts, other.PublicKey())
+	}
+	maxCount := window * len(dsts)
 	if window <= 0 {
 		maxCount = batchBytes // open loop: as many as fit
 	}
 	return &pair{
 		sender:   sender,
 		receiver: receiver,
-		batch:    newFrameBatch(receiver.PublicKey(), size, maxCount),
+		batch:    newFrameBatch(dsts, size, maxCount),
 		size:     size,
+		fanout:   len(dsts),
 		wake:     make(chan struct{}, 1),
 	}
+}
+
+// receiveOnly describes a receiver fed by another pair's sender (the mixed
+// sender's second destination); it has no sender goroutine of its own.
+func receiveOnly(sender, receiver *conn, size int) *pair {
+	return &pair{sender: sender, receiver: receiver, batch: frameBatch{frameLen: wire.FrameHeaderLen + wire.KeyLen + size}, size: size, fanout: 1, wake: make(chan struct{}, 1)}
 }
 
 // receive counts packets until the connection closes. It signals the
@@ -112,7 +136,9 @@ func (p *pair) acked() uint64 {
 // stallReceiver makes the receiver stop reading and hands pacing over to
 // pacedBy.
 func (p *pair) stallReceiver() {
-	p.mirrored.Store(&mirrorBase{acked: p.delivered.Load(), pacerDelivered: p.pacedBy.delivered.Load()})
+	if p.pacedBy != nil {
+		p.mirrored.Store(&mirrorBase{acked: p.delivered.Load(), pacerDelivered: p.pacedBy.delivered.Load()})
+	}
 	p.stall.Store(true)
 }
 
@@ -146,12 +172,12 @@ func (p *pair) sendClosedLoop(stop <-chan struct{}, window int) error {
 			}
 			continue
 		}
-		n := min(free, p.batch.count)
+		n := min(free, p.batch.count/p.fanout)
 		// Count before writing: the receiver may see the packets before
 		// write returns, and delivered must never run ahead of sent.
 		sent += uint64(n)
 		p.sent.Store(sent)
-		if err := p.write(n); err != nil {
+		if err := p.write(n * p.fanout); err != nil {
 			return err
 		}
 	}
@@ -166,7 +192,7 @@ func (p *pair) sendOpenLoop(stop <-chan struct{}) error {
 			return nil
 		default:
 		}
-		sent += uint64(p.batch.count)
+		sent += uint64(p.batch.count / p.fanout)
 		p.sent.Store(sent)
 		if err := p.write(p.batch.count); err != nil {
 			return err

@@ -28,8 +28,16 @@ type ThroughputConfig struct {
 	// against the baseline, show how well the relay isolates them from a
 	// stuck client.
 	StalledReceivers int
-	Duration         time.Duration // measured time, after Warmup
-	Warmup           time.Duration // load before measuring; negative for none
+	// MixedStall adds a mixed sender beside the pairs: it alternates
+	// packets between a receiver of its own and a receiver Z, flow
+	// controlled by its own receiver only. After the baseline, Z stops
+	// reading (it stays connected) while the sender carries on, as a
+	// client keeps talking to a peer whose connection hangs. The other
+	// pairs' rates then show whether the relay stays fair between
+	// senders while it spends effort on a stuck receiver.
+	MixedStall bool
+	Duration   time.Duration // measured time, after Warmup
+	Warmup     time.Duration // load before measuring; negative for none
 	// PingInterval is the period of the round-trip pings that run beside
 	// the load; negative disables them.
 	PingInterval time.Duration
@@ -62,11 +70,24 @@ type ThroughputResult struct {
 	// With stalled receivers: the same live pairs' rates over an equal
 	// time just before the stall, and the ratio of their mean rates
 	// (stalled over baseline): how much of their rate they kept.
-	StallBaseline  *Spread  `json:"stall_baseline_pair_packets_per_second,omitempty"`
-	StallKeptRatio float64  `json:"stall_kept_ratio,omitempty"`
-	Malformed      uint64   `json:"malformed"`
-	RTTIdle        *Latency `json:"rtt_idle,omitempty"`
-	RTTLoad        *Latency `json:"rtt_load,omitempty"`
+	StallBaseline  *Spread `json:"stall_baseline_pair_packets_per_second,omitempty"`
+	StallKeptRatio float64 `json:"stall_kept_ratio,omitempty"`
+	// StallWorstWindowRatio is the live pairs' summed rate in the worst
+	// StallWindow of the stall over their summed baseline rate: a short
+	// collapse that the mean hides shows here.
+	StallWorstWindowRatio float64 `json:"stall_worst_window_ratio,omitempty"`
+	// The control is a phase as long as the stall, between the baseline
+	// and the stall, in which nobody stops reading: the same figures
+	// without a stall show how much of the difference is noise.
+	ControlKeptRatio        float64 `json:"control_kept_ratio,omitempty"`
+	ControlWorstWindowRatio float64 `json:"control_worst_window_ratio,omitempty"`
+	MixedStall              bool    `json:"mixed_stall,omitempty"`
+	// MixedReceiverRatio is the mixed sender's rate to its own (reading)
+	// receiver during the stall over its baseline rate.
+	MixedReceiverRatio float64  `json:"mixed_receiver_ratio,omitempty"`
+	Malformed          uint64   `json:"malformed"`
+	RTTIdle            *Latency `json:"rtt_idle,omitempty"`
+	RTTLoad            *Latency `json:"rtt_load,omitempty"`
 	// Server is set when Target.ServerPID is.
 	Server                    *ProcessUsage `json:"server,omitempty"`
 	PacketsPerServerCPUSecond float64       `json:"packets_per_server_cpu_second,omitempty"`
@@ -129,11 +150,18 @@ func RunThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputResult
 	return r.run(ctx)
 }
 
+// StallWindow is the length of the windows in which stall runs look for
+// the live pairs' worst rate.
+const StallWindow = 250 * time.Millisecond
+
 type throughputRun struct {
 	cfg    ThroughputConfig
 	pairs  []*pair
 	pinger *pinger
 	conns  []*conn
+	// With MixedStall: the mixed sender (paired with its own receiver)
+	// and Z, the receiver that stalls.
+	mixed, stuck *pair
 
 	stop      chan struct{} // closes to stop senders, receivers and pinger
 	stopOnce  sync.Once
@@ -153,16 +181,21 @@ func (r *throughputRun) connect(ctx context.Context, d *dialer) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
 	r.progress(Progress{Phase: "connecting"})
-	n := 2 * r.cfg.Pairs
+	pings := 0
 	if r.cfg.PingInterval > 0 {
-		n += 2
+		pings = 2
+	}
+	n := 2*r.cfg.Pairs + pings
+	if r.cfg.MixedStall {
+		n += 3 // sender, its receiver, Z
 	}
 	conns := make([]*conn, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range conns {
 		buf := bulkReadBuffer
-		if i%2 == 0 || i >= 2*r.cfg.Pairs {
+		sender := i < 2*r.cfg.Pairs && i%2 == 0 || i == 2*r.cfg.Pairs+pings
+		if sender || i >= 2*r.cfg.Pairs && i < 2*r.cfg.Pairs+pings {
 			buf = pingReadBuffer // senders read only keepalives; pings are small
 		}
 		wg.Go(func() { conns[i], errs[i] = d.dial(ctx, key.NewNode(), buf) })
@@ -187,10 +220,21 @@ func (r *throughputRun) connect(ctx context.Context, d *dialer) error {
 		live := r.pairs[r.cfg.StalledReceivers+i%(r.cfg.Pairs-r.cfg.StalledReceivers)]
 		p.pacedBy, live.alsoWake = live, p.wake
 	}
+	extra := conns[2*r.cfg.Pairs:]
 	if r.cfg.PingInterval > 0 {
-		r.pinger = &pinger{from: conns[n-2], echo: conns[n-1], interval: r.cfg.PingInterval}
+		r.pinger = &pinger{from: extra[0], echo: extra[1], interval: r.cfg.PingInterval}
+		extra = extra[2:]
 	}
-	for _, p := range r.pairs {
+	if r.cfg.MixedStall {
+		window := r.cfg.Window
+		if r.cfg.OpenLoop {
+			window = 0
+		}
+		r.mixed = newFanoutPair(extra[0], extra[1], extra[2], r.cfg.PacketSize, window)
+		r.stuck = receiveOnly(extra[0], extra[2], r.cfg.PacketSize)
+		go r.stuck.receive(r.stop)
+	}
+	for _, p := range r.senderPairs() {
 		go p.receive(r.stop)
 		go drainSender(p.sender)
 	}
@@ -207,7 +251,7 @@ func (r *throughputRun) prime(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		waiting := 0
-		for _, p := range r.pairs {
+		for _, p := range r.senderPairs() {
 			if p.delivered.Load() > 0 {
 				continue
 			}
@@ -222,7 +266,7 @@ func (r *throughputRun) prime(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d pairs delivered no packet: %w", waiting, len(r.pairs), context.Cause(ctx))
+			return fmt.Errorf("%d of %d pairs delivered no packet: %w", waiting, len(r.senderPairs()), context.Cause(ctx))
 		case <-tick.C:
 		}
 	}
@@ -240,7 +284,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	if r.pinger != nil {
 		go r.pinger.run(r.stop)
 		if cfg.IdlePing > 0 {
-			if err := r.wait(ctx, "idle-rtt", cfg.IdlePing); err != nil {
+			if err := r.wait(ctx, "idle-rtt", cfg.IdlePing, nil); err != nil {
 				return nil, err
 			}
 			res.RTTIdle = r.pinger.endPhase()
@@ -249,25 +293,39 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	live := r.pairs[cfg.StalledReceivers:]
 	sentBefore, deliveredBefore := sums(live)
 
-	for _, p := range r.pairs {
+	for _, p := range r.senderPairs() {
 		r.startSender(p)
 	}
 	if cfg.Warmup > 0 {
-		if err := r.wait(ctx, "warmup", cfg.Warmup); err != nil {
+		if err := r.wait(ctx, "warmup", cfg.Warmup, nil); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.StalledReceivers > 0 {
+	var baselineTotal, mixedBaseline float64
+	var windows *windowMeter
+	if cfg.StalledReceivers > 0 || cfg.MixedStall {
 		// The same pairs, all reading, give the baseline that the
-		// stalled phase is compared with, under the same conditions.
-		baseline, err := r.pairRates(ctx, "baseline", live)
+		// stalled phase is compared with, under the same conditions;
+		// the control repeats it, to show the noise.
+		baseline, err := r.observe(ctx, "baseline", live)
 		if err != nil {
 			return nil, err
 		}
-		res.StallBaseline = &baseline
+		res.StallBaseline, mixedBaseline = &baseline.pairs, baseline.mixed
+		baselineTotal = baseline.pairs.Mean * float64(len(live))
+		control, err := r.observe(ctx, "control", live)
+		if err != nil {
+			return nil, err
+		}
+		res.ControlKeptRatio = rateIf(control.pairs.Mean, baseline.pairs.Mean)
+		res.ControlWorstWindowRatio = rateIf(control.worstWindow, baselineTotal)
 		for _, p := range r.pairs[:cfg.StalledReceivers] {
 			p.stallReceiver()
 		}
+		if r.stuck != nil {
+			r.stuck.stallReceiver()
+		}
+		windows = newWindowMeter(live)
 	}
 	if r.pinger != nil {
 		r.pinger.endPhase()
@@ -279,10 +337,12 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	}
 	start := time.Now()
 	sent0, delivered0 := perPair(r.pairs)
-	if err := r.wait(ctx, "measuring", cfg.Duration); err != nil {
+	mixed0 := r.mixedDelivered()
+	if err := r.wait(ctx, "measuring", cfg.Duration, windows); err != nil {
 		return nil, err
 	}
 	sent1, delivered1 := perPair(r.pairs)
+	mixed1 := r.mixedDelivered()
 	seconds := time.Since(start).Seconds()
 	server, generator, err := meter.stop()
 	if err != nil {
@@ -304,8 +364,13 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		rates = append(rates, float64(n)/seconds)
 	}
 	res.PairPacketsPerSecond = spreadOf(rates)
-	if res.StallBaseline != nil && res.StallBaseline.Mean > 0 {
-		res.StallKeptRatio = res.PairPacketsPerSecond.Mean / res.StallBaseline.Mean
+	if res.StallBaseline != nil {
+		res.StallKeptRatio = rateIf(res.PairPacketsPerSecond.Mean, res.StallBaseline.Mean)
+		res.StallWorstWindowRatio = rateIf(windows.worst, baselineTotal)
+	}
+	if r.mixed != nil {
+		res.MixedStall = true
+		res.MixedReceiverRatio = rateIf(float64(mixed1-mixed0)/seconds, mixedBaseline)
 	}
 	res.PacketsPerSecond = float64(res.Delivered) / seconds
 	res.MegabytesPerSecond = res.PacketsPerSecond * float64(cfg.PacketSize) / 1e6
@@ -331,12 +396,21 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	return res, nil
 }
 
-// pairRates runs the load for Duration and returns the pairs' rates.
-func (r *throughputRun) pairRates(ctx context.Context, phase string, pairs []*pair) (Spread, error) {
+// phaseRates are the delivery rates of one phase of a stall run.
+type phaseRates struct {
+	pairs       Spread  // per pair
+	worstWindow float64 // the pairs' lowest summed rate over a StallWindow
+	mixed       float64 // the mixed sender's, to its own receiver
+}
+
+// observe runs the load for Duration and measures the pairs' rates.
+func (r *throughputRun) observe(ctx context.Context, phase string, pairs []*pair) (phaseRates, error) {
 	start := time.Now()
 	_, before := perPair(pairs)
-	if err := r.wait(ctx, phase, r.cfg.Duration); err != nil {
-		return Spread{}, err
+	mixed0 := r.mixedDelivered()
+	windows := newWindowMeter(pairs)
+	if err := r.wait(ctx, phase, r.cfg.Duration, windows); err != nil {
+		return phaseRates{}, err
 	}
 	_, after := perPair(pairs)
 	seconds := time.Since(start).Seconds()
@@ -344,7 +418,52 @@ func (r *throughputRun) pairRates(ctx context.Context, phase string, pairs []*pa
 	for i := range pairs {
 		rates[i] = float64(after[i]-before[i]) / seconds
 	}
-	return spreadOf(rates), nil
+	return phaseRates{pairs: spreadOf(rates), worstWindow: windows.worst, mixed: float64(r.mixedDelivered()-mixed0) / seconds}, nil
+}
+
+func (r *throughputRun) mixedDelivered() uint64 {
+	if r.mixed == nil {
+		return 0
+	}
+	return r.mixed.delivered.Load()
+}
+
+// senderPairs are the pairs with a sender goroutine: the pairs and the
+// mixed sender.
+func (r *throughputRun) senderPairs() []*pair {
+	if r.mixed == nil {
+		return r.pairs
+	}
+	return append(r.pairs[:len(r.pairs):len(r.pairs)], r.mixed)
+}
+
+// windowMeter finds the lowest summed delivery rate of some pairs over
+// whole StallWindows.
+type windowMeter struct {
+	pairs  []*pair
+	last   uint64
+	lastAt time.Time
+	worst  float64
+	seen   bool
+}
+
+func newWindowMeter(pairs []*pair) *windowMeter {
+	return &windowMeter{pairs: pairs}
+}
+
+func (w *windowMeter) start(now time.Time) {
+	_, w.last = sums(w.pairs)
+	w.lastAt = now
+}
+
+func (w *windowMeter) sample(now time.Time) {
+	_, d := sums(w.pairs)
+	if secs := now.Sub(w.lastAt).Seconds(); secs > 0 {
+		if rate := float64(d-w.last) / secs; !w.seen || rate < w.worst {
+			w.worst, w.seen = rate, true
+		}
+	}
+	w.last, w.lastAt = d, now
 }
 
 func (r *throughputRun) startSender(p *pair) {
@@ -374,7 +493,7 @@ func (r *throughputRun) stopSenders() error {
 	select {
 	case <-done:
 	case <-time.After(senderGrace):
-		for _, p := range r.pairs {
+		for _, p := range r.senderPairs() {
 			p.sender.raw.SetWriteDeadline(aLongTimeAgo)
 		}
 		<-done
@@ -407,14 +526,22 @@ func (r *throughputRun) drain(ctx context.Context, live []*pair) {
 	}
 }
 
-// wait lets the load run for d, reporting progress, and fails early if
-// ctx ends or a sender fails.
-func (r *throughputRun) wait(ctx context.Context, phase string, length time.Duration) error {
+// wait lets the load run for d, reporting progress and, when windows is
+// not nil, sampling it every StallWindow; it fails early if ctx ends or a
+// sender fails.
+func (r *throughputRun) wait(ctx context.Context, phase string, length time.Duration, windows *windowMeter) error {
 	start := time.Now()
 	end := time.NewTimer(length)
 	defer end.Stop()
 	tick := time.NewTicker(r.cfg.ProgressInterval)
 	defer tick.Stop()
+	var window <-chan time.Time
+	if windows != nil {
+		t := time.NewTicker(StallWindow)
+		defer t.Stop()
+		window = t.C
+		windows.start(start)
+	}
 	_, delivered0 := sums(r.pairs)
 	last, lastAt := delivered0, start
 	r.progress(Progress{Phase: phase, Total: length})
@@ -424,6 +551,9 @@ func (r *throughputRun) wait(ctx context.Context, phase string, length time.Dura
 			return context.Cause(ctx)
 		case <-end.C:
 			return nil
+		case now := <-window:
+			windows.sample(now)
+			continue
 		case now := <-tick.C:
 			_, delivered := sums(r.pairs)
 			rate := float64(delivered-last) / now.Sub(lastAt).Seconds()

@@ -19,6 +19,8 @@ func TestRunThroughput(t *testing.T) {
 		{"large-packets", ThroughputConfig{Pairs: 2, PacketSize: 16000, Window: 8}, "closed-loop"},
 		{"open-loop", ThroughputConfig{Pairs: 2, PacketSize: 1200, OpenLoop: true}, "open-loop"},
 		{"stalled-receiver", ThroughputConfig{Pairs: 2, PacketSize: 1200, Window: 8, StalledReceivers: 1}, "closed-loop"},
+		{"mixed-stall", ThroughputConfig{Pairs: 2, PacketSize: 1200, Window: 8, MixedStall: true}, "closed-loop"},
+		{"mixed-stall-open-loop", ThroughputConfig{Pairs: 1, PacketSize: 1200, OpenLoop: true, MixedStall: true}, "open-loop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,13 +78,24 @@ func TestRunThroughput(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			want := []string{"connecting", "idle-rtt", "warmup", "measuring", "draining"}
-			if cfg.StalledReceivers > 0 {
-				want = []string{"connecting", "idle-rtt", "warmup", "baseline", "measuring", "draining"}
-				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || res.StallKeptRatio <= 0 {
-					t.Errorf("stall baseline %+v, kept ratio %v", res.StallBaseline, res.StallKeptRatio)
+			if cfg.StalledReceivers > 0 || cfg.MixedStall {
+				want = []string{"connecting", "idle-rtt", "warmup", "baseline", "control", "measuring", "draining"}
+				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || res.StallKeptRatio <= 0 || res.StallWorstWindowRatio <= 0 {
+					t.Errorf("stall baseline %+v, kept ratio %v, worst window %v", res.StallBaseline, res.StallKeptRatio, res.StallWorstWindowRatio)
 				}
-			} else if res.StallBaseline != nil || res.StallKeptRatio != 0 {
-				t.Errorf("stall figures without a stall: %+v, %v", res.StallBaseline, res.StallKeptRatio)
+				if res.ControlKeptRatio <= 0 || res.ControlWorstWindowRatio <= 0 {
+					t.Errorf("control kept ratio %v, worst window %v", res.ControlKeptRatio, res.ControlWorstWindowRatio)
+				}
+				// The worst window cannot beat the whole phase by much
+				// (the last, partial window is not counted).
+				if res.StallWorstWindowRatio > 1.5*res.StallKeptRatio {
+					t.Errorf("worst window %v above the mean %v", res.StallWorstWindowRatio, res.StallKeptRatio)
+				}
+			} else if res.StallBaseline != nil || res.StallKeptRatio != 0 || res.StallWorstWindowRatio != 0 || res.ControlKeptRatio != 0 {
+				t.Errorf("stall figures without a stall: %+v", res)
+			}
+			if res.MixedStall != cfg.MixedStall || cfg.MixedStall != (res.MixedReceiverRatio > 0) {
+				t.Errorf("mixed stall %v, mixed receiver ratio %v; want them for a mixed-stall run only", res.MixedStall, res.MixedReceiverRatio)
 			}
 			if !slices.Equal(phases, want) {
 				t.Errorf("progress phases %q, want %q", phases, want)

@@ -67,6 +67,10 @@ type sclient struct {
 	keepAliveDue   bool
 	writers        sync.WaitGroup
 	keepAliveTimer *time.Timer // guarded by queueMu
+	// writing is set while the writer is inside a write to the
+	// connection: then it waits for the client to read, not for CPU, and
+	// a sender gains nothing by yielding to it (see enqueue).
+	writing atomic.Bool
 
 	done      chan struct{} // closed by close()
 	closeOnce sync.Once
@@ -131,6 +135,10 @@ func (c *sclient) keepAliveFired() {
 	c.kickWriter(start)
 }
 
+// yieldToWriter lets a woken writer run before the sender's reader goes
+// on; a variable so that a test can count the yields.
+var yieldToWriter = runtime.Gosched
+
 // enqueue hands a packet to c's writer, dropping c's oldest queued packet
 // if the queue is full. It takes ownership of buf.
 func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
@@ -156,8 +164,15 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 		// The receiver's writer is behind. Under overload a sender's
 		// reader always has input and would keep the CPU, so writers
 		// barely run and queues only churn: yield so the writer we just
-		// woke can drain.
-		runtime.Gosched()
+		// woke can drain. Not when the writer is blocked in a write (a
+		// receiver that stopped reading): yielding would not help it,
+		// and the runtime reschedules a yielding goroutine before it
+		// polls the network, so a sender yielding on every packet to a
+		// stuck receiver would keep every other sender's reader from
+		// waking until the write times out.
+		if !c.writing.Load() {
+			yieldToWriter()
+		}
 	} else {
 		m.queueDepth.Add(1)
 	}

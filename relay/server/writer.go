@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/packetbuf"
@@ -72,7 +73,7 @@ const writerIdleExit = time.Second
 func (c *sclient) writeLoop() {
 	defer c.writers.Done()
 	var work pendingWork
-	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout}
+	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing}
 	defer fw.release()
 	idle := time.NewTimer(writerIdleExit)
 	defer idle.Stop()
@@ -212,6 +213,7 @@ func (c *sclient) noteWriteError(err error) {
 type frameWriter struct {
 	conn    net.Conn
 	timeout time.Duration
+	writing *atomic.Bool // set while a write is in progress; see sclient.writing
 	buf     *[]byte
 	err     error
 }
@@ -263,7 +265,9 @@ func (fw *frameWriter) writeBuffers(bufs net.Buffers) {
 	if fw.timeout > 0 {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
+	fw.writing.Store(true)
 	_, fw.err = bufs.WriteTo(fw.conn)
+	fw.writing.Store(false)
 }
 
 func (fw *frameWriter) flush() {
@@ -273,7 +277,9 @@ func (fw *frameWriter) flush() {
 	if fw.timeout > 0 {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
+	fw.writing.Store(true)
 	_, fw.err = fw.conn.Write(*fw.buf)
+	fw.writing.Store(false)
 	*fw.buf = (*fw.buf)[:0]
 }
 
