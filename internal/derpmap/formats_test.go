@@ -92,4 +92,3 @@ func TestRenderPolicyMemberOmitDefaultRegions(t *testing.T) {
 		t.Error("WithOmitDefaultRegions changed its argument")
 	}
 }
-
