@@ -26,6 +26,7 @@ change does to clients before it is pasted.`,
 	}
 	c.AddCommand(
 		newDERPMapBuildCmd(streams),
+		newDERPMapApplyCmd(streams),
 	)
 	return c
 }
