@@ -3,7 +3,7 @@ package cmd
 import (
 	"fmt"
 	"os"
-	
+
 	"github.com/spf13/cobra"
 
 	"github.com/relayctl/relayctl/internal/certs"
