@@ -53,6 +53,7 @@ fails, and gives their operators the tools to check, probe and rebalance them.`,
 		newPruneCmd(streams, nil),
 		newBenchCmd(streams, nil),
 		newConfigCmd(streams),
+		newDERPMapCmd(streams),
 	)
 	registerValueCompletions(root)
 	root.DisableAutoGenTag = true // generated docs stay byte-stable
