@@ -79,13 +79,14 @@ func labNetcheck(t *testing.T, lab *netnslab.Lab, mapPath string, args ...string
 
 // labReport is the part of the JSON report the faults change.
 type labReport struct {
-	UDP, IPv4, ICMPv4   bool
-	GlobalV4            string
-	UPnP, PMP, PCP      *bool
-	CaptivePortal       *bool
-	PreferredDERP       int
-	RegionLatency       map[string]int64
-	RegionLatencyMethod map[string]string
+	UDP, IPv4, ICMPv4     bool
+	GlobalV4              string
+	UPnP, PMP, PCP        *bool
+	MappingVariesByDestIP *bool
+	CaptivePortal         *bool
+	PreferredDERP         int
+	RegionLatency         map[string]int64
+	RegionLatencyMethod   map[string]string
 }
 
 // TestNetcheckNamespaces puts netcheck behind a NAT gateway and breaks the
@@ -110,6 +111,8 @@ func TestNetcheckNamespaces(t *testing.T) {
 			}
 			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "STUN")
 			expect(t, "ICMPv4", r.ICMPv4, false)
+			// One STUN server cannot tell.
+			expect(t, "MappingVariesByDestIP", fmtBool(r.MappingVariesByDestIP), "null")
 			expect(t, "UPnP", fmtBool(r.UPnP), "true")
 			expect(t, "PMP", fmtBool(r.PMP), "true")
 			expect(t, "PCP", fmtBool(r.PCP), "true")

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -64,6 +65,17 @@ func New(t testing.TB) *Lab {
 			t.Skipf("ip netns add: %v: %s (no network namespaces here)", err, out)
 		}
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	// No DNS in the lab: ip netns exec mounts /etc/netns/<ns>/resolv.conf
+	// over /etc/resolv.conf, and a resolver on the client's own loopback
+	// that is not there fails at once instead of timing out.
+	etc := filepath.Join("/etc/netns", l.Client)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(etc) })
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	// Created inside the namespaces: no names in the host's namespace
 	// to collide with another run's.
