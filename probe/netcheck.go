@@ -29,8 +29,9 @@ type NetcheckReport struct {
 	IPv4CanSend bool
 	OSHasIPv6   bool
 	ICMPv4      bool // an ICMPv4 echo round trip completed (only tried when UDP is blocked)
-	// MappingVariesByDestIP is null until two IPv4 replies arrived; then
-	// whether they saw different public ip:port (a hard NAT).
+	// MappingVariesByDestIP is null until IPv4 replies from two different
+	// servers arrived; then whether they saw different public ip:port (a
+	// hard NAT).
 	MappingVariesByDestIP *bool
 	// UPnP, PMP and PCP say whether the default gateway offers port
 	// mapping with that protocol; null when there is no gateway to ask.
@@ -173,8 +174,11 @@ type netchecker struct {
 	mu      sync.Mutex
 	rep     *NetcheckReport
 	pending map[[12]byte]stunTry
-	want    map[[2]int]bool // (region, 4|6) pairs still waiting for a reply
-	allIn   chan struct{}   // closed when want empties
+	// firstV4Server answered the first IPv4 request: GlobalV4 is what it
+	// saw.
+	firstV4Server netip.AddrPort
+	want          map[[2]int]bool // (region, 4|6) pairs still waiting for a reply
+	allIn         chan struct{}   // closed when want empties
 }
 
 func (nc *netchecker) runSTUN(ctx context.Context) error {
@@ -302,7 +306,8 @@ func (nc *netchecker) readReplies(c *net.UDPConn, fam int) {
 		if err != nil {
 			continue
 		}
-		if ev, ok := nc.record(tx, mapped, fam, at); ok {
+		server := netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if ev, ok := nc.record(tx, server, mapped, fam, at); ok {
 			ev.Target = from.String()
 			nc.emit(ev)
 		}
@@ -311,7 +316,7 @@ func (nc *netchecker) readReplies(c *net.UDPConn, fam int) {
 
 // record files one STUN reply; it reports false for a reply to no
 // request of ours.
-func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at time.Time) (NetcheckEvent, bool) {
+func (nc *netchecker) record(tx [12]byte, server, mapped netip.AddrPort, fam int, at time.Time) (NetcheckEvent, bool) {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	try, ok := nc.pending[tx]
@@ -328,9 +333,13 @@ func (nc *netchecker) record(tx [12]byte, mapped netip.AddrPort, fam int, at tim
 			rep.GlobalV4Counters = map[netip.AddrPort]int{}
 		}
 		rep.GlobalV4Counters[mapped]++
-		if !rep.GlobalV4.IsValid() {
+		switch {
+		case !rep.GlobalV4.IsValid():
 			rep.GlobalV4 = mapped
-		} else {
+			nc.firstV4Server = server
+		case server != nc.firstV4Server:
+			// Only another server can tell whether the mapping
+			// depends on the destination.
 			varies := rep.GlobalV4 != mapped
 			if rep.MappingVariesByDestIP == nil || varies {
 				rep.MappingVariesByDestIP = &varies

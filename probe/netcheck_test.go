@@ -2,6 +2,7 @@ package probe
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -11,6 +12,14 @@ import (
 // slowSTUN answers binding requests after delay, building the
 // XOR-MAPPED-ADDRESS reply by hand: a region that is farther away.
 func slowSTUN(t *testing.T, delay time.Duration) int {
+	t.Helper()
+	return fakeSTUN(t, delay, 0)
+}
+
+// fakeSTUN answers after delay with the client's port plus portShift: a
+// NAT that maps each destination differently when portShift differs
+// between servers.
+func fakeSTUN(t *testing.T, delay time.Duration, portShift uint16) int {
 	t.Helper()
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -35,7 +44,7 @@ func slowSTUN(t *testing.T, delay time.Duration) int {
 			binary.BigEndian.PutUint16(resp[20:], 0x0020)
 			binary.BigEndian.PutUint16(resp[22:], 8)
 			resp[25] = 1
-			binary.BigEndian.PutUint16(resp[26:], from.Port()^0x2112)
+			binary.BigEndian.PutUint16(resp[26:], (from.Port()+portShift)^0x2112)
 			ip := from.Addr().Unmap().As4()
 			for i := range 4 {
 				resp[28+i] = ip[i] ^ buf[4+i]
@@ -173,5 +182,37 @@ func TestNetcheckFallsBackToICMP(t *testing.T) {
 	}
 	if !httpsFailed {
 		t.Errorf("no failed HTTPS event among %+v", events)
+	}
+}
+
+// TestNetcheckMappingVariesByDestIP: only replies from two different
+// servers can say whether the NAT maps by destination.
+func TestNetcheckMappingVariesByDestIP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		shifts []uint16 // one STUN server per entry, each its own region
+		want   *bool
+	}{
+		{"one_server", []uint16{0}, nil},
+		{"two_servers_same_mapping", []uint16{0, 0}, new(false)},
+		{"two_servers_different_mapping", []uint16{0, 7}, new(true)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := &DERPMap{Regions: map[int]*DERPRegion{}}
+			for i, shift := range tc.shifts {
+				id := 900 + i
+				m.Regions[id] = &DERPRegion{RegionID: id, Nodes: []*DERPNode{stunOnlyNode(fmt.Sprint(id), id, fakeSTUN(t, 0, shift))}}
+			}
+			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second, DefaultGateway: noGateway})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmtOptBool(rep.MappingVariesByDestIP) != fmtOptBool(tc.want) {
+				t.Errorf("MappingVariesByDestIP = %s, want %s (counters %v)", fmtOptBool(rep.MappingVariesByDestIP), fmtOptBool(tc.want), rep.GlobalV4Counters)
+			}
+		})
 	}
 }

@@ -1,0 +1,202 @@
+package cmd
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/relayctl/relayctl/internal/netnslab"
+)
+
+// The namespace tests run netcheck behind a NAT gateway built from network
+// namespaces (internal/netnslab). netcheck and the relay are this test
+// binary re-executed inside their namespace (TestNetcheckNetnsHelper).
+
+// netnsHelperEnv, when set, holds the JSON argument list the re-executed
+// test binary runs relayctl with.
+const netnsHelperEnv = "RELAYCTL_NETNS_HELPER_ARGS"
+
+// TestNetcheckNetnsHelper is not a test: it is relayctl, run inside a
+// namespace by the tests below.
+func TestNetcheckNetnsHelper(t *testing.T) {
+	raw := os.Getenv(netnsHelperEnv)
+	if raw == "" {
+		t.Skip("helper process for the namespace tests")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(raw), &args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	netcheckGateway = nil // the real default route, inside the namespace
+	os.Exit(Execute(args, SystemStreams()))
+}
+
+// relayctlIn is relayctl args run inside ns.
+func relayctlIn(lab *netnslab.Lab, ns string, env []string, args ...string) *exec.Cmd {
+	raw, _ := json.Marshal(args)
+	cmd := lab.Command(ns, os.Args[0], "-test.run=^TestNetcheckNetnsHelper$")
+	cmd.Env = append(append(os.Environ(), netnsHelperEnv+"="+string(raw)), env...)
+	return cmd
+}
+
+// startLabRelay runs relayctl serve in the relay namespace: plain HTTP on
+// port 80 (DERP, /generate_204, /derp/latency-check) and STUN on 3478.
+func startLabRelay(t *testing.T, lab *netnslab.Lab) {
+	dir := t.TempDir()
+	var logs syncWriter
+	cmd := relayctlIn(lab, lab.Relay, []string{"XDG_STATE_HOME=" + dir, "XDG_CONFIG_HOME=" + dir},
+		"serve", "--certmode", "none", "--addr", netnslab.RelayIP+":80", "--http-port", "-1",
+		"--stun-port", "3478", "--key-file", filepath.Join(dir, "key.json"), "--hostname", netnslab.RelayIP)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { <-exited })
+	lab.WaitRelay(80, exited, logs.String)
+}
+
+// labNetcheck runs relayctl netcheck in the client namespace.
+func labNetcheck(t *testing.T, lab *netnslab.Lab, mapPath string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	cmd := relayctlIn(lab, lab.Client, []string{"TS_DEBUG_USE_DERP_HTTP=1"}, append([]string{"netcheck", "--derp-map", mapPath}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("netcheck %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// labReport is the part of the JSON report the faults change.
+type labReport struct {
+	UDP, IPv4, ICMPv4     bool
+	GlobalV4              string
+	UPnP, PMP, PCP        *bool
+	MappingVariesByDestIP *bool
+	CaptivePortal         *bool
+	PreferredDERP         int
+	RegionLatency         map[string]int64
+	RegionLatencyMethod   map[string]string
+}
+
+// TestNetcheckNamespaces puts netcheck behind a NAT gateway and breaks the
+// path one way at a time; each fault shows in the report field it should.
+func TestNetcheckNamespaces(t *testing.T) {
+	lab := netnslab.New(t)
+	startLabRelay(t, lab)
+	lab.StartGatewayServices()
+	mapPath := filepath.Join(t.TempDir(), "derpmap.json")
+	if err := os.WriteFile(mapPath, []byte(netnslab.DERPMap), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// What each netnslab scenario must show.
+	checks := map[string]struct {
+		check       func(t *testing.T, r labReport)
+		wantVerbose string
+	}{
+		"open_path": {func(t *testing.T, r labReport) {
+			expect(t, "UDP", r.UDP, true)
+			if ap, err := netip.ParseAddrPort(r.GlobalV4); err != nil || ap.Addr().String() != netnslab.GatewayUp {
+				t.Errorf("GlobalV4 = %q, want %s:<port> (the NAT's public side)", r.GlobalV4, netnslab.GatewayUp)
+			}
+			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "STUN")
+			expect(t, "ICMPv4", r.ICMPv4, false)
+			// One STUN server cannot tell.
+			expect(t, "MappingVariesByDestIP", fmtBool(r.MappingVariesByDestIP), "null")
+			expect(t, "UPnP", fmtBool(r.UPnP), "true")
+			expect(t, "PMP", fmtBool(r.PMP), "true")
+			expect(t, "PCP", fmtBool(r.PCP), "true")
+			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "false")
+		}, "NAT-PMP: public address " + netnslab.GatewayUp},
+		"no_port_mapping": {func(t *testing.T, r labReport) {
+			expect(t, "UPnP", fmtBool(r.UPnP), "false")
+			expect(t, "PMP", fmtBool(r.PMP), "false")
+			expect(t, "PCP", fmtBool(r.PCP), "false")
+			expect(t, "UDP", r.UDP, true)
+		}, ""},
+		"captive_portal": {func(t *testing.T, r labReport) {
+			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "true")
+			expect(t, "UDP", r.UDP, true)
+		}, "answered 204 with X-Tailscale-Response"},
+		"udp_blocked": {func(t *testing.T, r labReport) {
+			expect(t, "UDP", r.UDP, false)
+			expect(t, "ICMPv4", r.ICMPv4, true)
+			expect(t, "GlobalV4", r.GlobalV4, "")
+			expect(t, "PreferredDERP", r.PreferredDERP, 900)
+			// ICMP and HTTPS both measured; the lower one stands.
+			if m := r.RegionLatencyMethod["900"]; m != "ICMP" && m != "HTTPS" {
+				t.Errorf("RegionLatencyMethod[900] = %q, want ICMP or HTTPS", m)
+			}
+		}, "echo reply over a raw socket"},
+		"only_icmp_gets_through": {func(t *testing.T, r labReport) {
+			expect(t, "UDP", r.UDP, false)
+			expect(t, "ICMPv4", r.ICMPv4, true)
+			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "ICMP")
+			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "null")
+		}, "echo reply over a datagram socket"},
+		"udp_and_icmp_blocked": {func(t *testing.T, r labReport) {
+			expect(t, "UDP", r.UDP, false)
+			expect(t, "ICMPv4", r.ICMPv4, false)
+			expect(t, "IPv4", r.IPv4, true)
+			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "HTTPS")
+			expect(t, "PreferredDERP", r.PreferredDERP, 900)
+		}, ""},
+	}
+	for _, sc := range netnslab.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			c, ok := checks[sc.Name]
+			if !ok {
+				t.Fatalf("no checks for scenario %s", sc.Name)
+			}
+			lab.Apply(sc)
+			stdout, stderr := labNetcheck(t, lab, mapPath, "--json", "--verbose")
+			var r labReport
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatalf("report is not JSON: %v\n%s", err, stdout)
+			}
+			c.check(t, r)
+			if c.wantVerbose != "" && !strings.Contains(stderr, c.wantVerbose) {
+				t.Errorf("--verbose lacks %q:\n%s", c.wantVerbose, stderr)
+			}
+			if t.Failed() {
+				t.Logf("report:\n%s\nverbose:\n%s", stdout, stderr)
+			}
+		})
+	}
+	t.Run("text_report", func(t *testing.T) {
+		lab.Apply(netnslab.Scenarios[0])
+		stdout, _ := labNetcheck(t, lab, mapPath)
+		for _, want := range []string{
+			"\t* UDP: true\n", "\t* IPv4: yes, " + netnslab.GatewayUp + ":", "\t* PortMapping: UPnP, NAT-PMP, PCP\n",
+			"\t* CaptivePortal: false\n", "\t* Nearest DERP: Namespace lab\n", "(Namespace lab) via STUN\n",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("text report lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+}
+
+func expect[T comparable](t *testing.T, field string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", field, got, want)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "null"
+	}
+	return strconv.FormatBool(*b)
+}
