@@ -56,6 +56,9 @@ type sclient struct {
 	// order they happened: a watcher must never see a quick connect and
 	// disconnect as gone-then-present.
 	updates    []peerUpdate
+	// updateLimit, when above maxPendingUpdates, makes room for a
+	// watcher's initial snapshot, which is never cut short.
+	updateLimit int
 	pongs      [][wire.PingLen]byte
 	health     *string
 	restarting *wire.Restarting
@@ -173,11 +176,12 @@ func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
 	c.kickWriter(start)
 }
 
-// addUpdateLocked queues a notice; beyond maxPendingUpdates the oldest
-// goes (a client that far behind is about to time out anyway).
+// addUpdateLocked queues a notice; beyond the limit the oldest goes, and
+// is counted (a client that far behind is about to time out anyway).
 func (c *sclient) addUpdateLocked(u peerUpdate) {
-	if len(c.updates) >= maxPendingUpdates {
+	if len(c.updates) >= max(maxPendingUpdates, c.updateLimit) {
 		c.updates = c.updates[1:]
+		c.s.metrics.updatesDropped.Inc()
 	}
 	c.updates = append(c.updates, u)
 }
