@@ -55,14 +55,14 @@ type sclient struct {
 	// updates are PeerGone and (for watchers) PeerPresent notices, in the
 	// order they happened: a watcher must never see a quick connect and
 	// disconnect as gone-then-present.
-	updates    []peerUpdate
+	updates []peerUpdate
 	// updateLimit, when above maxPendingUpdates, makes room for a
 	// watcher's initial snapshot, which is never cut short.
 	updateLimit int
-	pongs      [][wire.PingLen]byte
-	health     *string
-	restarting *wire.Restarting
-	wake       chan struct{}
+	pongs       [][wire.PingLen]byte
+	health      *string
+	restarting  *wire.Restarting
+	wake        chan struct{}
 	// writerRunning says a writer goroutine exists; writers counts them
 	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
 	writerRunning  bool
