@@ -55,14 +55,11 @@ type sclient struct {
 	// updates are PeerGone and (for watchers) PeerPresent notices, in the
 	// order they happened: a watcher must never see a quick connect and
 	// disconnect as gone-then-present.
-	updates []peerUpdate
-	// updateLimit, when above maxPendingUpdates, makes room for a
-	// watcher's initial snapshot, which is never cut short.
-	updateLimit int
-	pongs       [][wire.PingLen]byte
-	health      *string
-	restarting  *wire.Restarting
-	wake        chan struct{}
+	updates    []peerUpdate
+	pongs      [][wire.PingLen]byte
+	health     *string
+	restarting *wire.Restarting
+	wake       chan struct{}
 	// writerRunning says a writer goroutine exists; writers counts them
 	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
 	writerRunning  bool
@@ -74,6 +71,10 @@ type sclient struct {
 	done      chan struct{} // closed by close()
 	closeOnce sync.Once
 	drained   chan struct{} // closed by the writer after a Restarting frame and empty queues
+
+	// updateLimit (guarded by queueMu), when above maxPendingUpdates,
+	// makes room for a watcher's initial snapshot, never cut short.
+	updateLimit int
 }
 
 // peerUpdate is one PeerPresent (present) or PeerGone notice.
