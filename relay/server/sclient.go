@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -229,7 +230,7 @@ func (c *sclient) queueRestarting(r wire.Restarting) {
 func (c *sclient) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		c.nc.Close()
+		closeTransport(c.nc)
 		c.queueMu.Lock()
 		c.closed = true
 		if c.keepAliveTimer != nil {
@@ -247,6 +248,23 @@ func (c *sclient) close() {
 		c.queueMu.Unlock()
 		c.s.metrics.queueDepth.Add(-dropped)
 	})
+}
+
+// closeTransport ends nc without waiting on the peer. A WebSocket close
+// handshake waits up to 10 s for a client that does not answer, a TLS
+// close_notify up to 5 s for one that does not read; connections are
+// closed in loops (Close, Shutdown, ClosePeer on a mesh peer's reader,
+// access-policy changes), where those waits would add up. A DERP client
+// needs neither: the connection ends either way.
+func closeTransport(nc net.Conn) {
+	switch c := nc.(type) {
+	case interface{ CloseNow() error }:
+		c.CloseNow()
+	case *tls.Conn:
+		c.NetConn().Close()
+	default:
+		nc.Close()
+	}
 }
 
 // presentFlags describes c in PeerPresent frames.
