@@ -235,6 +235,10 @@ func (c *sclient) logClose(err error) {
 	switch {
 	case errors.As(err, &pe):
 		c.s.metrics.closedForProtocol.With(pe.frame.String()).Inc()
+		if pe.msg == noMeshKeyMsg {
+			c.logNoMeshKey(pe)
+			return
+		}
 		c.logger.Warn("closing connection: protocol violation", "err", err)
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.logger.Debug("client disconnected")
