@@ -6,11 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/metrics"
@@ -83,6 +85,7 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 	logger := m.logger.With("mesh_peer", p.Name)
 	backoff := minBackoff
 	failures := 0
+	keyRejectedLogged := false
 	for ctx.Err() == nil {
 		err := m.session(ctx, p, pm, logger, func() {
 			if failures > 0 {
@@ -90,7 +93,7 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 			} else {
 				logger.Info("mesh peer connected")
 			}
-			backoff, failures = minBackoff, 0
+			backoff, failures, keyRejectedLogged = minBackoff, 0, false
 		})
 		if errors.Is(err, errSelf) {
 			logger.Info("mesh peer is this node; not meshing with it")
@@ -101,9 +104,19 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		}
 		failures++
 		pm.reconnects.Inc()
-		if failures == 1 {
+		switch {
+		case errors.Is(err, errMeshKeyRejected):
+			// Said once until a connection works: retrying does not
+			// fix a key, the operator does.
+			if !keyRejectedLogged {
+				logger.Error("mesh peer rejected our mesh key: check --mesh-psk-file on both nodes", "err", err)
+				keyRejectedLogged = true
+			} else {
+				logger.Debug("mesh peer still rejects our mesh key", "failures", failures)
+			}
+		case failures == 1:
 			logger.Warn("mesh peer unreachable; retrying", "err", err)
-		} else {
+		default:
 			logger.Debug("mesh peer still unreachable", "err", err, "failures", failures)
 		}
 		wait := backoff/2 + mrand.N(backoff) // jitter: ½ to 1½ × backoff
@@ -117,6 +130,18 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 }
 
 var errSelf = errors.New("mesh peer is this node")
+
+// errMeshKeyRejected: the peer closed the connection after our watch
+// request without a word, which is how relayctl and derper refuse
+// mesh-only frames from a client whose mesh key is not theirs.
+var errMeshKeyRejected = errors.New("the peer closed the connection on our watch request: it does not accept our mesh key")
+
+// peerClosed reports whether err is the peer ending the connection (as
+// opposed to a timeout or our own close).
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
 
 // session runs one connection to p: dial, subscribe, mirror its
 // connections into our forwarders until the connection breaks. Every
@@ -152,8 +177,9 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 	if err := c.SendPing(syncToken); err != nil {
 		return err
 	}
-	connected()
-	pm.connected.Set(1)
+	// The session counts as up once the peer answers: a peer that does
+	// not accept our mesh key says nothing and closes the connection.
+	heard := false
 	defer pm.connected.Set(0)
 
 	fwd := newForwarder(s, c, pm)
@@ -172,7 +198,15 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 	for {
 		msg, err := c.Recv()
 		if err != nil {
+			if !heard && ctx.Err() == nil && peerClosed(err) {
+				return fmt.Errorf("mesh peer %s: %w (%v)", p.Name, errMeshKeyRejected, err)
+			}
 			return fmt.Errorf("mesh peer %s: %w", p.Name, err)
+		}
+		if !heard {
+			heard = true
+			connected()
+			pm.connected.Set(1)
 		}
 		switch msg := msg.(type) {
 		case client.PeerPresent:

@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -34,13 +35,14 @@ type node struct {
 	cancel context.CancelFunc
 	ctx    context.Context
 	done   sync.WaitGroup
+	logger *slog.Logger // nil: discard
 }
 
 func (n *node) url() string { return "http://" + n.addr + "/derp" }
 
 func (n *node) start() {
 	t := n.t
-	srv, err := server.New(server.Options{PrivateKey: n.priv, MeshKey: n.mesh})
+	srv, err := server.New(server.Options{PrivateKey: n.priv, MeshKey: n.mesh, Logger: n.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func (n *node) runMesh(ctx context.Context, srv *server.Server, urls []string) {
 		}
 		peers = append(peers, p)
 	}
-	m, err := New(Options{Server: srv, PrivateKey: n.priv, MeshKey: n.mesh, Peers: peers})
+	m, err := New(Options{Server: srv, PrivateKey: n.priv, MeshKey: n.mesh, Peers: peers, Logger: n.logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,14 @@ func TestParsePeer(t *testing.T) {
 // waitMetric waits until n's metrics have the line want.
 func waitMetric(t *testing.T, n *node, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitMetricWithin(t, n, want, 10*time.Second)
+}
+
+// waitMetricWithin is waitMetric with a deadline of its own, for metrics
+// that move at backoff pace.
+func waitMetricWithin(t *testing.T, n *node, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		var b strings.Builder
 		n.srv.Metrics().WritePrometheus(&b)

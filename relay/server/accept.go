@@ -17,7 +17,8 @@ import (
 // Accept runs the DERP protocol on an upgraded connection until it ends.
 // brw may hold bytes already read past the HTTP request (the fast-start
 // path sends ClientInfo with the request); nil means read nc directly.
-// Accept closes nc before it returns.
+// Accept closes nc before it returns, without waiting on the peer (see
+// closeTransport).
 func (s *Server) Accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter, info ConnInfo) {
 	if c := s.accept(ctx, nc, brw, info); c != nil {
 		c.run()
@@ -37,7 +38,7 @@ func (s *Server) accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter,
 			// Nothing is normally pending, but never lose what the
 			// transport wrote on our behalf.
 			if err := brw.Writer.Flush(); err != nil {
-				nc.Close()
+				closeTransport(nc)
 				return nil
 			}
 		}
@@ -45,7 +46,7 @@ func (s *Server) accept(ctx context.Context, nc net.Conn, brw *bufio.ReadWriter,
 	c, err := s.handshake(ctx, nc, br, info)
 	if err != nil {
 		s.logHandshakeFailure(info, err)
-		nc.Close()
+		closeTransport(nc)
 		return nil
 	}
 	return c
@@ -234,6 +235,10 @@ func (c *sclient) logClose(err error) {
 	switch {
 	case errors.As(err, &pe):
 		c.s.metrics.closedForProtocol.With(pe.frame.String()).Inc()
+		if pe.msg == noMeshKeyMsg {
+			c.logNoMeshKey(pe)
+			return
+		}
 		c.logger.Warn("closing connection: protocol violation", "err", err)
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.logger.Debug("client disconnected")

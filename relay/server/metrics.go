@@ -69,6 +69,7 @@ type serverMetrics struct {
 	multiForwarderDeleted *metrics.Counter
 	forwarderDeleteOther  *metrics.Counter
 	bufferedWriteBatch    *metrics.Histogram
+	updatesDropped        *metrics.Counter
 }
 
 func newServerMetrics(reg *metrics.Registry) *serverMetrics {
@@ -106,6 +107,7 @@ func newServerMetrics(reg *metrics.Registry) *serverMetrics {
 	m.clientsRemote = reg.Gauge("derp_clients_remote", "keys known only through mesh peers")
 	m.multiForwarderCreated = reg.Counter("derp_multiforwarder_created", "keys that gained a second mesh forwarder")
 	m.multiForwarderDeleted = reg.Counter("derp_multiforwarder_deleted", "keys that lost one of several mesh forwarders")
+	m.updatesDropped = reg.Counter("relayctl_peer_updates_dropped", "PeerPresent and PeerGone notices dropped because the client (usually a mesh watcher) was that far behind")
 	m.forwarderDeleteOther = reg.Counter("derp_packet_forwarder_delete_other_value", "removals of a mesh forwarder that was not registered")
 	reg.GaugeFunc("derp_clients_total", "keys reachable through this node: local plus mesh", func() float64 {
 		return float64(m.clientsLocal.Value() + m.clientsRemote.Value())

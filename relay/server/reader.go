@@ -196,7 +196,7 @@ func (c *sclient) notHere(dst key.NodePublic) {
 
 func (c *sclient) handleForwardPacket(n uint32) error {
 	if !c.canMesh {
-		return protoErr(wire.FrameForwardPacket, "insufficient permissions (no mesh key)")
+		return noMeshKeyErr(wire.FrameForwardPacket)
 	}
 	if n < 2*wire.KeyLen {
 		return protoErr(wire.FrameForwardPacket, "short frame of %d bytes", n)
@@ -265,7 +265,7 @@ func (c *sclient) handleWatchConns(n uint32) error {
 		return protoErr(wire.FrameWatchConns, "length %d, want 0", n)
 	}
 	if !c.canMesh {
-		return protoErr(wire.FrameWatchConns, "insufficient permissions (no mesh key)")
+		return noMeshKeyErr(wire.FrameWatchConns)
 	}
 	c.s.addWatcher(c)
 	return nil
@@ -277,7 +277,7 @@ func (c *sclient) handleClosePeer(n uint32, scratch []byte) error {
 		return err
 	}
 	if !c.canMesh {
-		return protoErr(wire.FrameClosePeer, "insufficient permissions (no mesh key)")
+		return noMeshKeyErr(wire.FrameClosePeer)
 	}
 	c.s.closePeer(key.NodePublicFromRaw32(b), c)
 	return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -75,6 +76,10 @@ type sclient struct {
 	done      chan struct{} // closed by close()
 	closeOnce sync.Once
 	drained   chan struct{} // closed by the writer after a Restarting frame and empty queues
+
+	// updateLimit (guarded by queueMu), when above maxPendingUpdates,
+	// makes room for a watcher's initial snapshot, never cut short.
+	updateLimit int
 }
 
 // peerUpdate is one PeerPresent (present) or PeerGone notice.
@@ -188,11 +193,12 @@ func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
 	c.kickWriter(start)
 }
 
-// addUpdateLocked queues a notice; beyond maxPendingUpdates the oldest
-// goes (a client that far behind is about to time out anyway).
+// addUpdateLocked queues a notice; beyond the limit the oldest goes, and
+// is counted (a client that far behind is about to time out anyway).
 func (c *sclient) addUpdateLocked(u peerUpdate) {
-	if len(c.updates) >= maxPendingUpdates {
+	if len(c.updates) >= max(maxPendingUpdates, c.updateLimit) {
 		c.updates = c.updates[1:]
+		c.s.metrics.updatesDropped.Inc()
 	}
 	c.updates = append(c.updates, u)
 }
@@ -239,7 +245,7 @@ func (c *sclient) queueRestarting(r wire.Restarting) {
 func (c *sclient) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		c.nc.Close()
+		closeTransport(c.nc)
 		c.queueMu.Lock()
 		c.closed = true
 		if c.keepAliveTimer != nil {
@@ -257,6 +263,23 @@ func (c *sclient) close() {
 		c.queueMu.Unlock()
 		c.s.metrics.queueDepth.Add(-dropped)
 	})
+}
+
+// closeTransport ends nc without waiting on the peer. A WebSocket close
+// handshake waits up to 10 s for a client that does not answer, a TLS
+// close_notify up to 5 s for one that does not read; connections are
+// closed in loops (Close, Shutdown, ClosePeer on a mesh peer's reader,
+// access-policy changes), where those waits would add up. A DERP client
+// needs neither: the connection ends either way.
+func closeTransport(nc net.Conn) {
+	switch c := nc.(type) {
+	case interface{ CloseNow() error }:
+		c.CloseNow()
+	case *tls.Conn:
+		c.NetConn().Close()
+	default:
+		nc.Close()
+	}
 }
 
 // presentFlags describes c in PeerPresent frames.

@@ -106,6 +106,8 @@ type Server struct {
 	closed    bool
 	connsDone sync.WaitGroup
 	health    string // the Health problem in force; see SetHealth
+
+	noMeshKeyLog sparseLog
 }
 
 // clientSet is every connection of one key. Packets go to active only.

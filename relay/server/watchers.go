@@ -19,12 +19,23 @@ func (s *Server) addWatcher(w *sclient) {
 	}
 	s.watchers[w] = struct{}{}
 	s.metrics.watchers.Add(1)
+	var snapshot []peerUpdate
 	s.clients.Range(func(_, v any) bool {
 		if c := v.(*clientSet).active.Load(); c != nil {
-			w.queuePresent(c.peerPresent())
+			snapshot = append(snapshot, peerUpdate{present: true, pp: c.peerPresent()})
 		}
 		return true
 	})
+	// The whole snapshot is queued, however many keys there are, and the
+	// limit leaves the usual room for changes behind it.
+	w.queueMu.Lock()
+	if !w.closed {
+		w.updateLimit = len(w.updates) + len(snapshot) + maxPendingUpdates
+		w.updates = append(w.updates, snapshot...)
+	}
+	start := w.claimWriterLocked()
+	w.queueMu.Unlock()
+	w.kickWriter(start)
 }
 
 func (c *sclient) peerPresent() wire.PeerPresent {

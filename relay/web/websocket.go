@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -26,7 +27,7 @@ func (h *derpHandler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusPolicyViolation, "client must speak the derp subprotocol")
 		return
 	}
-	nc := websocket.NetConn(h.ctx, c, websocket.MessageBinary)
+	nc := &wsConn{Conn: websocket.NetConn(h.ctx, c, websocket.MessageBinary), ws: c}
 	// Frames can be up to 64 KiB of packet plus headers; the library's
 	// default read limit is far lower. Set after NetConn, which resets
 	// the limit to none.
@@ -37,4 +38,20 @@ func (h *derpHandler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		NotIdeal:   r.Header.Get("Ideal-Node") != "",
 		WebSocket:  true,
 	})
+}
+
+// wsConn is a WebSocket as a net.Conn that the relay can also close
+// without the close handshake, which waits up to 5 s to write our close
+// frame and 5 s more for the client's answer.
+type wsConn struct {
+	net.Conn
+	ws *websocket.Conn
+}
+
+// CloseNow closes the connection at once, then releases what the net.Conn
+// view holds (its Close returns at once on a closed WebSocket).
+func (c *wsConn) CloseNow() error {
+	err := c.ws.CloseNow()
+	c.Conn.Close()
+	return err
 }
