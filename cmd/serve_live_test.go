@@ -93,3 +93,19 @@ func TestWarnSecretInArgv(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRefusesWritableCertDir: a certificate directory others can
+// write to is refused (they could swap the certificate and its key).
+func TestServeRefusesWritableCertDir(t *testing.T) {
+	dir := filepath.Join(isolate(t), "certs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := parseServe(t, "--certmode", "manual", "--hostname", "relay.example", "--certdir", dir)
+	if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), "--certdir: directory "+dir+" has mode 0777") {
+		t.Fatalf("got %v (exit %d), want exit 2 naming the directory", err, ExitCode(err))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/keyfile"
 	"github.com/relayctl/relayctl/internal/statedir"
 	"github.com/relayctl/relayctl/relay/acmecert"
 	"github.com/relayctl/relayctl/relay/key"
@@ -57,6 +58,10 @@ func (o *serveOptions) validateTLS() error {
 			return usageErrorf("cannot find a state directory for certificates (set --certdir): %v", err)
 		}
 		o.CertDir = filepath.Join(dir, "certs")
+	}
+	// Whoever can write there can swap the certificate and its key.
+	if err := keyfile.CheckDir(o.CertDir); err != nil {
+		return usageErrorf("--certdir: %v", err)
 	}
 	return nil
 }

@@ -102,6 +102,7 @@ var hostileCases = []hostileCase{
 			return append(withMeshKey(t, h), "--trusted-proxy", "127.0.0.1/32")
 		}},
 	{name: "http/debug_with_forwarded", commit: commitDebugWithHeader("Forwarded", "for=192.0.2.1")},
+	{name: "http/debug_dns_rebinding", commit: commitDebugDNSRebinding},
 	{name: "http/debug_with_x_real_ip", commit: commitDebugWithHeader("X-Real-IP", "192.0.2.1")},
 	{name: "http/debug_via_trusted_proxy", servers: relayctlOnly(),
 		flags: flags("--trusted-proxy", "127.0.0.1/32"), commit: commitDebugViaTrustedProxy},
@@ -1050,4 +1051,25 @@ func commitSTUNTruncated(t *testing.T, h *hostileEnv) {
 		}
 	}
 	expectSTUNWorks(t, uc)
+}
+
+// commitDebugDNSRebinding: a browser lured to a page whose DNS name is
+// rebound to 127.0.0.1 reaches /debug/ from loopback but with that name as
+// Host. relayctl answers /debug/ only for an IP literal or localhost;
+// derper looks at the source address alone.
+func commitDebugDNSRebinding(t *testing.T, h *hostileEnv) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, h.s.url("/debug/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "rebind.attacker.example"
+	resp, err := statsClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := map[serverKind]int{relayctlServer: http.StatusForbidden, derperServer: http.StatusOK}[h.kind]
+	if resp.StatusCode != want {
+		t.Errorf("GET /debug/ with Host: rebind.attacker.example: status %d, want %d", resp.StatusCode, want)
+	}
 }

@@ -73,10 +73,10 @@ func CheckDir(dir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("key directory %s: %w", dir, err)
+		return fmt.Errorf("directory %s: %w", dir, err)
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("key directory %s has mode %04o: others can write to it and replace the key or plant files; run: chmod go-w %s (or keep the key elsewhere)", dir, perm, dir)
+		return fmt.Errorf("directory %s has mode %04o: others can write to it and replace keys or plant files; run: chmod go-w %s (or keep keys elsewhere)", dir, perm, dir)
 	}
 	return nil
 }

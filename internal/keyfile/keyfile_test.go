@@ -79,7 +79,7 @@ func TestRefusesWritableDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _, err := LoadOrCreate(filepath.Join(dir, "relay-key.json"))
-		if err == nil || !strings.Contains(err.Error(), "key directory "+dir) || !strings.Contains(err.Error(), "chmod go-w "+dir) {
+		if err == nil || !strings.Contains(err.Error(), "directory "+dir+" has mode") || !strings.Contains(err.Error(), "chmod go-w "+dir) {
 			t.Fatalf("mode %04o: error %v, want the directory named with a chmod", mode, err)
 		}
 	}

@@ -22,7 +22,7 @@ type Limits struct {
 // DefaultLimits keep a flood of one client-driven event (failed
 // handshakes, odd requests) to about one line a second, while an
 // operator still sees the first ones of every burst at once.
-var DefaultLimits = Limits{Burst: 10, Interval: 10 * time.Second, MaxMessages: 1024}
+var DefaultLimits = Limits{Burst: 10, Interval: 10 * time.Second, MaxMessages: 256}
 
 // SuppressedMessage is the summary line's message.
 const SuppressedMessage = "log lines suppressed"

@@ -166,8 +166,13 @@ func (w *Webhook) Check(ctx context.Context, r Request) Decision {
 	for attempt := 1; ; attempt++ {
 		d, down := w.ask(ctx, r)
 		if !down {
+			// Any answer, or a failure that does not say "down" (a
+			// timeout: something may be there), breaks the streak.
 			w.health.up()
 			return d
+		}
+		if !w.failOpen {
+			return d // nothing to confirm: down rejects like any failure
 		}
 		confirmed, retryIn := w.health.down(attempt)
 		if confirmed {
