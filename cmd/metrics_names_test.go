@@ -18,7 +18,7 @@ import (
 )
 
 // TestMetricsFollowPrometheusConventions scrapes /metrics on
-// --metrics-addr of a relay with every optional part on (TLS, mesh,
+// --metrics-addr of a relay with every optional part on (ACME TLS, mesh,
 // admission webhook, connection caps), runs promtool check metrics on it,
 // and checks that every relay and prober metric the shipped alert rules
 // use is served.
@@ -28,9 +28,11 @@ func TestMetricsFollowPrometheusConventions(t *testing.T) {
 	if err := os.WriteFile(psk, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stderr := startRelayctl(t, "metrics listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
+	// An ACME relay whose CA is not there: its certificate metrics too.
+	stderr := startRelayctl(t, "metrics listening", "serve", "--hostname", "derp.example.com",
+		"--acme-directory-url", "https://127.0.0.1:1/directory",
 		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"), "--addr", "127.0.0.1:0",
-		"--http-port", "-1", "--stun-port", "0", "--metrics-addr", "127.0.0.1:0", "--max-conns", "100",
+		"--http-port", "0", "--stun-port", "0", "--metrics-addr", "127.0.0.1:0", "--max-conns", "100",
 		"--accept-connection-limit", "100", "--mesh-psk-file", psk, "--mesh-with", "127.0.0.1:1",
 		"--verify-client-url", "http://127.0.0.1:1/admit")
 	port := listenedPort(t, stderr.String(), "metrics listening", "addr")

@@ -210,7 +210,7 @@ func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *p
 		},
 	})
 	progress.Stop()
-	report := probe.NewReport(o.DERPMap, time.Now().UTC(), results)
+	report := probe.NewReport(o.DERPMap, time.Now().UTC(), withHints(results))
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)
 		enc.SetIndent("", "  ")

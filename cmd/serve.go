@@ -327,7 +327,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			lns.close()
 		}
 	}()
-	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, lns)
+	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, reg, lns)
 	if err != nil {
 		return err
 	}
@@ -358,7 +358,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	var port80Srv *http.Server
 	if pln := lns.port80; tlsSet != nil && pln != nil {
 		port80Srv = &http.Server{
-			Handler:           web.Port80Handler(handler, tlsSet.acmeHTTP),
+			Handler:           web.WithProbeHealth(web.Port80Handler(handler, tlsSet.acmeHTTP), tlsSet.health),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      5 * time.Minute,
