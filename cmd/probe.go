@@ -242,7 +242,7 @@ func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *p
 		},
 	})
 	progress.Stop()
-	report := probe.NewReport(logging.RedactURL(o.DERPMap), time.Now().UTC(), results)
+	report := probe.NewReport(logging.RedactURL(o.DERPMap), time.Now().UTC(), withHints(results))
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)
 		enc.SetIndent("", "  ")

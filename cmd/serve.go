@@ -349,7 +349,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			lns.close()
 		}
 	}()
-	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, lns)
+	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, reg, lns)
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	// checks and redirects to HTTPS.
 	var port80Srv *http.Server
 	if pln := lns.port80; tlsSet != nil && pln != nil {
-		port80Srv = web.NewServer(web.Port80Handler(handler, tlsSet.acmeHTTP), web.ServerOptions{WriteTimeout: 5 * time.Minute, Logger: logger})
+		port80Srv = web.NewServer(web.WithProbeHealth(web.Port80Handler(handler, tlsSet.acmeHTTP), tlsSet.health), web.ServerOptions{WriteTimeout: 5 * time.Minute, Logger: logger})
 		go func() { errc <- serveHTTP(port80Srv, pln, "http-port") }()
 		logger.Info("plain HTTP listening", "addr", pln.Addr().String())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/keyfile"
+	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/internal/statedir"
 	"github.com/relayctl/relayctl/relay/acmecert"
 	"github.com/relayctl/relayctl/relay/key"
@@ -74,10 +75,13 @@ type tlsSetup struct {
 	// run does background work (certificate renewal) until ctx ends.
 	run   func(ctx context.Context)
 	close func()
+	// health is nil while the relay has a certificate to offer, else why
+	// not (ACME); nil for modes that cannot lose it.
+	health func() error
 }
 
 // setupTLS builds the TLS configuration for --certmode; nil for none.
-func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, lns *serveListeners) (*tlsSetup, error) {
+func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, reg *metrics.Registry, lns *serveListeners) (*tlsSetup, error) {
 	var (
 		get    tlsserve.GetCertificateFunc
 		protos []string
@@ -128,8 +132,8 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, l
 			}
 			logger.Info("ACME IP certificate: put this node in the DERP map (no CertName needed)", "node", string(snippet))
 		} else {
-			m := acmecert.NewHostManager(o.Hostname, acmeOpts)
-			get, ts.acmeHTTP = m.GetCertificate, m.HTTPHandler
+			m := acmecert.NewHost(o.Hostname, acmeOpts, reg)
+			get, ts.acmeHTTP, ts.run, ts.health = m.GetCertificate, m.HTTPHandler, m.Run, m.Health().Err
 			protos = append(protos, "acme-tls/1")
 		}
 	}

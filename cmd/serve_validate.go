@@ -24,6 +24,19 @@ func (o *serveOptions) validateSettings() error {
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil && port != "https" && port != "http" {
 		return o.badSetting("addr", "bad port %q", port)
 	}
+	if err := new(slog.LevelVar).UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return o.badSetting("log-level", "want debug, info, warn or error")
+	}
+	if f := strings.ToLower(o.LogFormat); f != "text" && f != "json" && f != "" {
+		return o.badSetting("log-format", "want text or json")
+	}
+	if o.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(o.MetricsAddr); err != nil {
+			return o.badSetting("metrics-addr", "%v", err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return o.badSetting("metrics-addr", "bad port %q", port)
+		}
+	}
 	if o.STUNPort < 0 || o.STUNPort > 65535 {
 		return o.badSetting("stun-port", "want 0 to 65535")
 	}

@@ -75,9 +75,10 @@ func (m *Metrics) Record(r Result) {
 	}
 }
 
-// WritePrometheus writes every series in the text exposition format.
+// WritePrometheus writes every series in the text exposition format, under
+// the conventional names /metrics serves (metrics.Registry.WriteConventional).
 func (m *Metrics) WritePrometheus(w io.Writer) error {
-	if err := m.reg.WritePrometheus(w); err != nil {
+	if err := m.reg.WriteConventional(w); err != nil {
 		return err
 	}
 	return m.latency.write(w)

@@ -241,21 +241,29 @@ func (h *Histogram) write(w io.Writer, name, _ string) {
 }
 
 // WritePrometheus writes every family in the text exposition format,
-// sorted by name so scrapes diff cleanly.
+// sorted by name so scrapes diff cleanly, under the names they were
+// registered with (derper's, for /debug/varz); WriteConventional is the
+// /metrics form.
 func (r *Registry) WritePrometheus(w io.Writer) error {
+	return r.write(w, func(f *family) string { return f.name })
+}
+
+// write writes every family under the name nameOf gives it.
+func (r *Registry) write(w io.Writer, nameOf func(*family) string) error {
 	r.mu.Lock()
 	fams := make([]*family, 0, len(r.families))
 	for _, f := range r.families {
 		fams = append(fams, f)
 	}
 	r.mu.Unlock()
-	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(nameOf(a), nameOf(b)) })
 	ew := &errWriter{w: w}
 	for _, f := range fams {
+		name := nameOf(f)
 		if f.help != "" {
-			fmt.Fprintf(ew, "# HELP %s %s\n", f.name, strings.ReplaceAll(f.help, "\n", " "))
+			fmt.Fprintf(ew, "# HELP %s %s\n", name, strings.ReplaceAll(f.help, "\n", " "))
 		}
-		fmt.Fprintf(ew, "# TYPE %s %s\n", f.name, f.kind)
+		fmt.Fprintf(ew, "# TYPE %s %s\n", name, f.kind)
 		f.mu.Lock()
 		keys := make([]string, 0, len(f.series))
 		for k := range f.series {
@@ -263,7 +271,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			f.series[k].write(ew, f.name, k)
+			f.series[k].write(ew, name, k)
 		}
 		f.mu.Unlock()
 	}

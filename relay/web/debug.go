@@ -52,7 +52,7 @@ func newDebugHandler(reg *metrics.Registry, info func() []KeyValue) http.Handler
 			Links []debugLink
 		}{kvs, debugLinks})
 	})
-	prom := prometheusHandler(reg)
+	prom := prometheusHandler(reg.WritePrometheus)
 	mux.Handle("/debug/varz", prom)
 	mux.Handle("/debug/metrics", prom)
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves named profiles

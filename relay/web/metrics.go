@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -10,12 +11,13 @@ import (
 
 // MetricsHandler serves reg at /metrics (and 404 elsewhere) for the
 // --metrics-addr listener, so scrapers need no access to /debug/. A nil reg
-// serves an empty registry.
+// serves an empty registry. Names follow Prometheus' conventions
+// (metrics.Registry.WriteConventional); /debug/varz keeps derper's.
 func MetricsHandler(reg *metrics.Registry) http.Handler {
 	if reg == nil {
 		reg = metrics.NewRegistry()
 	}
-	prom := prometheusHandler(reg)
+	prom := prometheusHandler(reg.WriteConventional)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
@@ -25,12 +27,12 @@ func MetricsHandler(reg *metrics.Registry) http.Handler {
 	})
 }
 
-// prometheusHandler renders reg into a buffer first, so a scrape gets a
-// Content-Length and never a half-written page.
-func prometheusHandler(reg *metrics.Registry) http.HandlerFunc {
+// prometheusHandler renders a registry (write) into a buffer first, so a
+// scrape gets a Content-Length and never a half-written page.
+func prometheusHandler(write func(io.Writer) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var buf bytes.Buffer
-		if err := reg.WritePrometheus(&buf); err != nil {
+		if err := write(&buf); err != nil {
 			http.Error(w, "rendering metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
