@@ -369,6 +369,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	}
 	defer handler.Close()
 
+	if err := o.checkACMEBinding(ctx, logger); err != nil {
+		return err
+	}
 	tlsSet, err := o.setupTLS(relay.PublicKey(), logger)
 	if err != nil {
 		return err
