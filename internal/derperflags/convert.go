@@ -88,7 +88,7 @@ func Convert(args []string) (*Conversion, error) {
 	if given["verify-clients"] == "true" {
 		c.differ("with verify-clients, relayctl checks at start that tailscaled answers on its socket and refuses to start otherwise (verify-clients-allow-unreachable: start and reject clients until it does); derper starts and rejects every client meanwhile")
 	}
-		if _, ok := given["verify-client-url"]; ok {
+	if _, ok := given["verify-client-url"]; ok {
 		c.differ("the admission webhook fails open only when it is unreachable (confirmed by a circuit breaker); a webhook that times out or answers with an error rejects the client")
 	}
 	slices.SortFunc(c.Settings, func(a, b Setting) int { return strings.Compare(a.Name, b.Name) })
