@@ -178,3 +178,41 @@ func TestDERPDisabled(t *testing.T) {
 		})
 	}
 }
+
+// TestRateConfigLive: derper's --rate-config file sets the per-client rate
+// limit of a running relayctl and is re-read when it changes; a broken
+// edit keeps the last good limit.
+func TestRateConfigLive(t *testing.T) {
+	if !serverSelected(relayctlServer) {
+		t.Skip("relayctl not selected")
+	}
+	t.Parallel()
+	rateFile := filepath.Join(t.TempDir(), "rate.json")
+	write := func(body string) {
+		if err := os.WriteFile(rateFile, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"PerClientRateLimitBytesPerSec": 100000}`)
+	s := startServer(t, relayctlServer, "--rate-config", rateFile, "--per-client-rate-limit", "5")
+	if v := scrape(t, s.httpAddr, "derp_rate_limit_per_client_bytes_per_second"); v != "100000" {
+		t.Fatalf("rate limit %q at start, want the file's 100000 over the flag's 5", v)
+	}
+	write(`{"PerClientRateLimitBytesPerSec": 200000, "PerClientRateBurstBytes": 300000}`)
+	waitUntil(t, 10*time.Second, "the edited rate config applied", func() error {
+		if v := scrape(t, s.httpAddr, "derp_rate_limit_per_client_bytes_per_second"); v != "200000" {
+			return errorf("rate limit %s", v)
+		}
+		return nil
+	})
+	write(`{"PerClientRateLimitBytesPerSec": "fast"}`)
+	waitUntil(t, 10*time.Second, "the broken edit rejected", func() error {
+		if !strings.Contains(s.logs.String(), "new configuration rejected") {
+			return errorf("no rejection logged")
+		}
+		return nil
+	})
+	if v := scrape(t, s.httpAddr, "derp_rate_limit_per_client_bytes_per_second"); v != "200000" {
+		t.Errorf("after a broken edit the rate limit is %s, want the last good 200000", v)
+	}
+}
