@@ -349,6 +349,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			lns.close()
 		}
 	}()
+	if err := o.checkACMEBinding(ctx, logger); err != nil {
+		return err
+	}
 	tlsSet, err := o.setupTLS(relay.PublicKey(), logger, reg, lns)
 	if err != nil {
 		return err

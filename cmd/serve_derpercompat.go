@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/crypto/acme"
@@ -103,4 +104,29 @@ func (o *serveOptions) derpHandler(ctx context.Context, relay *server.Server, lo
 		return nil
 	}
 	return web.NewDERPHandler(ctx, relay, web.DERPOptions{Logger: logger, TrustedProxies: trusted})
+}
+
+// acmeDirectoryTimeout bounds serve's start-up look at the ACME directory.
+const acmeDirectoryTimeout = 5 * time.Second
+
+// checkACMEBinding refuses to start when the ACME CA requires External
+// Account Binding (Google Trust Services, ZeroSSL) and none is set: without
+// it every certificate request would fail, and only when clients arrive.
+// A CA that cannot be reached now is not an error: certificates are
+// requested later anyway.
+func (o *serveOptions) checkACMEBinding(ctx context.Context, logger *slog.Logger) error {
+	if o.CertMode != "letsencrypt" || o.Derper.ACMEEABKID != "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, acmeDirectoryTimeout)
+	defer cancel()
+	required, err := acmecert.RequiresEAB(ctx, acmecert.Options{DirectoryURL: o.ACMEDirectoryURL})
+	if err != nil {
+		logger.Warn("cannot read the ACME directory now; certificates are requested when clients connect", "err", err)
+		return nil
+	}
+	if required {
+		return usageErrorf("the ACME CA at %s requires External Account Binding: set --acme-eab-kid and --acme-eab-key (the CA's account page gives both)", o.ACMEDirectoryURL)
+	}
+	return nil
 }

@@ -37,6 +37,13 @@ type pebbleCA struct {
 // on tlsPort of whatever its DNS server resolves (always 127.0.0.1).
 func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleCA {
 	t.Helper()
+	return startPebbleWith(t, httpPort, tlsPort, nil)
+}
+
+// startPebbleWith is startPebble with more settings for Pebble's config
+// (external account binding, for one).
+func startPebbleWith(t *testing.T, httpPort, tlsPort int, extra map[string]any) *pebbleCA {
+	t.Helper()
 	pebbleBin := toolBinary(t, pebbleModule+"/cmd/pebble")
 	dnsBin := toolBinary(t, pebbleModule+"/cmd/pebble-challtestsrv")
 	certs := filepath.Join(moduleDir(t, pebbleModule), "test", "certs")
@@ -64,6 +71,9 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleCA {
 			"shortlived": map[string]any{"description": "six days", "validityPeriod": 518400},
 		},
 	}}
+	for k, v := range extra {
+		cfg["pebble"].(map[string]any)[k] = v
+	}
 	cfgPath := filepath.Join(t.TempDir(), "pebble.json")
 	b, _ := json.Marshal(cfg)
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {

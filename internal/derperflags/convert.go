@@ -85,6 +85,9 @@ func Convert(args []string) (*Conversion, error) {
 	convertNotCarried(c, given)
 	c.differ("the accept rate limit (-accept-connection-limit) closes extra connections and keeps serving; derper's listener error stops derper")
 	c.differ("/debug/varz keeps derper's metric names; /metrics (and --metrics-addr) also has relayctl's Prometheus-style names (see docs/migrating-from-derper.md)")
+	if given["verify-clients"] == "true" {
+		c.differ("with verify-clients, relayctl checks at start that tailscaled answers on its socket and refuses to start otherwise (verify-clients-allow-unreachable: start and reject clients until it does); derper starts and rejects every client meanwhile")
+	}
 	if _, ok := given["verify-client-url"]; ok {
 		c.differ("the admission webhook fails open only when it is unreachable (confirmed by a circuit breaker); a webhook that times out or answers with an error rejects the client")
 	}

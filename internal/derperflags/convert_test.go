@@ -17,7 +17,7 @@ func TestConvert(t *testing.T) {
 			args: "-hostname derp.example.com -a :33445 -http-port -1 -certmode manual -certdir /etc/derp -verify-clients -c /var/lib/derper/derper.key",
 			want: map[string]string{"addr": ":33445", "certmode": "manual", "certdir": "/etc/derp", "hostname": "derp.example.com",
 				"http-port": "-1", "verify-clients": "true", "key-file": "/var/lib/derper/derper.key"},
-			differ: []string{"used as is"}},
+			differ: []string{"used as is", "checks at start that tailscaled answers"}},
 		{name: "plain-http-on-a-custom-port",
 			args:   "--hostname=derp.example.com --a=:8080 -stun-port 3479 -http-port 8081",
 			want:   map[string]string{"addr": ":8080", "certmode": "none", "hostname": "derp.example.com", "stun-port": "3479", "http-port": "-"},

@@ -1,8 +1,10 @@
 package acmecert
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/acme"
@@ -28,4 +30,17 @@ func ParseEAB(kid, b64Key string) (*acme.ExternalAccountBinding, error) {
 		return nil, errors.New("empty HMAC key")
 	}
 	return &acme.ExternalAccountBinding{KID: kid, Key: key}, nil
+}
+
+// RequiresEAB asks the CA's directory whether new accounts need External
+// Account Binding (RFC 8555 §7.1.1 externalAccountRequired), so that a
+// missing binding is reported at start rather than as a failed TLS
+// handshake when the first client arrives.
+func RequiresEAB(ctx context.Context, o Options) (bool, error) {
+	c := &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient}
+	dir, err := c.Discover(ctx)
+	if err != nil {
+		return false, fmt.Errorf("ACME directory %s: %w", o.directory(), err)
+	}
+	return dir.ExternalAccountRequired, nil
 }
