@@ -39,6 +39,10 @@ type ThroughputConfig struct {
 	ConnectTimeout   time.Duration
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+
+	// Receivers, when set, is a second node meshed with Target: receivers
+	// and the ping echo connect there, so every packet is forwarded.
+	Receivers *Target
 }
 
 // ThroughputResult is a relaying run's outcome. Rates are over the
@@ -67,8 +71,11 @@ type ThroughputResult struct {
 	Malformed      uint64   `json:"malformed"`
 	RTTIdle        *Latency `json:"rtt_idle,omitempty"`
 	RTTLoad        *Latency `json:"rtt_load,omitempty"`
-	// Server is set when Target.ServerPID is.
+	// Server is set when Target.ServerPID is; in a meshed run it is the
+	// sum over both nodes (RSS: Target's node), and ReceiversNode is the
+	// receivers' node's share.
 	Server                    *ProcessUsage `json:"server,omitempty"`
+	ReceiversNode             *CPUUsage     `json:"receivers_node,omitempty"`
 	PacketsPerServerCPUSecond float64       `json:"packets_per_server_cpu_second,omitempty"`
 	Generator                 ProcessUsage  `json:"generator"`
 }
@@ -122,6 +129,11 @@ func RunThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputResult
 		return nil, err
 	}
 	r := &throughputRun{cfg: cfg, stop: make(chan struct{})}
+	if cfg.Receivers != nil {
+		if r.receivers, err = newDialer(*cfg.Receivers); err != nil {
+			return nil, fmt.Errorf("receivers' node: %w", err)
+		}
+	}
 	defer r.close()
 	if err := r.connect(ctx, d); err != nil {
 		return nil, err
@@ -134,6 +146,8 @@ type throughputRun struct {
 	pairs  []*pair
 	pinger *pinger
 	conns  []*conn
+
+	receivers *dialer // the receivers' node of a meshed run, or nil
 
 	stop      chan struct{} // closes to stop senders, receivers and pinger
 	stopOnce  sync.Once
@@ -165,7 +179,7 @@ func (r *throughputRun) connect(ctx context.Context, d *dialer) error {
 		if i%2 == 0 || i >= 2*r.cfg.Pairs {
 			buf = pingReadBuffer // senders read only keepalives; pings are small
 		}
-		wg.Go(func() { conns[i], errs[i] = d.dial(ctx, key.NewNode(), buf) })
+		wg.Go(func() { conns[i], errs[i] = r.dialerFor(i, d).dial(ctx, key.NewNode(), buf) })
 	}
 	wg.Wait()
 	for _, c := range conns {
@@ -273,7 +287,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		r.pinger.endPhase()
 	}
 
-	meter, err := startCPUMeter(cfg.ServerPID)
+	meter, err := startRunMeter(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +329,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		res.Server = &ProcessUsage{CPUUsage: *server}
 		res.Server.RSSBytes, _ = ProcessRSS(cfg.ServerPID)
 		res.PacketsPerServerCPUSecond = rateIf(float64(res.Delivered), server.Seconds)
+		res.ReceiversNode = meter.receiversNode
 	}
 
 	if err := r.stopSenders(); err != nil {
