@@ -39,6 +39,7 @@ type benchOptions struct {
 	// a meshed throughput run: receivers on a second node
 	ReceiverServer    string
 	ReceiverServerPID int
+	StallControl      bool
 
 	// idle and handshakes
 	Clients  int
@@ -116,6 +117,7 @@ stdout. Point it only at relays you operate: it is a load test.`,
 	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
 	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
 	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
+	f.BoolVar(&o.StallControl, "stall-control", false, "the control of a stall run: its two phases, a baseline and a measured one, with no receiver stalled")
 	f.StringVar(&o.ReceiverServer, "receiver-server", "", "a second relay meshed with --server: receivers connect there, so every packet is forwarded between the two")
 	f.IntVar(&o.ReceiverServerPID, "receiver-server-pid", 0, "the --receiver-server relay's process ID; its CPU time is added to --server-pid's")
 
@@ -182,6 +184,8 @@ func (o *benchOptions) validate(kind benchKind) error {
 			return usageErrorf("--duration %v: want a positive duration", o.Duration)
 		case o.Warmup < 0 || o.PingInterval < 0 || o.IdlePing < 0:
 			return usageErrorf("--warmup, --ping-interval and --idle-ping: want 0 or a positive duration")
+		case o.StallControl && o.StallReceivers > 0:
+			return usageErrorf("--stall-control and --stall-receivers exclude each other")
 		case o.ReceiverServerPID < 0:
 			return usageErrorf("--receiver-server-pid %d: want a process ID", o.ReceiverServerPID)
 		case o.ReceiverServerPID > 0 && o.ReceiverServer == "":
@@ -264,6 +268,7 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 			IdlePing:         orNone(o.IdlePing),
 			Progress:         report,
 			Receivers:        o.receivers(),
+			StallControl:     o.StallControl,
 		})
 		if res != nil {
 			result, table = res, throughputTable(res)
@@ -372,6 +377,9 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 		if r.StallBaseline != nil {
 			t.Rows = append(t.Rows, row("other pairs kept", fmt.Sprintf("%.2f of their rate before the stall (mean %s packets/s)", r.StallKeptRatio, si(r.StallBaseline.Mean))))
 		}
+	}
+	if r.StalledReceivers == 0 && r.StallBaseline != nil {
+		t.Rows = append(t.Rows, row("pairs kept (control: none stalled)", fmt.Sprintf("%.2f of their baseline rate", r.StallKeptRatio)))
 	}
 	if r.RTTIdle != nil {
 		t.Rows = append(t.Rows, row("round trip, idle", latencyText(r.RTTIdle)))

@@ -43,6 +43,9 @@ type ThroughputConfig struct {
 	// Receivers, when set, is a second node meshed with Target: receivers
 	// and the ping echo connect there, so every packet is forwarded.
 	Receivers *Target
+	// StallControl runs a stall run's baseline and measured phases with
+	// no receiver stalled: its StallKeptRatio is the ratio's noise floor.
+	StallControl bool
 }
 
 // ThroughputResult is a relaying run's outcome. Rates are over the
@@ -271,7 +274,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 			return nil, err
 		}
 	}
-	if cfg.StalledReceivers > 0 {
+	if cfg.StalledReceivers > 0 || cfg.StallControl {
 		// The same pairs, all reading, give the baseline that the
 		// stalled phase is compared with, under the same conditions.
 		baseline, err := r.pairRates(ctx, "baseline", live)
