@@ -37,6 +37,11 @@ type benchOptions struct {
 	PingInterval   time.Duration
 	IdlePing       time.Duration
 
+	// a meshed throughput run: receivers on a second node
+	ReceiverServer    string
+	ReceiverServerPID int
+	StallControl      bool
+
 	// idle and handshakes
 	Clients  int
 	Parallel int
@@ -116,6 +121,9 @@ stdout. Point it only at relays you operate: it is a load test.`,
 	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
 	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
 	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
+	f.BoolVar(&o.StallControl, "stall-control", false, "the control of a stall run: its two phases, a baseline and a measured one, with no receiver stalled")
+	f.StringVar(&o.ReceiverServer, "receiver-server", "", "a second relay meshed with --server: receivers connect there, so every packet is forwarded between the two")
+	f.IntVar(&o.ReceiverServerPID, "receiver-server-pid", 0, "the --receiver-server relay's process ID; its CPU time is added to --server-pid's")
 
 	idle := &cobra.Command{
 		Use:   "idle --server URL",
@@ -180,6 +188,18 @@ func (o *benchOptions) validate(kind benchKind) error {
 			return usageErrorf("--duration %v: want a positive duration", o.Duration)
 		case o.Warmup < 0 || o.PingInterval < 0 || o.IdlePing < 0:
 			return usageErrorf("--warmup, --ping-interval and --idle-ping: want 0 or a positive duration")
+		case o.StallControl && o.StallReceivers > 0:
+			return usageErrorf("--stall-control and --stall-receivers exclude each other")
+		case o.ReceiverServerPID < 0:
+			return usageErrorf("--receiver-server-pid %d: want a process ID", o.ReceiverServerPID)
+		case o.ReceiverServerPID > 0 && o.ReceiverServer == "":
+			return usageErrorf("--receiver-server-pid needs --receiver-server")
+		}
+		if o.ReceiverServer != "" {
+			u, err := url.Parse(o.ReceiverServer)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usageErrorf("--receiver-server %q: want http://host:port or https://host[:port]", o.ReceiverServer)
+			}
 		}
 	case benchIdle:
 		switch {
@@ -207,6 +227,16 @@ func (o *benchOptions) target() loadgen.Target {
 		t.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	return t
+}
+
+// receivers is the second node of a meshed run, or nil.
+func (o *benchOptions) receivers() *loadgen.Target {
+	if o.ReceiverServer == "" {
+		return nil
+	}
+	t := o.target()
+	t.URL, t.ServerPID = o.ReceiverServer, o.ReceiverServerPID
+	return &t
 }
 
 // orNone maps a flag's 0 ("off") to the library's negative "off"; the
@@ -242,6 +272,8 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 			PingInterval:     orNone(o.PingInterval),
 			IdlePing:         orNone(o.IdlePing),
 			Progress:         report,
+			Receivers:        o.receivers(),
+			StallControl:     o.StallControl,
 		})
 		if res != nil {
 			result, table = res, throughputTable(res)
@@ -357,11 +389,17 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 			row("control, no stall", fmt.Sprintf("%.2f; worst %v: %.2f", r.ControlKeptRatio, loadgen.StallWindow, r.ControlWorstWindowRatio)),
 		)
 	}
+	if r.StalledReceivers == 0 && r.StallBaseline != nil {
+		t.Rows = append(t.Rows, row("pairs kept (control: none stalled)", fmt.Sprintf("%.2f of their baseline rate", r.StallKeptRatio)))
+	}
 	if r.RTTIdle != nil {
 		t.Rows = append(t.Rows, row("round trip, idle", latencyText(r.RTTIdle)))
 	}
 	if r.RTTLoad != nil {
 		t.Rows = append(t.Rows, row("round trip, under load", latencyText(r.RTTLoad)))
+	}
+	if r.Server != nil && r.ReceiversNode != nil {
+		t.Rows = append(t.Rows, row("receivers' node CPU", cpuText(*r.ReceiversNode)+" (included in server CPU)"))
 	}
 	if r.Server != nil {
 		t.Rows = append(t.Rows,

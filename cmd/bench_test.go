@@ -36,6 +36,11 @@ func TestBenchFlags(t *testing.T) {
 				t.Errorf("options: %+v", o)
 			}
 		}},
+		{"meshed", []string{"--server", server, "--receiver-server", "https://127.0.0.1:8443", "--receiver-server-pid", "43"}, benchThroughput, func(t *testing.T, o *benchOptions) {
+			if r := o.receivers(); r == nil || r.URL != "https://127.0.0.1:8443" || r.ServerPID != 43 {
+				t.Errorf("receivers: %+v", r)
+			}
+		}},
 		{"idle", []string{"idle", "--server", server, "--clients", "15000", "--settle", "5s"}, benchIdle, func(t *testing.T, o *benchOptions) {
 			if o.Clients != 15000 || o.Settle != 5*time.Second || o.Parallel != 16 {
 				t.Errorf("options: %+v", o)
@@ -80,6 +85,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"zero-pairs", []string{"bench", "--server", "http://127.0.0.1:1", "--pairs", "0"}, "--pairs"},
 		{"oversized-packet", []string{"bench", "--server", "http://127.0.0.1:1", "--size", "70000"}, "--size"},
 		{"too-many-stalled", []string{"bench", "--server", "http://127.0.0.1:1", "--pairs", "4", "--stall-receivers", "3"}, "--stall-receivers"},
+		{"bad-receiver-server", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server", "127.0.0.1:2"}, "--receiver-server"},
+		{"receiver-pid-alone", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server-pid", "7"}, "needs --receiver-server"},
+		{"stall-control-and-stall", []string{"bench", "--server", "http://127.0.0.1:1", "--stall-control", "--stall-receivers", "1"}, "exclude each other"},
 		{"zero-clients", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--clients", "0"}, "--clients"},
 		{"zero-parallel", []string{"bench", "handshakes", "--server", "http://127.0.0.1:1", "--parallel", "0"}, "--parallel"},
 		{"throughput-flag-on-idle", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--pairs", "2"}, "unknown flag"},

@@ -71,7 +71,7 @@ func run(ctx context.Context, o options) error {
 	}
 	loadBefore := loadAverage()
 	h := &harness{bins: bins, work: work, serverCPU: o.serverCPU, loadCPU: o.loadCPU}
-	results, err := h.runAll(ctx, scenarios, o.reps)
+	results, failures, err := h.runAll(ctx, scenarios, o.reps)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	fmt.Print(markdownTable(results, o))
+	fmt.Print(markdownTable(results, failures, o))
 	fmt.Printf("\nload average before: %s; after: %s (other work on the machine disturbs latency most)\n", loadBefore, loadAverage())
 	return nil
 }

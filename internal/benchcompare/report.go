@@ -92,6 +92,15 @@ func figures() []figure {
 		{"handshakes per server CPU-second", si, field("handshakes", "handshakes_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
 		{"  same: handshakes/s", si, field("handshakes", "handshakes_per_second"), "", nil},
 		{"one receiver stalled: other pairs keep (of their rate)", frac, field("stall-1200", "stall_kept_ratio"), "≥ 0.95", ownAtLeast(0.95)},
+		{"  control, same repetitions, nobody stalled: pairs keep", frac, field("stall-control-1200", "stall_kept_ratio"), "", nil},
+		{"1200 B over TLS, window 32: packets per server CPU-second", si, field("tls-1200", "packets_per_server_cpu_second"), "≥ 3× derper", ratioAtLeast(3)},
+		{"  same: delivered packets/s", si, field("tls-1200", "packets_per_second"), "", nil},
+		{"  same: server CPU (cores)", frac, field("tls-1200", "server.cpu_utilization"), "", nil},
+		{"  same: load generator CPU (cores)", frac, field("tls-1200", "generator.cpu_utilization"), "", nil},
+		{"mesh over TLS, 1200 B, senders on node 1, receivers on node 2: packets per server CPU-second (both nodes)", si, field("mesh-tls-1200", "packets_per_server_cpu_second"), "≥ 4.5× derper", ratioAtLeast(4.5)},
+		{"  same: delivered packets/s", si, field("mesh-tls-1200", "packets_per_second"), "", nil},
+		{"  same: server CPU, both nodes (cores)", frac, field("mesh-tls-1200", "server.cpu_utilization"), "", nil},
+		{"  same: load generator CPU (cores)", frac, field("mesh-tls-1200", "generator.cpu_utilization"), "", nil},
 	}
 }
 
@@ -132,10 +141,10 @@ func (s summary) text(format func(float64) string) string {
 	return fmt.Sprintf("%s (%s–%s)", format(s.median), format(s.lo), format(s.hi))
 }
 
-func markdownTable(r results, o options) string {
+func markdownTable(r results, failures []runFailure, o options) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nMedians over %d repetitions (range in parentheses); %v measured per throughput run;\nserver on CPU %s, load on CPU %s.\n\n", o.reps, o.duration, o.serverCPU, o.loadCPU)
-	b.WriteString("| figure | derper | relayctl | relayctl ÷ derper | target | met |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\nMedians over the successful runs of %d repetitions (range in parentheses); %v measured per throughput run;\nserver on CPU %s, load on CPU %s. \"runs\" counts the repetitions that gave the figure, derper · relayctl.\n\n", o.reps, o.duration, o.serverCPU, o.loadCPU)
+	b.WriteString("| figure | derper | relayctl | relayctl ÷ derper | target | met | runs |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range figures() {
 		d, okD := summarize(r, derper, o.reps, f)
 		x, okX := summarize(r, relayctl, o.reps, f)
@@ -158,9 +167,31 @@ func markdownTable(r results, o options) string {
 				met = "yes"
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", strings.TrimSpace(f.name), cell(d, okD), cell(x, okX), ratio, f.target, met)
+		runs := fmt.Sprintf("%d/%d · %d/%d", d.n, o.reps, x.n, o.reps)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", strings.TrimSpace(f.name), cell(d, okD), cell(x, okX), ratio, f.target, met, runs)
+	}
+	b.WriteString(failureList(failures))
+	return b.String()
+}
+
+// failureList lists the runs that failed, for under the table.
+func failureList(failures []runFailure) string {
+	if len(failures) == 0 {
+		return "\nNo run failed.\n"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d runs failed (their figures are left out above):\n\n", len(failures))
+	for _, f := range failures {
+		fmt.Fprintf(&b, "- repetition %d, %s on %s: %s\n", f.rep, f.scenario, f.server, firstLine(f.err))
 	}
 	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
 }
 
 // headline is the one-line summary of a run printed as it finishes.

@@ -15,6 +15,10 @@ type scenario struct {
 	args []string
 	// limit bounds the whole bench run, connecting and draining included.
 	limit time.Duration
+	// tls serves DERP over TLS (a self-signed certificate for 127.0.0.1);
+	// meshed runs two nodes of one region, senders on the first and
+	// receivers on the second (see netScenarios).
+	tls, meshed bool
 }
 
 func throughput(name string, d time.Duration, args ...string) scenario {
@@ -31,8 +35,11 @@ func allScenarios(d time.Duration, idleClients []int) []scenario {
 		throughput("closed-16000", d, "--pairs", "8", "--size", "16000", "--window", "32"),
 		// Runs twice as long: a baseline phase, then the stall.
 		throughput("stall-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-receivers", "1"),
+		// Its control, right after it: the same two phases, nobody stalled.
+		throughput("stall-control-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-control"),
 		{name: "handshakes", args: []string{"handshakes", "--duration", d.String(), "--parallel", "32"}, limit: d + time.Minute},
 	}
+	s = append(s, netScenarios(d)...)
 	for _, n := range idleClients {
 		s = append(s, scenario{
 			name:  fmt.Sprintf("idle-%d", n),

@@ -47,6 +47,13 @@ type ThroughputConfig struct {
 	ConnectTimeout   time.Duration
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+
+	// Receivers, when set, is a second node meshed with Target: receivers
+	// and the ping echo connect there, so every packet is forwarded.
+	Receivers *Target
+	// StallControl runs a stall run's baseline and measured phases with
+	// no receiver stalled: its StallKeptRatio is the ratio's noise floor.
+	StallControl bool
 }
 
 // ThroughputResult is a relaying run's outcome. Rates are over the
@@ -88,8 +95,11 @@ type ThroughputResult struct {
 	Malformed          uint64   `json:"malformed"`
 	RTTIdle            *Latency `json:"rtt_idle,omitempty"`
 	RTTLoad            *Latency `json:"rtt_load,omitempty"`
-	// Server is set when Target.ServerPID is.
+	// Server is set when Target.ServerPID is; in a meshed run it is the
+	// sum over both nodes (RSS: Target's node), and ReceiversNode is the
+	// receivers' node's share.
 	Server                    *ProcessUsage `json:"server,omitempty"`
+	ReceiversNode             *CPUUsage     `json:"receivers_node,omitempty"`
 	PacketsPerServerCPUSecond float64       `json:"packets_per_server_cpu_second,omitempty"`
 	Generator                 ProcessUsage  `json:"generator"`
 }
@@ -143,6 +153,11 @@ func RunThroughput(ctx context.Context, cfg ThroughputConfig) (*ThroughputResult
 		return nil, err
 	}
 	r := &throughputRun{cfg: cfg, stop: make(chan struct{})}
+	if cfg.Receivers != nil {
+		if r.receivers, err = newDialer(*cfg.Receivers); err != nil {
+			return nil, fmt.Errorf("receivers' node: %w", err)
+		}
+	}
 	defer r.close()
 	if err := r.connect(ctx, d); err != nil {
 		return nil, err
@@ -162,6 +177,8 @@ type throughputRun struct {
 	// With MixedStall: the mixed sender (paired with its own receiver)
 	// and Z, the receiver that stalls.
 	mixed, stuck *pair
+
+	receivers *dialer // the receivers' node of a meshed run, or nil
 
 	stop      chan struct{} // closes to stop senders, receivers and pinger
 	stopOnce  sync.Once
@@ -198,7 +215,7 @@ func (r *throughputRun) connect(ctx context.Context, d *dialer) error {
 		if sender || i >= 2*r.cfg.Pairs && i < 2*r.cfg.Pairs+pings {
 			buf = pingReadBuffer // senders read only keepalives; pings are small
 		}
-		wg.Go(func() { conns[i], errs[i] = d.dial(ctx, key.NewNode(), buf) })
+		wg.Go(func() { conns[i], errs[i] = r.dialerFor(i, d).dial(ctx, key.NewNode(), buf) })
 	}
 	wg.Wait()
 	for _, c := range conns {
@@ -303,7 +320,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	}
 	var baselineTotal, mixedBaseline float64
 	var windows *windowMeter
-	if cfg.StalledReceivers > 0 || cfg.MixedStall {
+	if cfg.StalledReceivers > 0 || cfg.MixedStall || cfg.StallControl {
 		// The same pairs, all reading, give the baseline that the
 		// stalled phase is compared with, under the same conditions;
 		// the control repeats it, to show the noise.
@@ -331,7 +348,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		r.pinger.endPhase()
 	}
 
-	meter, err := startCPUMeter(cfg.ServerPID)
+	meter, err := startRunMeter(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +397,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		res.Server = &ProcessUsage{CPUUsage: *server}
 		res.Server.RSSBytes, _ = ProcessRSS(cfg.ServerPID)
 		res.PacketsPerServerCPUSecond = rateIf(float64(res.Delivered), server.Seconds)
+		res.ReceiversNode = meter.receiversNode
 	}
 
 	if err := r.stopSenders(); err != nil {

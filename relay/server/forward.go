@@ -2,10 +2,8 @@ package server
 
 import (
 	"slices"
-	"sync"
 
 	"github.com/relayctl/relayctl/relay/key"
-	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // forwarderList is the forwarders known for one key, earliest first. It is
@@ -87,69 +85,6 @@ func (s *Server) hasForwarder(k key.NodePublic) bool {
 	return ok
 }
 
-// remoteSendLog remembers which local clients received packets forwarded
-// from remote keys, so they hear PeerGone when a remote key leaves the
-// region. Forwarded packets arrive on mesh connections other than the one
-// that later reports the key gone, so this lives on the server.
-type remoteSendLog struct {
-	mu sync.Mutex
-	to map[key.NodePublic]map[*sclient]struct{}
-	// via is the node (its mesh connection's key) that last forwarded
-	// each remote sender to us.
-	via map[key.NodePublic]key.NodePublic
-}
-
-func (l *remoteSendLog) note(src key.NodePublic, dst *sclient, via key.NodePublic) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.to == nil {
-		l.to = map[key.NodePublic]map[*sclient]struct{}{}
-		l.via = map[key.NodePublic]key.NodePublic{}
-	}
-	l.via[src] = via
-	set := l.to[src]
-	if set == nil {
-		set = map[*sclient]struct{}{}
-		l.to[src] = set
-	}
-	if _, ok := set[dst]; !ok {
-		set[dst] = struct{}{}
-		if dst.remoteSrcs == nil {
-			dst.remoteSrcs = map[key.NodePublic]struct{}{}
-		}
-		dst.remoteSrcs[src] = struct{}{}
-	}
-}
-
-// peerGone tells every receiver of src that it left, and forgets src.
-func (l *remoteSendLog) peerGone(src key.NodePublic) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	set := l.to[src]
-	delete(l.to, src)
-	delete(l.via, src)
-	for c := range set {
-		delete(c.remoteSrcs, src)
-		c.queuePeerGone(src, wire.PeerGoneDisconnected)
-	}
-}
-
-// forget drops a closed connection from the entries that name it.
-func (l *remoteSendLog) forget(c *sclient) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for src := range c.remoteSrcs {
-		if set := l.to[src]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(l.to, src)
-				delete(l.via, src)
-			}
-		}
-	}
-	c.remoteSrcs = nil
-}
-
 // ReconcileRemote is called once a mesh watcher has the full list of the
 // clients of the node whose key is peer. Senders that node forwarded to
 // our clients, but which it no longer has and no one else has either, left
@@ -158,8 +93,8 @@ func (s *Server) ReconcileRemote(peer key.NodePublic) {
 	l := &s.remoteSends
 	l.mu.Lock()
 	var gone []key.NodePublic
-	for src, via := range l.via {
-		if via != peer {
+	for src, rs := range l.senders {
+		if rs.via != peer {
 			continue
 		}
 		if _, local := s.clients.Load(src); local || s.hasForwarder(src) {

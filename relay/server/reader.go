@@ -156,7 +156,7 @@ func (c *sclient) route(src, dst key.NodePublic, buf *[]byte, disco, forwarded b
 	switch {
 	case to != nil:
 		if forwarded {
-			s.remoteSends.note(src, to, c.key)
+			c.noteForwarded(src, to)
 		} else if prev, ok := c.sentTo[dst]; !ok || to.connNum < prev {
 			if c.sentTo == nil {
 				c.sentTo = make(map[key.NodePublic]uint64)

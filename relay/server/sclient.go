@@ -48,6 +48,9 @@ type sclient struct {
 	registered bool // guarded by s.mu
 	preferred  bool // guarded by s.mu
 
+	// fwdSeen is a mesh connection's reader's cache; see noteForwarded.
+	fwdSeen *forwardedSeen
+
 	// Send side, guarded by queueMu; the writer goroutine drains it.
 	queueMu sync.Mutex
 	closed  bool
