@@ -178,4 +178,3 @@ func writePinTable(w io.Writer, outcomes []pinOutcome) {
 	}
 	io.WriteString(w, render.ModeFor(w).Render(t))
 }
-
