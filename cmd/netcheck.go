@@ -50,7 +50,7 @@ region ID, RegionV4Latency, RegionV6Latency).`,
 			return runNetcheck(cmd.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	c.Flags().StringVar(&o.DERPMap, "derp-map", "", "DERP map (JSON, inventory, Tailscale policy file or headscale YAML): a file path, file:// URL or http(s):// URL (required)")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object with Tailscale's netcheck field names")
 	return c
 }

@@ -74,7 +74,7 @@ With TS_DEBUG_USE_DERP_HTTP=1 in the environment, DERP is dialed over plain HTTP
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map (JSON, inventory, Tailscale policy file or headscale YAML): a file path, file:// URL or http(s):// URL (required)")
 	f.BoolVar(&o.Once, "once", false, "probe once, print the results and exit (0 when all pass)")
 	f.BoolVar(&o.JSON, "json", false, "with --once: print one JSON document on stdout")
 	f.DurationVar(&o.Interval, "interval", probe.DefaultInterval, "time between probe rounds (continuous mode)")
