@@ -119,7 +119,9 @@ func hasKeyFold(keys []string, want string) bool {
 }
 
 func decodeJSONMap(b []byte) (*DERPMap, error) {
-	std, err := hujson.Standardize(b)
+	// Standardize blanks comments in the buffer it is given: a copy,
+	// so the caller's bytes stay as read.
+	std, err := hujson.Standardize(bytes.Clone(b))
 	if err != nil {
 		std = b // let encoding/json report the syntax error
 	}

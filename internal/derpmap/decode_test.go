@@ -59,3 +59,14 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeLeavesInputAlone(t *testing.T) {
+	doc := "// a commented map\n{\"Regions\": {}, /* none */}\n"
+	b := []byte(doc)
+	if _, err := Decode("x", b); err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != doc {
+		t.Errorf("Decode changed its input to %q", b)
+	}
+}
