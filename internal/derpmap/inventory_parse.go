@@ -56,18 +56,6 @@ func ParseInventory(path string, b []byte) (*Inventory, error) {
 	return inv, nil
 }
 
-// LooksLikeInventory reports whether b is YAML with the inventory's
-// top-level lists, so loaders can tell it from a DERP map.
-func LooksLikeInventory(b []byte) bool {
-	var top map[string]yaml.Node
-	if err := yaml.Unmarshal(b, &top); err != nil {
-		return false
-	}
-	r, okR := top["regions"]
-	_, okN := top["nodes"]
-	return okR && okN && r.Kind == yaml.SequenceNode
-}
-
 type invParser struct {
 	inv      *Inventory
 	problems []Problem
@@ -108,7 +96,11 @@ func (p *invParser) fields(n *yaml.Node, what string, allowed []string) map[stri
 }
 
 func (p *invParser) str(f map[string]*yaml.Node, key, what string) string {
-	v := f[key]
+	return p.scalar(f[key], key, what)
+}
+
+// scalar is v's text; "" when absent or null.
+func (p *invParser) scalar(v *yaml.Node, key, what string) string {
 	if v == nil || v.Tag == "!!null" {
 		return ""
 	}
@@ -326,7 +318,7 @@ func (p *invParser) checkFamily(f map[string]*yaml.Node, key, what, v string, wa
 }
 
 func (p *invParser) trust(src *NodeSource, v *yaml.Node, what string) {
-	s := p.str(map[string]*yaml.Node{"cert": v}, "cert", what)
+	s := p.scalar(v, "cert", what)
 	switch {
 	case v == nil || s == certPublicCA:
 		src.Trust = TrustPublicCA

@@ -131,6 +131,7 @@ func TestParseInventoryProblems(t *testing.T) {
 		{"pin_short", node("    cert: sha256-raw:abcd\n"), []string{"64 lowercase hex digits"}},
 		{"cert_unknown", node("    cert: letsencrypt\n"), []string{`cert "letsencrypt": want public-ca, pin`}},
 		{"cert_file_missing", node("    cert: file:/nonexistent/x.crt\n"), []string{"fleet.yaml:8:", "/nonexistent/x.crt"}},
+		{"key_twice", node("    hostname: again\n"), []string{`fleet.yaml:8: node: key "hostname" given twice`}},
 		{"node_not_mapping", head + "  - fra1\n", []string{"fleet.yaml:5: node: want a mapping"}},
 	}
 	for _, tt := range tests {
@@ -165,18 +166,5 @@ func TestParseInventoryWarnsOutsideSelfHostedRange(t *testing.T) {
 	}
 	if len(inv.Warnings) != 1 || !strings.HasPrefix(inv.Warnings[0], "fleet.yaml:2: region 1: outside 900-999") {
 		t.Errorf("warnings %q, want one for line 2", inv.Warnings)
-	}
-}
-
-func TestLooksLikeInventory(t *testing.T) {
-	for doc, want := range map[string]bool{
-		goodInventory:                           true,
-		`{"Regions":{"900":{}}}`:                false,
-		"regions:\n  900:\n    regionid: 900\n": false,
-		"not: [yaml":                            false,
-	} {
-		if got := LooksLikeInventory([]byte(doc)); got != want {
-			t.Errorf("LooksLikeInventory(%q) = %v, want %v", doc, got, want)
-		}
 	}
 }
