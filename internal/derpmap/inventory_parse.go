@@ -265,8 +265,11 @@ func (p *invParser) node(n *yaml.Node, names map[string]int) {
 		p.bad(f["can-port-80"], "%s: can-port-80 needs an ipv4 address (clients use it for captive-portal checks)", what)
 	}
 
-	src := NodeSource{Node: d, Line: n.Line, certValue: f["cert"], mapping: n}
+	src := NodeSource{Node: d, Line: n.Line, certValue: f["cert"]}
 	p.trust(&src, f["cert"], what)
+	if d.STUNOnly && src.Trust != TrustPublicCA {
+		p.bad(f["cert"], "%s: cert on a stun-only node, which serves no TLS: leave cert out", what)
+	}
 
 	region := p.resolveRegion(f["region"], ref, what, n)
 	if region != nil {

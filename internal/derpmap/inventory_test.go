@@ -126,6 +126,7 @@ func TestParseInventoryProblems(t *testing.T) {
 		{"derp_port_text", node("    derp-port: https\n"), []string{`derp-port: "https" is not an integer`}},
 		{"stun_port_zero", node("    stun-port: 0\n"), []string{"stun-port 0: want 1-65535, or -1"}},
 		{"stun_only_no_stun", node("    stun-port: -1\n    stun-only: true\n"), []string{"stun-only with stun-port -1"}},
+		{"stun_only_pinned", node("    stun-only: true\n    cert: pin\n"), []string{`fleet.yaml:9: node "fra1": cert on a stun-only node`}},
 		{"can_port_80_no_ipv4", node("    can-port-80: true\n"), []string{"can-port-80 needs an ipv4 address"}},
 		{"pin_upper_case", node("    cert: sha256-raw:" + strings.Repeat("AB", 32) + "\n"), []string{"fleet.yaml:8:", "64 lowercase hex digits"}},
 		{"pin_short", node("    cert: sha256-raw:abcd\n"), []string{"64 lowercase hex digits"}},
