@@ -31,6 +31,7 @@ type certgenOptions struct {
 	STUNPort   int
 	Days       int
 	Force      bool
+	Inventory  bool
 
 	ip      netip.Addr
 	streams IOStreams
@@ -46,7 +47,9 @@ func newCertgenCmd(streams IOStreams) *cobra.Command {
 'relayctl serve --certmode manual' (and derper --certmode manual) read; <host> is
 --hostname, or the IP. Print to stdout a DERP map with one region and one node
 whose CertName pins the certificate ("sha256-raw:" + SHA-256 of its DER), so
-Tailscale clients trust the relay without a public CA.
+Tailscale clients trust the relay without a public CA; with --inventory, the same
+region and node as an inventory fragment to merge into the fleet's inventory
+('relayctl derpmap').
 
 Existing files are kept unless --force is given. Replacing the certificate
 changes the pin: every client needs the new DERP map.`,
@@ -55,7 +58,10 @@ changes the pin: every client needs the new DERP map.`,
   relayctl serve --certmode manual --hostname 203.0.113.7
 
   # a relay with a DNS name but no public CA
-  relayctl certgen --ip 203.0.113.7 --hostname derp.example.net --region-code home`,
+  relayctl certgen --ip 203.0.113.7 --hostname derp.example.net --region-code home
+
+  # the node's entry for the fleet inventory (relayctl derpmap)
+  relayctl certgen --ip 203.0.113.7 --region-code fra --node-name fra1 --inventory`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.complete(cmd); err != nil {
@@ -75,6 +81,7 @@ changes the pin: every client needs the new DERP map.`,
 	f.IntVar(&o.STUNPort, "stun-port", 3478, "the relay's STUN port; -1 for none")
 	f.IntVar(&o.Days, "days", int(certs.DefaultValidity/(24*time.Hour)), "days the certificate is valid")
 	f.BoolVar(&o.Force, "force", false, "replace an existing certificate and key")
+	f.BoolVar(&o.Inventory, "inventory", false, "print the node as an inventory fragment (YAML) for 'relayctl derpmap' instead of DERP map JSON")
 	return c
 }
 
@@ -172,7 +179,11 @@ func runCertgen(o *certgenOptions) error {
 		DERPPort:   o.DERPPort,
 		STUNPort:   o.STUNPort,
 	}.Map()
-	out, err := derpmap.Render(dm)
+	render := derpmap.Render
+	if o.Inventory {
+		render = derpmap.RenderInventory
+	}
+	out, err := render(dm)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ change does to clients before it is pasted.`,
 	c.AddCommand(
 		newDERPMapBuildCmd(streams),
 		newDERPMapApplyCmd(streams),
+		newDERPMapPinCmd(streams),
 		newDERPMapDiffCmd(streams),
 	)
 	return c

@@ -59,7 +59,7 @@ func readAnyDERPMap(streams IOStreams, path string) (*derpmap.DERPMap, error) {
 	}
 	d, err := derpmap.Decode(path, b)
 	if err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, usageErrorf("%s: %v", path, err)
 	}
 	for _, w := range d.Warnings {
 		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w)

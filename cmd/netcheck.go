@@ -85,7 +85,7 @@ PCP, CaptivePortal), plus RegionLatencyMethod: "STUN", "ICMP" or "HTTPS" per reg
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map (JSON, inventory, Tailscale policy file or headscale YAML): a file path, file:// URL or http(s):// URL (required)")
 	f.BoolVar(&o.JSON, "json", false, "print one JSON object with Tailscale's netcheck field names (same as --format json)")
 	f.StringVar(&o.Format, "format", "", `output format: empty for text, "json" or "json-line" (one report per line)`)
 	f.BoolVar(&o.Verbose, "verbose", false, "print each probe on stderr as it completes")

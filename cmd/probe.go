@@ -86,7 +86,7 @@ it shows the DERP map source without credentials or query.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map: a file path, file:// URL or http(s):// URL (required)")
+	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map (JSON, inventory, Tailscale policy file or headscale YAML): a file path, file:// URL or http(s):// URL (required)")
 	f.BoolVar(&o.Once, "once", false, "probe once, print the results and exit (0 when all pass)")
 	f.BoolVar(&o.JSON, "json", false, "with --once: print one JSON document on stdout")
 	f.DurationVar(&o.Interval, "interval", probe.DefaultInterval, "time between probe rounds (continuous mode)")

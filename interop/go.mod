@@ -5,9 +5,14 @@ go 1.26.6
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/relayctl/relayctl v0.0.0
+	github.com/tailscale/hujson v0.0.0-20260302212456-ecc657c15afd
 	go4.org/mem v0.0.0-20240501181205-ae6ca9944745
+<<<<<<< HEAD
 	k8s.io/api v0.34.0
 	sigs.k8s.io/yaml v1.6.0
+=======
+	gopkg.in/yaml.v3 v3.0.1
+>>>>>>> h7
 	tailscale.com v1.102.5
 )
 
@@ -104,7 +109,6 @@ require (
 	github.com/tailscale/certstore v0.1.1-0.20260409135935-3638fb84b77d // indirect
 	github.com/tailscale/gliderssh v0.3.4-0.20260716005906-1a0f895faf28 // indirect
 	github.com/tailscale/go-winio v0.0.0-20231025203758-c4f33415bf55 // indirect
-	github.com/tailscale/hujson v0.0.0-20260302212456-ecc657c15afd // indirect
 	github.com/tailscale/netlink v1.1.1-0.20240822203006-4d49adab4de7 // indirect
 	github.com/tailscale/peercred v0.0.0-20250107143737-35a0c7bd7edc // indirect
 	github.com/tailscale/setec v0.0.0-20251203133219-2ab774e4129a // indirect

@@ -43,7 +43,7 @@ func LoadDERPMap(ctx context.Context, src string, opts LoadOptions) (*DERPMap, e
 	if err != nil {
 		return nil, err
 	}
-	m, err := ParseDERPMap(b)
+	m, err := decodeMapDocument(src, b)
 	if err != nil {
 		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)
 	}

@@ -59,6 +59,7 @@ type Monitor struct {
 type probeHistory struct {
 	last   Result
 	recent []Result // oldest first, at most History
+	hour   latencyWindow
 }
 
 // NewMonitor returns a monitor; Run starts it.
@@ -147,6 +148,7 @@ func (m *Monitor) record(results []Result) {
 		}
 		h.last = r
 		h.recent = append(h.recent, r)
+		h.hour.add(r)
 		if len(h.recent) > m.opts.History {
 			h.recent = slices.Delete(h.recent, 0, len(h.recent)-m.opts.History)
 		}

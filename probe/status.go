@@ -46,6 +46,7 @@ type statusPage struct {
 	MapErr    string
 	MapErrAt  time.Time
 	Summary   Summary
+	Overview  []regionSummary
 	Regions   []statusRegion
 	Failures  []Result // newest first
 }
@@ -58,8 +59,11 @@ type statusRegion struct {
 }
 
 type statusRow struct {
-	Last   Result
-	Recent []Result
+	Last      Result
+	Recent    []Result
+	Spark     template.HTML // latency over the last hour
+	CertDays  string
+	CertClass string
 }
 
 // WriteStatusPage renders the HTML status page as of now.
@@ -92,9 +96,12 @@ func (m *Monitor) snapshot(now time.Time) statusPage {
 			regionAt[h.last.Region] = i
 			page.Regions = append(page.Regions, reg)
 		}
-		page.Regions[i].Rows = append(page.Regions[i].Rows, statusRow{Last: h.last, Recent: slices.Clone(h.recent)})
+		row := statusRow{Last: h.last, Recent: slices.Clone(h.recent), Spark: sparklineSVG(h.hour.samples, now)}
+		row.CertDays, row.CertClass = certDays(now, h.last.CertExpiry, m.opts.Prober.cfg.CertWarnBefore)
+		page.Regions[i].Rows = append(page.Regions[i].Rows, row)
 	}
 	page.Summary = Summarize(lasts)
+	page.Overview = summarizeRegions(page.Regions)
 	for i := len(m.failures) - 1; i >= 0; i-- {
 		page.Failures = append(page.Failures, m.failures[i])
 	}
@@ -146,19 +153,27 @@ th{background:#f4f4f4}
 .dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;margin-right:1px}
 .dot.ok{background:#2e9e4a}.dot.warn{background:#d39e00}.dot.fail{background:#d0021b}.dot.skip{background:#bbb}
 .err{font-family:monospace;font-size:90%}
+.spark{vertical-align:middle}.spark-line{fill:none;stroke:#1f5fbf;stroke-width:1.2}circle.spark-line{fill:#1f5fbf}.spark-fail{stroke:#d0021b;stroke-width:1}
+.days{font-weight:bold}
 </style></head><body>
 <h1>relayctl probe</h1>
 <p>DERP map <code>{{.Source}}</code>. Last round {{ago .Now .LastRound}} ({{.Rounds}} rounds, every {{.Interval}}).
 <span class="ok">{{.Summary.OK}} ok</span>, <span class="warn">{{.Summary.Warn}} warn</span>,
 <span class="fail">{{.Summary.Fail}} failed</span>, <span class="skip">{{.Summary.Skip}} skipped</span>.</p>
+{{if .Overview}}<table class="overview">
+<tr><th>Region</th><th>Nodes</th><th>Status</th><th>Checks</th></tr>
+{{range .Overview}}<tr><td><a href="#region-{{.ID}}">{{.ID}}{{if .Code}} {{.Code}}{{end}}</a>{{if .Name}} — {{.Name}}{{end}}</td><td>{{.Nodes}}</td>
+<td class="{{.Worst}}">{{.Worst}}</td><td>{{.Summary.OK}} ok{{if .Summary.Warn}}, {{.Summary.Warn}} warn{{end}}{{if .Summary.Fail}}, {{.Summary.Fail}} failed{{end}}{{if .Summary.Skip}}, {{.Summary.Skip}} skipped{{end}}</td></tr>
+{{end}}</table>{{end}}
 {{if .MapErr}}<p class="fail">DERP map load failed {{ago .Now .MapErrAt}}: <span class="err">{{.MapErr}}</span> (using the previous map)</p>{{end}}
 {{range .Regions}}
-<h2>Region {{.ID}}{{if .Code}} ({{.Code}}){{end}}{{if .Name}} — {{.Name}}{{end}}</h2>
+<h2 id="region-{{.ID}}">Region {{.ID}}{{if .Code}} ({{.Code}}){{end}}{{if .Name}} — {{.Name}}{{end}}</h2>
 <table>
-<tr><th>Node</th><th>Check</th><th>Status</th><th>Latency</th><th>Certificate expiry</th><th>Last run</th><th>Recent</th><th>Detail / error</th></tr>
+<tr><th>Node</th><th>Check</th><th>Status</th><th>Latency</th><th>Certificate expiry</th><th>Last run</th><th>Last hour</th><th>Recent</th><th>Detail / error</th></tr>
 {{range .Rows}}{{$r := .Last}}
 <tr id="{{$r.Name}}"><td>{{target $r}}</td><td>{{$r.Class}}</td><td class="{{$r.Status}}">{{$r.Status}}</td><td>{{ms $r.Latency}}</td>
-<td>{{expiry $.Now $r.CertExpiry}}</td><td title="{{stamp $r.End}}">{{ago $.Now $r.End}}</td>
+<td>{{if .CertDays}}<span class="days {{.CertClass}}">{{.CertDays}}</span> {{end}}{{expiry $.Now $r.CertExpiry}}</td><td title="{{stamp $r.End}}">{{ago $.Now $r.End}}</td>
+<td>{{.Spark}}</td>
 <td>{{range .Recent}}<span class="dot {{.Status}}" title="{{stamp .End}} {{.Status}}{{if .Error}}: {{.Error}}{{end}}"></span>{{end}}</td>
 <td>{{if $r.Error}}<span class="err">{{$r.Error}}</span>{{else}}{{$r.Detail}}{{end}}</td></tr>
 {{end}}

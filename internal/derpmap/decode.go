@@ -58,7 +58,8 @@ func SniffFormat(b []byte) string {
 }
 
 // Decode reads a DERP map in any format SniffFormat knows; name is the
-// file or URL, for messages and an inventory's certificate files.
+// file or URL of an inventory, for its messages and certificate files.
+// Errors name the format, not the file: callers add that.
 func Decode(name string, b []byte) (*Decoded, error) {
 	format := SniffFormat(b)
 	d := &Decoded{Format: format}
@@ -82,10 +83,10 @@ func Decode(name string, b []byte) (*Decoded, error) {
 		d.Warnings = inv.Warnings
 		d.Map, err = inv.DERPMap()
 	default:
-		return nil, fmt.Errorf("%s: not a DERP map: want Tailscale's DERPMap JSON ({\"Regions\": …}), a Tailscale policy file with a %q member, a relayctl inventory (regions: and nodes: lists) or headscale's DERP YAML (regions: keyed by region ID)", name, PolicyKey)
+		return nil, fmt.Errorf("not a DERP map: want Tailscale's DERPMap JSON ({\"Regions\": …}), a Tailscale policy file with a %q member, a relayctl inventory (regions: and nodes: lists) or headscale's DERP YAML (regions: keyed by region ID)", PolicyKey)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s (%s): %w", name, format, err)
+		return nil, fmt.Errorf("%s: %w", format, err)
 	}
 	return d, nil
 }
@@ -118,7 +119,9 @@ func hasKeyFold(keys []string, want string) bool {
 }
 
 func decodeJSONMap(b []byte) (*DERPMap, error) {
-	std, err := hujson.Standardize(b)
+	// Standardize blanks comments in the buffer it is given: a copy,
+	// so the caller's bytes stay as read.
+	std, err := hujson.Standardize(bytes.Clone(b))
 	if err != nil {
 		std = b // let encoding/json report the syntax error
 	}

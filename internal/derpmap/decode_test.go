@@ -42,11 +42,11 @@ func TestDecodeEveryFormat(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
-		{"neither", `{"acls": []}`, "fleet.x: not a DERP map: want"},
-		{"yaml_other", "server_url: https://x\n", "fleet.x: not a DERP map"},
-		{"policy_bad_map", `{"derpMap": {"Regions": []}}`, "fleet.x (tailscale-policy): policy file: derpMap: json:"},
-		{"json_syntax", `{"Regions": {"900": }`, "fleet.x (json): decode JSON"},
-		{"headscale_unknown_key", "regions:\n  900:\n    RegionID: 900\n", "fleet.x (headscale): decode YAML: line 3: field RegionID not found"},
+		{"neither", `{"acls": []}`, "not a DERP map: want"},
+		{"yaml_other", "server_url: https://x\n", "not a DERP map"},
+		{"policy_bad_map", `{"derpMap": {"Regions": []}}`, "tailscale-policy: policy file: derpMap: json:"},
+		{"json_syntax", `{"Regions": {"900": }`, "json: decode JSON"},
+		{"headscale_unknown_key", "regions:\n  900:\n    RegionID: 900\n", "headscale: decode YAML: line 3: field RegionID not found"},
 		{"inventory_invalid", "regions: [{id: 900}]\nnodes: []\n", "fleet.x:1: region 900: code: missing"},
 		{"inventory_pending", "regions: [{id: 900, code: a}]\nnodes: [{name: n, region: a, hostname: h, cert: pin}]\n", "pin not filled in"},
 	}
@@ -57,5 +57,16 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestDecodeLeavesInputAlone(t *testing.T) {
+	doc := "// a commented map\n{\"Regions\": {}, /* none */}\n"
+	b := []byte(doc)
+	if _, err := Decode("x", b); err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != doc {
+		t.Errorf("Decode changed its input to %q", b)
 	}
 }

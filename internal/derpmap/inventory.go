@@ -65,7 +65,6 @@ type NodeSource struct {
 	CertFile string
 
 	certValue *yaml.Node // the cert value; nil when the key is absent
-	mapping   *yaml.Node // the node's mapping, to add a cert key to
 }
 
 // NeedsLiveCert reports whether the node's trust is a pin, so `derpmap

@@ -56,18 +56,6 @@ func ParseInventory(path string, b []byte) (*Inventory, error) {
 	return inv, nil
 }
 
-// LooksLikeInventory reports whether b is YAML with the inventory's
-// top-level lists, so loaders can tell it from a DERP map.
-func LooksLikeInventory(b []byte) bool {
-	var top map[string]yaml.Node
-	if err := yaml.Unmarshal(b, &top); err != nil {
-		return false
-	}
-	r, okR := top["regions"]
-	_, okN := top["nodes"]
-	return okR && okN && r.Kind == yaml.SequenceNode
-}
-
 type invParser struct {
 	inv      *Inventory
 	problems []Problem
@@ -108,7 +96,11 @@ func (p *invParser) fields(n *yaml.Node, what string, allowed []string) map[stri
 }
 
 func (p *invParser) str(f map[string]*yaml.Node, key, what string) string {
-	v := f[key]
+	return p.scalar(f[key], key, what)
+}
+
+// scalar is v's text; "" when absent or null.
+func (p *invParser) scalar(v *yaml.Node, key, what string) string {
 	if v == nil || v.Tag == "!!null" {
 		return ""
 	}
@@ -273,8 +265,11 @@ func (p *invParser) node(n *yaml.Node, names map[string]int) {
 		p.bad(f["can-port-80"], "%s: can-port-80 needs an ipv4 address (clients use it for captive-portal checks)", what)
 	}
 
-	src := NodeSource{Node: d, Line: n.Line, certValue: f["cert"], mapping: n}
+	src := NodeSource{Node: d, Line: n.Line, certValue: f["cert"]}
 	p.trust(&src, f["cert"], what)
+	if d.STUNOnly && src.Trust != TrustPublicCA {
+		p.bad(f["cert"], "%s: cert on a stun-only node, which serves no TLS: leave cert out", what)
+	}
 
 	region := p.resolveRegion(f["region"], ref, what, n)
 	if region != nil {
@@ -326,7 +321,7 @@ func (p *invParser) checkFamily(f map[string]*yaml.Node, key, what, v string, wa
 }
 
 func (p *invParser) trust(src *NodeSource, v *yaml.Node, what string) {
-	s := p.str(map[string]*yaml.Node{"cert": v}, "cert", what)
+	s := p.scalar(v, "cert", what)
 	switch {
 	case v == nil || s == certPublicCA:
 		src.Trust = TrustPublicCA

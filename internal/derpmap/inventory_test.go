@@ -126,11 +126,13 @@ func TestParseInventoryProblems(t *testing.T) {
 		{"derp_port_text", node("    derp-port: https\n"), []string{`derp-port: "https" is not an integer`}},
 		{"stun_port_zero", node("    stun-port: 0\n"), []string{"stun-port 0: want 1-65535, or -1"}},
 		{"stun_only_no_stun", node("    stun-port: -1\n    stun-only: true\n"), []string{"stun-only with stun-port -1"}},
+		{"stun_only_pinned", node("    stun-only: true\n    cert: pin\n"), []string{`fleet.yaml:9: node "fra1": cert on a stun-only node`}},
 		{"can_port_80_no_ipv4", node("    can-port-80: true\n"), []string{"can-port-80 needs an ipv4 address"}},
 		{"pin_upper_case", node("    cert: sha256-raw:" + strings.Repeat("AB", 32) + "\n"), []string{"fleet.yaml:8:", "64 lowercase hex digits"}},
 		{"pin_short", node("    cert: sha256-raw:abcd\n"), []string{"64 lowercase hex digits"}},
 		{"cert_unknown", node("    cert: letsencrypt\n"), []string{`cert "letsencrypt": want public-ca, pin`}},
 		{"cert_file_missing", node("    cert: file:/nonexistent/x.crt\n"), []string{"fleet.yaml:8:", "/nonexistent/x.crt"}},
+		{"key_twice", node("    hostname: again\n"), []string{`fleet.yaml:8: node: key "hostname" given twice`}},
 		{"node_not_mapping", head + "  - fra1\n", []string{"fleet.yaml:5: node: want a mapping"}},
 	}
 	for _, tt := range tests {
@@ -165,18 +167,5 @@ func TestParseInventoryWarnsOutsideSelfHostedRange(t *testing.T) {
 	}
 	if len(inv.Warnings) != 1 || !strings.HasPrefix(inv.Warnings[0], "fleet.yaml:2: region 1: outside 900-999") {
 		t.Errorf("warnings %q, want one for line 2", inv.Warnings)
-	}
-}
-
-func TestLooksLikeInventory(t *testing.T) {
-	for doc, want := range map[string]bool{
-		goodInventory:                           true,
-		`{"Regions":{"900":{}}}`:                false,
-		"regions:\n  900:\n    regionid: 900\n": false,
-		"not: [yaml":                            false,
-	} {
-		if got := LooksLikeInventory([]byte(doc)); got != want {
-			t.Errorf("LooksLikeInventory(%q) = %v, want %v", doc, got, want)
-		}
 	}
 }
