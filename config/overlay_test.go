@@ -66,7 +66,7 @@ func TestOverlayErrorsNameTheFile(t *testing.T) {
 	tests := []struct{ body, want string }{
 		{"", "rate-file " + filepath.Join(dir, "rate") + ": want NAME VALUE"},
 		{"stun-prot 1", `sets unknown setting "stun-prot"`},
-		{"stun-port many", `rate-file: stun-port "many"`},
+		{"stun-port many", "rate-file " + filepath.Join(dir, "rate") + ": stun-port: many: want a whole number"},
 	}
 	for _, tt := range tests {
 		write(t, filepath.Join(dir, "rate"), tt.body)

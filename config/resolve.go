@@ -228,8 +228,11 @@ func spell(name, value string, s Source, origin string) string {
 		return fmt.Sprintf("fleet policy %s: %s: %s", origin, name, quoteIfNeeded(value))
 	case SourceDefault:
 		return fmt.Sprintf("--%s %s (the default)", name, quoteIfNeeded(value))
+	case SourceFlag, "":
+		return fmt.Sprintf("--%s %s", name, quoteIfNeeded(value))
 	}
-	return fmt.Sprintf("--%s %s", name, quoteIfNeeded(value))
+	// An overlay file (derper's --rate-config): its setting and path.
+	return fmt.Sprintf("%s %s: %s: %s", s, origin, name, quoteIfNeeded(value))
 }
 
 // typeError says what a setting's type wants instead of a parser's
