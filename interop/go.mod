@@ -7,12 +7,9 @@ require (
 	github.com/relayctl/relayctl v0.0.0
 	github.com/tailscale/hujson v0.0.0-20260302212456-ecc657c15afd
 	go4.org/mem v0.0.0-20240501181205-ae6ca9944745
-<<<<<<< HEAD
+	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.34.0
 	sigs.k8s.io/yaml v1.6.0
-=======
-	gopkg.in/yaml.v3 v3.0.1
->>>>>>> h7
 	tailscale.com v1.102.5
 )
 
