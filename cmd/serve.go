@@ -50,6 +50,7 @@ type serveOptions struct {
 	MeshWith          []string
 	Dev               bool
 	MetricsAddr       string
+	DebugAddr         string
 	TCPWriteTimeout   time.Duration
 	TCPKeepAlive      time.Duration
 	TCPUserTimeout    time.Duration
@@ -138,6 +139,7 @@ func (o *serveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.MeshWith, "mesh-with", nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090")
+	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve /debug/ on this loopback address (e.g. 127.0.0.1:8081) instead of --addr; use it when a TLS terminator in TCP mode on this host makes every client look like loopback on --addr")
 	f.DurationVar(&o.TCPWriteTimeout, "tcp-write-timeout", server.DefaultWriteTimeout, "per-write deadline for clients (mesh peers get 30s); 0 disables")
 	f.DurationVar(&o.TCPKeepAlive, "tcp-keepalive-time", 10*time.Minute, "TCP keepalive period")
 	f.DurationVar(&o.TCPUserTimeout, "tcp-user-timeout", 15*time.Second, "TCP_USER_TIMEOUT: how long unacknowledged data may wait before the connection is dropped")
@@ -226,6 +228,12 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	}
 	if err := o.Admission.validate(); err != nil {
 		return err
+	}
+	if o.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(o.DebugAddr)
+		if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			return usageErrorf("--debug-addr %q: want a loopback address such as 127.0.0.1:8081 (/debug/ answers loopback clients only)", o.DebugAddr)
+		}
 	}
 	if o.TCPWriteTimeout < 0 {
 		return usageErrorf("--tcp-write-timeout %v: want 0 (off) or a positive duration", o.TCPWriteTimeout)
@@ -353,6 +361,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		BootstrapDNSNames: o.BootstrapDNSNames,
 		Metrics:           reg,
 		Logger:            logger,
+		DebugElsewhere:    o.DebugAddr != "",
 		DebugInfo: func() []web.KeyValue {
 			return []web.KeyValue{
 				{Key: "Uptime", Value: time.Since(started).Round(time.Second).String()},
@@ -443,6 +452,18 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
+	var debugSrv *http.Server
+	if o.DebugAddr != "" {
+		dln, err := net.Listen("tcp", o.DebugAddr)
+		if err != nil {
+			httpSrv.Close()
+			return usageErrorf("--debug-addr: %v", err)
+		}
+		debugSrv = web.NewServer(handler.DebugHandler(), web.ServerOptions{Logger: logger})
+		go func() { errc <- serveHTTP(debugSrv, dln, "debug") }()
+		logger.Info("debug pages listening", "addr", dln.Addr().String())
+	}
+
 	if len(o.MeshWith) > 0 {
 		peers, _ := o.meshPeers()
 		m, err := mesh.New(mesh.Options{Server: relay, PrivateKey: priv, MeshKey: meshKey, Peers: peers, Logger: logger})
@@ -484,6 +505,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	cancelConns()
 	if metricsSrv != nil {
 		metricsSrv.Close()
+	}
+	if debugSrv != nil {
+		debugSrv.Close()
 	}
 	if port80Srv != nil {
 		port80Srv.Close()
