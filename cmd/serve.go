@@ -398,7 +398,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	httpSrv := web.NewServer(handler, web.ServerOptions{Logger: logger})
 	httpSrv.ConnState = web.ConnStateLogger(logger, reg)
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 5) // one per listener goroutine: derp, port 80, STUN, metrics, debug
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
 
 	// A TLS relay also answers plain HTTP: ACME challenges, captive-portal
@@ -459,7 +459,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 			httpSrv.Close()
 			return usageErrorf("--debug-addr: %v", err)
 		}
-		debugSrv = web.NewServer(handler.DebugHandler(), web.ServerOptions{Logger: logger})
+		// Long enough for a 30 s CPU profile or trace.
+		debugSrv = web.NewServer(handler.DebugHandler(), web.ServerOptions{WriteTimeout: 2 * time.Minute, Logger: logger})
 		go func() { errc <- serveHTTP(debugSrv, dln, "debug") }()
 		logger.Info("debug pages listening", "addr", dln.Addr().String())
 	}
