@@ -49,6 +49,7 @@ type serveOptions struct {
 	MeshWith          []string
 	Dev               bool
 	MetricsAddr       string
+	DebugAddr         string
 	TCPWriteTimeout   time.Duration
 	TCPKeepAlive      time.Duration
 	TCPUserTimeout    time.Duration
@@ -138,6 +139,7 @@ func (o *serveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.MeshWith, "mesh-with", nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090")
+	f.StringVar(&o.DebugAddr, "debug-addr", "", "serve /debug/ on this loopback address (e.g. 127.0.0.1:8081) instead of --addr; use it when a TLS terminator in TCP mode on this host makes every client look like loopback on --addr")
 	f.DurationVar(&o.TCPWriteTimeout, "tcp-write-timeout", server.DefaultWriteTimeout, "per-write deadline for clients (mesh peers get 30s); 0 disables")
 	f.DurationVar(&o.TCPKeepAlive, "tcp-keepalive-time", 10*time.Minute, "TCP keepalive period")
 	f.DurationVar(&o.TCPUserTimeout, "tcp-user-timeout", 15*time.Second, "TCP_USER_TIMEOUT: how long unacknowledged data may wait before the connection is dropped")
@@ -191,7 +193,16 @@ func (o *serveOptions) complete(cmd *cobra.Command) error {
 	if err := o.Admission.validate(); err != nil {
 		return err
 	}
-	return o.Derper.validate()
+	if err := o.Derper.validate(); err != nil {
+		return err
+	}
+	if o.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(o.DebugAddr)
+		if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			return usageErrorf("--debug-addr %q: want a loopback address such as 127.0.0.1:8081 (/debug/ answers loopback clients only)", o.DebugAddr)
+		}
+	}
+	return nil
 }
 
 // stunAddr is the STUN listen address: the IP of --addr, --stun-port.
@@ -321,6 +332,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		TrustedProxies:               trusted,
 		Metrics:                      reg,
 		Logger:                       logger,
+		DebugElsewhere:               o.DebugAddr != "",
 		DebugInfo: func() []web.KeyValue {
 			return []web.KeyValue{
 				{Key: "Uptime", Value: time.Since(started).Round(time.Second).String()},
@@ -369,7 +381,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	httpSrv.ConnState = web.ConnStateLogger(logger, reg)
 
 	serving = true
-	errc := make(chan error, 4)
+	errc := make(chan error, 5) // one per listener goroutine: derp, port 80, STUN, metrics, debug
 	go func() { errc <- serveHTTP(httpSrv, ln, "derp") }()
 
 	// A TLS relay also answers plain HTTP: ACME challenges, captive-portal
@@ -406,6 +418,19 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		metricsSrv = web.NewServer(web.MetricsHandler(reg), web.ServerOptions{Logger: logger})
 		go func() { errc <- serveHTTP(metricsSrv, mln, "metrics") }()
 		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
+	var debugSrv *http.Server
+	if o.DebugAddr != "" {
+		dln, err := net.Listen("tcp", o.DebugAddr)
+		if err != nil {
+			httpSrv.Close()
+			return usageErrorf("--debug-addr: %v", err)
+		}
+		// Long enough for a 30 s CPU profile or trace.
+		debugSrv = web.NewServer(handler.DebugHandler(), web.ServerOptions{WriteTimeout: 2 * time.Minute, Logger: logger})
+		go func() { errc <- serveHTTP(debugSrv, dln, "debug") }()
+		logger.Info("debug pages listening", "addr", dln.Addr().String())
 	}
 
 	if len(o.MeshWith) > 0 && o.Derper.DERP {
@@ -449,6 +474,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	cancelConns()
 	if metricsSrv != nil {
 		metricsSrv.Close()
+	}
+	if debugSrv != nil {
+		debugSrv.Close()
 	}
 	if port80Srv != nil {
 		port80Srv.Close()

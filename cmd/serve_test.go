@@ -104,6 +104,7 @@ func TestServeBadUsageExitsTwo(t *testing.T) {
 		{"bad_mesh_peer", "--mesh-with", []string{"--certmode", "none", "--mesh-with", "https://", "--mesh-psk-file", "x"}},
 		{"tls_without_hostname", "--hostname", []string{"--certmode", "manual"}},
 		{"ip_hostname_letsencrypt", "--acme-ip-certs", []string{"--hostname", "203.0.113.7"}},
+		{"debug_addr_not_loopback", "--debug-addr", []string{"--certmode", "none", "--debug-addr", "0.0.0.0:8081"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			isolate(t)

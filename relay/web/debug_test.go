@@ -227,3 +227,24 @@ func TestDebugCmdlineRedacted(t *testing.T) {
 		t.Fatalf("cmdline %q, want %q", w.Body.String(), want)
 	}
 }
+
+// TestDebugElsewhere: with DebugElsewhere the main handler has no /debug/
+// (nor a link to it), and DebugHandler serves it with the usual checks.
+func TestDebugElsewhere(t *testing.T) {
+	h := newTestHandler(t, Options{DebugElsewhere: true})
+	for _, path := range []string{"/debug/", "/debug/varz", "/debug/pprof/cmdline"} {
+		if w := serve(h, "GET", path, loopbackRemote, nil); w.Code != http.StatusNotFound {
+			t.Errorf("main handler GET %s from loopback: status %d, want 404", path, w.Code)
+		}
+	}
+	if w := serve(h, "GET", "/", loopbackRemote, nil); strings.Contains(w.Body.String(), "/debug/") {
+		t.Errorf("home page links /debug/:\n%s", w.Body)
+	}
+	dbg := h.DebugHandler()
+	if w := serve(dbg, "GET", "/debug/varz", loopbackRemote, nil); w.Code != http.StatusOK {
+		t.Errorf("debug handler GET /debug/varz from loopback: status %d, want 200", w.Code)
+	}
+	if w := serve(dbg, "GET", "/debug/varz", remoteRemote, nil); w.Code != http.StatusForbidden {
+		t.Errorf("debug handler GET /debug/varz from a remote address: status %d, want 403", w.Code)
+	}
+}

@@ -61,6 +61,12 @@ type Options struct {
 	// Resolver looks up BootstrapDNSNames (and rollout records when it is
 	// a TXTResolver too). Nil means net.DefaultResolver.
 	Resolver Resolver
+
+	// DebugElsewhere takes /debug/ off this handler (it answers 404): the
+	// pages are served by DebugHandler on a listener of their own
+	// (--debug-addr), e.g. because this one sits behind a TLS terminator
+	// on the same host, where every client arrives from loopback.
+	DebugElsewhere bool
 }
 
 // KeyValue is one line of the /debug/ index.
@@ -77,6 +83,7 @@ type Resolver interface {
 // background work.
 type Handler struct {
 	mux       *http.ServeMux
+	debug     http.Handler
 	dns       *bootstrapDNS
 	stop      context.CancelFunc
 	stopped   chan struct{}
@@ -86,7 +93,7 @@ type Handler struct {
 // NewHandler validates opts and returns the node's HTTP handler. It starts
 // the bootstrap DNS refresher when names are configured.
 func NewHandler(opts Options) (*Handler, error) {
-	home, err := newHomeHandler(opts.Home, opts.Hostname, opts.DERP != nil)
+	home, err := newHomeHandler(opts.Home, opts.Hostname, opts.DERP != nil, !opts.DebugElsewhere)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +118,12 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	h.dns.unpublished = newUnpublishedDNS(opts.UnpublishedBootstrapDNSNames, resolver, reg, logger)
 	h.dns.trusted = opts.TrustedProxies
-	h.routes(opts.DERP, home, newDebugHandler(reg, opts.DebugInfo))
+	h.debug = newDebugHandler(reg, opts.DebugInfo)
+	debugHere := h.debug
+	if opts.DebugElsewhere {
+		debugHere = http.NotFoundHandler()
+	}
+	h.routes(opts.DERP, home, debugHere)
 
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
@@ -140,6 +152,10 @@ func (h *Handler) routes(derp, home, debug http.Handler) {
 	h.mux.Handle("/debug/", debug)
 	h.mux.Handle("/", withBrowserHeaders(home))
 }
+
+// DebugHandler serves /debug/ (with the same access checks) for a
+// listener of its own; see Options.DebugElsewhere.
+func (h *Handler) DebugHandler() http.Handler { return h.debug }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -27,7 +27,7 @@ var homeTemplate = template.Must(template.New("home").Parse(`<!DOCTYPE html>
 
 // newHomeHandler builds the handler for / (and every unmatched path) from
 // the --home value.
-func newHomeHandler(home, hostname string, relaying bool) (http.Handler, error) {
+func newHomeHandler(home, hostname string, relaying, debugHere bool) (http.Handler, error) {
 	redirect, err := checkHomeFlag(home)
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func newHomeHandler(home, hostname string, relaying bool) (http.Handler, error) 
 		_ = homeTemplate.Execute(w, homePage{
 			Hostname:    hostname,
 			Relaying:    relaying,
-			DebugAccess: DebugAllowed(r),
+			DebugAccess: debugHere && DebugAllowed(r),
 		})
 	}), nil
 }
