@@ -129,3 +129,26 @@ func TestPruneSuggestsCertNameForSelfSignedRelay(t *testing.T) {
 		t.Errorf("prune: exit %d:\n%s", code, errOut)
 	}
 }
+
+// TestBenchReportsARepeatedErrorOnce: bench against a self-signed relay
+// without --insecure prints the clients' common error once, with a
+// count, and the flag that fixes it.
+func TestBenchReportsARepeatedErrorOnce(t *testing.T) {
+	dir := isolate(t)
+	stderr := startRelayctl(t, "relay listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
+		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"), "--addr", "127.0.0.1:0",
+		"--http-port", "-1", "--stun=false")
+	port := listenedPort(t, stderr.String(), "relay listening", "addr")
+	_, errOut, code := runCLI(t, "bench", "--server", "https://127.0.0.1:"+strconv.Itoa(port), "--pairs", "4", "--duration", "1s")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if n := strings.Count(errOut, "certificate signed by unknown authority"); n != 1 {
+		t.Errorf("the TLS error appears %d times, want once:\n%s", n, errOut)
+	}
+	for _, want := range []string{"clients)", "pass --insecure"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
