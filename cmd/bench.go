@@ -304,7 +304,7 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 	}
 	progress.Stop()
 	if err != nil {
-		return fmt.Errorf("bench %s: %w", o.Server, err)
+		return newBenchError(fmt.Errorf("bench %s: %w", o.Server, err), o.Insecure)
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)

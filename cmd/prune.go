@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,6 +151,10 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	}
 	c, err := client.Dial(ctx, o.Server, key.NewNode(), copts)
 	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		if o.CertName == "" && errors.As(err, &unknownCA) {
+			return fmt.Errorf("connect to %s: %w (a self-signed relay: pass --cert-name with the CertName its DERP map node has, sha256-raw:…, as relayctl certgen and serve --certmode manual print it)", o.Server, err)
+		}
 		return fmt.Errorf("connect to %s: %w", o.Server, err)
 	}
 	defer c.Close()

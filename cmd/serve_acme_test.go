@@ -111,3 +111,44 @@ func get(t *testing.T, url string) (string, int) {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
 }
+
+// TestPruneSuggestsCertNameForSelfSignedRelay: prune against a
+// self-signed relay without --cert-name says which flag trusts it.
+func TestPruneSuggestsCertNameForSelfSignedRelay(t *testing.T) {
+	dir := isolate(t)
+	psk := filepath.Join(dir, "mesh.key")
+	if err := os.WriteFile(psk, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr := startRelayctl(t, "relay listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
+		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"), "--addr", "127.0.0.1:0",
+		"--http-port", "-1", "--stun=false", "--mesh-psk-file", psk)
+	port := listenedPort(t, stderr.String(), "relay listening", "addr")
+	_, errOut, code := runCLI(t, "prune", "--server", "https://127.0.0.1:"+strconv.Itoa(port), "--mesh-psk-file", psk, "--list")
+	if code != 1 || !strings.Contains(errOut, "a self-signed relay: pass --cert-name with the CertName its DERP map node has") {
+		t.Errorf("prune: exit %d:\n%s", code, errOut)
+	}
+}
+
+// TestBenchReportsARepeatedErrorOnce: bench against a self-signed relay
+// without --insecure prints the clients' common error once, with a
+// count, and the flag that fixes it.
+func TestBenchReportsARepeatedErrorOnce(t *testing.T) {
+	dir := isolate(t)
+	stderr := startRelayctl(t, "relay listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
+		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"), "--addr", "127.0.0.1:0",
+		"--http-port", "-1", "--stun=false")
+	port := listenedPort(t, stderr.String(), "relay listening", "addr")
+	_, errOut, code := runCLI(t, "bench", "--server", "https://127.0.0.1:"+strconv.Itoa(port), "--pairs", "4", "--duration", "1s")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if n := strings.Count(errOut, "certificate signed by unknown authority"); n != 1 {
+		t.Errorf("the TLS error appears %d times, want once:\n%s", n, errOut)
+	}
+	for _, want := range []string{"clients)", "pass --insecure"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}

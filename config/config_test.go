@@ -152,6 +152,7 @@ func TestResolveErrorsNameTheCulprit(t *testing.T) {
 		{"bad_policy_value", "", "settings: {stun-port: x}\n", nil, []string{"fleet policy ", "p.yaml: stun-port: x: "}},
 		{"policy_sets_local", "", "settings: {node-name: x}\n", nil, []string{"node-name", "cannot be set by policy"}},
 		{"policy_unknown_section", "", "setings: {stun-port: 1}\n", nil, []string{`unknown section "setings"`}},
+		{"policy_bad_tag_key", "", "tags: {\"tag:ops\": [nodekey:abc]}\n", nil, []string{"fleet policy ", "p.yaml: tags.tag:ops: \"nodekey:abc\": want a node key"}},
 		{"policy_bad_acl", "", "acls: [{action: deny, src: ['*'], dst: ['*']}]\n", nil, []string{`only "accept"`}},
 		{"bad_yaml", "stun-port: [1\n", "", nil, []string{"relayctl.yaml"}},
 	} {

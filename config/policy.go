@@ -76,6 +76,9 @@ func loadPolicy(src Sources, region, node string) (*Policy, error) {
 	var rules []aclSource
 	for _, d := range docs {
 		p.Documents = append(p.Documents, d.origin)
+		if err := checkTags(d); err != nil {
+			return nil, err
+		}
 		if !d.matches(region, node) {
 			continue
 		}

@@ -36,3 +36,18 @@ func checkACLs(p *Policy, rules []aclSource) error {
 	}
 	return nil
 }
+
+// checkTags refuses a tag member that is not a node key in Tailscale's
+// text form, naming the policy file and tag (once tags from several files
+// are merged, the file is no longer known).
+func checkTags(d policyDoc) error {
+	for tag, keys := range d.tags {
+		for _, k := range keys {
+			hexPart, ok := strings.CutPrefix(k, "nodekey:")
+			if !ok || len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+				return fmt.Errorf("fleet policy %s: tags.%s: %q: want a node key, nodekey: and 64 lower-case hex digits (a client's public key)", d.origin, tag, k)
+			}
+		}
+	}
+	return nil
+}

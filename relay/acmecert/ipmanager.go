@@ -134,7 +134,7 @@ func (m *IPManager) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			m.logger.Warn("ACME IP certificate request failed; will retry", "ip", m.ip, "retry_in", retry, "err", err)
+			m.logFailure(err, retry)
 			select {
 			case <-ctx.Done():
 				return

@@ -1,0 +1,65 @@
+package acmecert
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestIPManagerFailureWithoutCertificateIsAnError: with no certificate
+// in hand a failed request is logged at error level, naming the CA and
+// the next attempt.
+func TestIPManagerFailureWithoutCertificateIsAnError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "https://" + ln.Addr().String() + "/directory"
+	ln.Close()
+	var log lockedBuf
+	m, err := NewIPManager(netip.MustParseAddr("127.0.0.1"), Options{DirectoryURL: dead, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.retryBase = time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "certificate unavailable") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure logged:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	line := log.String()
+	for _, want := range []string{"level=ERROR", "ca=" + dead, "next_attempt=", "connection refused"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log lacks %q:\n%s", want, line)
+		}
+	}
+}
