@@ -135,7 +135,7 @@ func (o *serveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.CertMode, "certmode", "letsencrypt", "letsencrypt, manual (certs from --certdir) or none (plain HTTP)")
 	f.StringVar(&o.CertDir, "certdir", "", "certificate directory (default <state>/certs)")
 	f.StringVar(&o.KeyFile, "key-file", "", "the node's private key file, created on first start (default <state>/relay-key.json)")
-	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "file holding the region's mesh key (64 hex characters)")
+	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "file holding the region's mesh key (64 hex characters); without it, derper's TAILSCALE_DERPER_MESH_KEY is read")
 	f.StringSliceVar(&o.MeshWith, "mesh-with", nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)")
 	f.BoolVar(&o.Dev, "dev", false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090")
@@ -327,12 +327,9 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		Home:              o.Home,
 		Hostname:          o.Hostname,
 		BootstrapDNSNames: o.BootstrapDNSNames,
-
-		UnpublishedBootstrapDNSNames: o.Derper.UnpublishedBootstrapDNSNames,
-		TrustedProxies:               trusted,
-		Metrics:                      reg,
-		Logger:                       logger,
-		DebugElsewhere:               o.DebugAddr != "",
+		Metrics:           reg,
+		Logger:            logger,
+		DebugElsewhere:    o.DebugAddr != "",
 		DebugInfo: func() []web.KeyValue {
 			return []web.KeyValue{
 				{Key: "Uptime", Value: time.Since(started).Round(time.Second).String()},
@@ -343,6 +340,8 @@ func runServe(ctx context.Context, o *serveOptions) error {
 				{Key: "Connections", Value: strconv.Itoa(relay.ConnCount())},
 			}
 		},
+		UnpublishedBootstrapDNSNames: o.Derper.UnpublishedBootstrapDNSNames,
+		TrustedProxies:               trusted,
 	})
 	if err != nil {
 		return &UsageError{err}

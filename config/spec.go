@@ -1,7 +1,8 @@
 // Package config merges relayctl's setting sources into one resultant set:
 // built-in defaults < config file < environment (RELAYCTL_*) < command-line
-// flags < overlay files (--rate-config) < fleet policy (enforced: no lower source can override it). It
-// knows settings, sources and files, nothing of DERP.
+// flags < overlay files (--rate-config) < fleet policy (enforced: no lower
+// source can override it). It knows settings, sources and files, nothing
+// of DERP.
 //
 // The settings are a command's flags: each flag is registered once, with
 // its type, default and description, and Meta adds whether it applies live.
