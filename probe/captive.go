@@ -87,8 +87,9 @@ func (nc *netchecker) runCaptive(ctx context.Context) {
 	}
 	client := &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
-		Timeout:       captiveTimeout,
+		// No proxy from the environment: the portal sits on the direct path.
+		Transport: &http.Transport{DisableKeepAlives: true},
+		Timeout:   captiveTimeout,
 	}
 	defer client.CloseIdleConnections()
 	var (

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -25,9 +26,10 @@ const icmpTimeout = time.Second
 // root) it opens a raw socket, which sees every echo reply reaching the
 // host, so replies are also matched by the random echo ID.
 type pinger struct {
-	conn *icmp.PacketConn
-	raw  bool
-	id   int
+	conn   *icmp.PacketConn
+	raw    bool
+	id     int
+	closed atomic.Bool
 
 	mu      sync.Mutex
 	seq     int
@@ -66,14 +68,17 @@ func (p *pinger) kind() string {
 	return "datagram socket"
 }
 
-func (p *pinger) Close() error { return p.conn.Close() }
+func (p *pinger) Close() error {
+	p.closed.Store(true)
+	return p.conn.Close()
+}
 
 func (p *pinger) readReplies() {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := p.conn.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if p.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue

@@ -216,3 +216,43 @@ func TestNetcheckMappingVariesByDestIP(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordLatencyKeepsLowest: when two methods measure a region, the
+// lower latency stands with the method that measured it.
+func TestRecordLatencyKeepsLowest(t *testing.T) {
+	type sample struct {
+		method string
+		d      time.Duration
+		fam    int
+	}
+	tests := []struct {
+		name       string
+		samples    []sample
+		wantLat    time.Duration
+		wantMethod string
+		wantV4     bool
+	}{
+		{"icmp_then_faster_https", []sample{{MethodICMP, 3 * time.Millisecond, 4}, {MethodHTTPS, 2 * time.Millisecond, 4}}, 2 * time.Millisecond, MethodHTTPS, true},
+		{"https_then_slower_icmp", []sample{{MethodHTTPS, 2 * time.Millisecond, 0}, {MethodICMP, 3 * time.Millisecond, 4}}, 2 * time.Millisecond, MethodHTTPS, true},
+		{"tie_keeps_first", []sample{{MethodICMP, time.Millisecond, 4}, {MethodHTTPS, time.Millisecond, 4}}, time.Millisecond, MethodICMP, true},
+		{"unknown_family", []sample{{MethodHTTPS, time.Millisecond, 0}}, time.Millisecond, MethodHTTPS, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nc := &netchecker{rep: &NetcheckReport{RegionLatency: map[int]time.Duration{}, RegionV4Latency: map[int]time.Duration{},
+				RegionV6Latency: map[int]time.Duration{}, RegionLatencyMethod: map[int]string{}}}
+			for _, s := range tc.samples {
+				nc.recordLatencyLocked(900, s.method, s.d, s.fam)
+			}
+			if got := nc.rep.RegionLatency[900]; got != tc.wantLat {
+				t.Errorf("RegionLatency = %v, want %v", got, tc.wantLat)
+			}
+			if got := nc.rep.RegionLatencyMethod[900]; got != tc.wantMethod {
+				t.Errorf("RegionLatencyMethod = %q, want %q", got, tc.wantMethod)
+			}
+			if nc.rep.IPv4 != tc.wantV4 {
+				t.Errorf("IPv4 = %v, want %v", nc.rep.IPv4, tc.wantV4)
+			}
+		})
+	}
+}

@@ -143,3 +143,20 @@ func TestParseDefaultRoute(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPortMapAnswer: whatever a gateway (or anyone on the LAN) sends back
+// to the port-mapping probe is read without a crash.
+func FuzzPortMapAnswer(f *testing.F) {
+	f.Add([]byte{0, 0x80, 0, 0, 0, 0, 0, 1, 203, 0, 113, 7})
+	f.Add(append([]byte{2, 0x80, 0, 0}, make([]byte, 20)...))
+	f.Add([]byte{0, 0x80})
+	f.Add([]byte{2})
+	f.Add([]byte("HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n\r\n"))
+	f.Add([]byte(":InternetGatewayDevice:"))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		var found portMapFound
+		if found.readPXP(pkt) == "" || found.readSSDP(pkt) == "" {
+			t.Error("an answer read without a description")
+		}
+	})
+}

@@ -1,0 +1,169 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/relayctl/relayctl/internal/netnslab"
+)
+
+// netcheckFields are the report fields both implementations have.
+var netcheckFields = []string{
+	"UDP", "IPv4", "IPv6", "IPv4CanSend", "IPv6CanSend", "OSHasIPv6", "ICMPv4",
+	"MappingVariesByDestIP", "UPnP", "PMP", "PCP", "PreferredDERP",
+	"RegionLatency", "RegionV4Latency", "RegionV6Latency", "GlobalV4", "GlobalV6", "CaptivePortal",
+}
+
+// netcheckKnownDifferences are the fields in which relayctl differs from
+// Tailscale by design, per scenario, with why (docs/netcheck.md lists
+// them). Every other field must agree.
+var netcheckKnownDifferences = map[string]map[string]string{
+	"only_icmp_gets_through": {
+		"RegionV4Latency": "relayctl files an ICMP/HTTPS latency under its family too",
+		"CaptivePortal":   "no node answered /generate_204 (TCP is reset): relayctl says unknown (null), Tailscale false",
+	},
+	"udp_blocked": {
+		"RegionV4Latency": "relayctl files an ICMP/HTTPS latency under its family too",
+	},
+	"udp_and_icmp_blocked": {
+		"RegionLatency":   "the lab's relay serves plain HTTP: relayctl measures it with TS_DEBUG_USE_DERP_HTTP, Tailscale's fallback always dials TLS",
+		"RegionV4Latency": "as RegionLatency",
+		"PreferredDERP":   "as RegionLatency",
+		"IPv4":            "as RegionLatency: relayctl's HTTPS round trip went over IPv4",
+	},
+}
+
+// TestNetcheckMatchesTailscale runs relayctl netcheck and Tailscale's
+// net/netcheck (tsnetcheck) side by side in netnslab's client namespace, through each
+// scenario, and compares their reports field by field.
+func TestNetcheckMatchesTailscale(t *testing.T) {
+	relayctl := binaryFor(t, relayctlServer)
+	tsnetcheck := toolBinary(t, "github.com/relayctl/relayctl/interop/tsnetcheck")
+	lab := netnslab.New(t)
+	dir := t.TempDir()
+	var logs syncBuffer
+	relay := lab.Command(lab.Relay, relayctl, "serve", "--certmode", "none", "--addr", netnslab.RelayIP+":80",
+		"--http-port", "-1", "--stun-port", "3478", "--key-file", filepath.Join(dir, "key.json"), "--hostname", netnslab.RelayIP)
+	relay.Env = append(os.Environ(), "XDG_STATE_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	relay.Stdout, relay.Stderr = &logs, &logs
+	setDeathSignal(relay)
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { relay.Wait(); close(exited) }()
+	t.Cleanup(func() { <-exited })
+	lab.WaitRelay(80, exited, logs.String)
+	lab.StartGatewayServices()
+	mapPath := filepath.Join(dir, "derpmap.json")
+	if err := os.WriteFile(mapPath, []byte(netnslab.DERPMap), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, sc := range netnslab.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			lab.Apply(sc)
+			// Both at once: the scenario's timeouts are paid once.
+			var ours, theirs map[string]any
+			var theirLogs string
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				cmd := lab.Command(lab.Client, relayctl, "netcheck", "--derp-map", mapPath, "--json")
+				cmd.Env = append(os.Environ(), "TS_DEBUG_USE_DERP_HTTP=1")
+				ours, _ = runReport(t, "relayctl netcheck", cmd)
+			})
+			wg.Go(func() {
+				theirs, theirLogs = runReport(t, "Tailscale netcheck", lab.Command(lab.Client, tsnetcheck, mapPath))
+			})
+			wg.Wait()
+			if ours == nil || theirs == nil {
+				return
+			}
+			known := netcheckKnownDifferences[sc.Name]
+			for _, f := range netcheckFields {
+				a, b := reportValue(f, ours[f]), reportValue(f, theirs[f])
+				switch {
+				case a == b:
+				case known[f] != "":
+					t.Logf("%s: relayctl %s, Tailscale %s (known: %s)", f, a, b, known[f])
+				default:
+					t.Errorf("%s: relayctl %s, Tailscale %s", f, a, b)
+				}
+			}
+			if t.Failed() {
+				t.Logf("Tailscale's logs:\n%s", theirLogs)
+			}
+		})
+	}
+}
+
+// runReport runs one netcheck and decodes its JSON report; nil (and the
+// test failed) when it could not.
+func runReport(t *testing.T, name string, cmd *exec.Cmd) (map[string]any, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Errorf("%s: %v\n%s", name, err, errOut.String())
+		return nil, ""
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Errorf("%s: report is not JSON: %v\n%s", name, err, out.String())
+		return nil, ""
+	}
+	return rep, errOut.String()
+}
+
+// reportValue renders a field so that equal meanings compare equal:
+// latencies as the set of regions measured (the values never match
+// exactly), global addresses without their port (each run has its own
+// socket), and an absent optional bool as null.
+func reportValue(field string, v any) string {
+	switch field {
+	case "RegionLatency", "RegionV4Latency", "RegionV6Latency":
+		m, _ := v.(map[string]any)
+		var ids []string
+		for id := range m {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return "regions[" + strings.Join(ids, ",") + "]"
+	case "GlobalV4", "GlobalV6":
+		s, _ := v.(string)
+		if i := strings.LastIndex(s, ":"); i >= 0 {
+			s = s[:i]
+		}
+		return fmt.Sprintf("%q", s)
+	}
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprint(v)
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
