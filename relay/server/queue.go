@@ -1,26 +1,30 @@
 package server
 
 import (
-	"time"
-
 	"github.com/relayctl/relayctl/relay/key"
 )
 
 // queuedPacket is one packet waiting for its recipient's writer.
 type queuedPacket struct {
-	src      key.NodePublic
-	buf      *[]byte // pooled; returned once written or dropped
-	enqueued time.Time
+	src key.NodePublic
+	buf *[]byte // pooled; returned once written or dropped
 }
 
 // packetRing is a bounded FIFO that drops its oldest entry when full, so a
 // slow reader sees fresh packets rather than stale ones and never makes
 // its senders wait. Guarded by the owning sclient's queueMu.
+//
+// Its storage starts small on the first push and doubles up to depth, so
+// a client that gets a packet now and then holds a few slots, not depth;
+// release gives the storage back once the ring is idle.
 type packetRing struct {
-	items      []queuedPacket // allocated on first push: idle clients hold none
+	items      []queuedPacket // nil until the first push and after release
 	depth      int
 	head, size int
 }
+
+// ringStartSlots is the storage a ring gets on its first push.
+const ringStartSlots = 4
 
 func newPacketRing(depth int) packetRing {
 	return packetRing{depth: depth}
@@ -30,8 +34,8 @@ func (r *packetRing) len() int { return r.size }
 
 // push appends p; when the ring is full it returns the evicted oldest entry.
 func (r *packetRing) push(p queuedPacket) (evicted queuedPacket, didEvict bool) {
-	if r.items == nil {
-		r.items = make([]queuedPacket, r.depth)
+	if r.size == len(r.items) && r.size < r.depth {
+		r.grow()
 	}
 	if r.size == len(r.items) {
 		evicted = r.items[r.head]
@@ -42,6 +46,16 @@ func (r *packetRing) push(p queuedPacket) (evicted queuedPacket, didEvict bool) 
 	r.items[(r.head+r.size)%len(r.items)] = p
 	r.size++
 	return queuedPacket{}, false
+}
+
+// grow doubles the storage (from ringStartSlots, at most depth), keeping
+// the entries in order.
+func (r *packetRing) grow() {
+	items := make([]queuedPacket, min(r.depth, max(ringStartSlots, 2*len(r.items))))
+	for i := range r.size {
+		items[i] = r.items[(r.head+i)%len(r.items)]
+	}
+	r.items, r.head = items, 0
 }
 
 // pop removes the oldest entry.
@@ -55,3 +69,14 @@ func (r *packetRing) pop() (queuedPacket, bool) {
 	r.size--
 	return p, true
 }
+
+// release drops the storage of an empty ring: most clients are idle most
+// of the time. The next push allocates it again.
+func (r *packetRing) release() {
+	if r.size == 0 {
+		r.items, r.head = nil, 0
+	}
+}
+
+// slots is how many entries the storage holds now.
+func (r *packetRing) slots() int { return len(r.items) }

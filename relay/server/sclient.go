@@ -60,7 +60,8 @@ type sclient struct {
 	// writerRunning says a writer goroutine exists; writers counts them
 	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
 	writerRunning  bool
-	writerReady    bool // set once ServerInfo is out: nothing may precede it
+	lastWriterExit time.Time // when the last writer exited; see writeLoop
+	writerReady    bool      // set once ServerInfo is out: nothing may precede it
 	keepAliveDue   bool
 	writers        sync.WaitGroup
 	keepAliveTimer *time.Timer // guarded by queueMu
@@ -151,7 +152,7 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 	if disco {
 		q = &c.discoQ
 	}
-	old, evicted := q.push(queuedPacket{src: src, buf: buf, enqueued: time.Now()})
+	old, evicted := q.push(queuedPacket{src: src, buf: buf})
 	start := c.claimWriterLocked()
 	c.queueMu.Unlock()
 	c.kickWriter(start)
