@@ -92,6 +92,13 @@ func figures() []figure {
 		{"handshakes per server CPU-second", si, field("handshakes", "handshakes_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
 		{"  same: handshakes/s", si, field("handshakes", "handshakes_per_second"), "", nil},
 		{"one receiver stalled: other pairs keep (of their rate)", frac, field("stall-1200", "stall_kept_ratio"), "≥ 0.95", ownAtLeast(0.95)},
+		{"a mixed sender's other receiver stalled: other pairs keep (mean)", frac, field("stall-mixed-1200", "stall_kept_ratio"), "≥ 0.95", ownAtLeast(0.95)},
+		{"  same: worst 250 ms", frac, field("stall-mixed-1200", "stall_worst_window_ratio"), "≥ 0.80", ownAtLeast(0.80)},
+		{"  same run, control without a stall: mean", frac, field("stall-mixed-1200", "control_kept_ratio"), "", nil},
+		{"  same run, control without a stall: worst 250 ms", frac, field("stall-mixed-1200", "control_worst_window_ratio"), "", nil},
+		{"  mixed sender's reading receiver (of its rate)", frac, field("stall-mixed-1200", "mixed_receiver_ratio"), "", nil},
+		{"RSS per idle client after one packet each and 75 s, 5 000 clients", kb, scaled(field("idle-exchange-5000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
+		{"RSS per idle client after one packet each and 75 s, 15 000 clients", kb, scaled(field("idle-exchange-15000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
 	}
 }
 
