@@ -46,6 +46,7 @@ type benchOptions struct {
 	Clients  int
 	Parallel int
 	Settle   time.Duration
+	Exchange bool
 
 	streams IOStreams
 	// windowSet records an explicit --window, which --open-loop contradicts.
@@ -130,16 +131,21 @@ stdout. Point it only at relays you operate: it is a load test.`,
 		Short: "Connect many silent clients and report the relay's memory per connection",
 		Long: `Connect --clients clients (--parallel at a time) that complete the DERP handshake and
 stay silent, wait --settle, and report the growth of the relay's resident memory divided
-by the client count (needs --server-pid). Each client is a socket on both sides: the
+by the client count (needs --server-pid). With --exchange, every client first sends one
+small packet to another client and reads the one sent to it, as real clients exchange
+disco pings before going quiet; a --settle of 75s then also covers one round of the
+relay's 60 s keepalives, which is what a real idle node looks like. Each client is a socket on both sides: the
 relay and this process each need that many open files (both raise their soft limit to the
 hard one; see ulimit -Hn).`,
-		Example: `  relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --clients 5000`,
-		Args:    cobra.NoArgs,
-		RunE:    run(benchIdle),
+		Example: `  relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --clients 5000
+  relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --exchange --settle 75s`,
+		Args: cobra.NoArgs,
+		RunE: run(benchIdle),
 	}
 	idle.Flags().IntVar(&o.Clients, "clients", loadgen.DefaultIdleClients, "idle clients to connect")
 	idle.Flags().IntVar(&o.Parallel, "parallel", loadgen.DefaultParallel, "handshakes in progress at once")
-	idle.Flags().DurationVar(&o.Settle, "settle", loadgen.DefaultSettle, "wait after the last connect before reading memory")
+	idle.Flags().DurationVar(&o.Settle, "settle", loadgen.DefaultSettle, "wait after the last connect (or with --exchange, the last packet) before reading memory")
+	idle.Flags().BoolVar(&o.Exchange, "exchange", false, fmt.Sprintf("every client first sends one %d-byte disco-like packet to another and reads the one sent to it, as real clients do", loadgen.ExchangeSize))
 
 	hs := &cobra.Command{
 		Use:   "handshakes --server URL",
@@ -285,6 +291,7 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 			Clients:  o.Clients,
 			Parallel: o.Parallel,
 			Settle:   o.Settle,
+			Exchange: o.Exchange,
 			Progress: report,
 		})
 		if res != nil {
@@ -416,7 +423,11 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 }
 
 func idleTable(r *loadgen.IdleResult) render.Table {
-	t := render.Table{Title: fmt.Sprintf("%d idle clients", r.Clients), Headers: []string{"Figure", "Value"}}
+	title := fmt.Sprintf("%d idle clients, %.0f s after connecting", r.Clients, r.SettleSeconds)
+	if r.Exchanged {
+		title = fmt.Sprintf("%d idle clients, %.0f s after each sent and received one packet", r.Clients, r.SettleSeconds)
+	}
+	t := render.Table{Title: title, Headers: []string{"Figure", "Value"}}
 	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, si(r.ConnectsPerSecond))))
 	if r.ServerRSSAfter > 0 {
 		t.Rows = append(t.Rows,

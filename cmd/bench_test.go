@@ -46,6 +46,11 @@ func TestBenchFlags(t *testing.T) {
 				t.Errorf("options: %+v", o)
 			}
 		}},
+		{"idle-exchange", []string{"idle", "--server", server, "--exchange", "--settle", "75s"}, benchIdle, func(t *testing.T, o *benchOptions) {
+			if !o.Exchange || o.Settle != 75*time.Second {
+				t.Errorf("options: %+v", o)
+			}
+		}},
 		{"handshakes", []string{"handshakes", "--server", server, "--parallel", "64", "--duration", "3s"}, benchHandshakes, func(t *testing.T, o *benchOptions) {
 			if o.Parallel != 64 || o.Duration != 3*time.Second {
 				t.Errorf("options: %+v", o)
@@ -147,6 +152,12 @@ func TestBenchAgainstRelay(t *testing.T) {
 			args:     []string{"bench", "idle", "--clients", "20", "--settle", "50ms"},
 			wantKeys: []string{"clients", "connect_seconds", "server_rss_before_bytes", "server_rss_after_bytes", "server_rss_per_client_bytes"},
 			wantText: []string{"20 idle clients", "server RSS per client"},
+		},
+		{
+			name:     "idle-exchange",
+			args:     []string{"bench", "idle", "--clients", "20", "--settle", "50ms", "--exchange"},
+			wantKeys: []string{"clients", "exchanged", "settle_seconds", "server_rss_per_client_bytes"},
+			wantText: []string{"20 idle clients", "after each sent and received one packet"},
 		},
 		{
 			name:     "handshakes",

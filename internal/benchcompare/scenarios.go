@@ -26,6 +26,18 @@ func throughput(name string, d time.Duration, args ...string) scenario {
 	return scenario{name: name, args: args, limit: 2*d + time.Minute}
 }
 
+// stall is a throughput scenario with a baseline and a control phase
+// before the measured stall: three times d.
+func stall(name string, d time.Duration, args ...string) scenario {
+	sc := throughput(name, d, args...)
+	sc.limit = 3*d + time.Minute
+	return sc
+}
+
+// exchangeSettle is the quiet after the realistic idle run's packets:
+// past the relay's 60 s keepalives.
+const exchangeSettle = 75 * time.Second
+
 // allScenarios are the figures, in running order.
 func allScenarios(d time.Duration, idleClients []int) []scenario {
 	s := []scenario{
@@ -33,10 +45,9 @@ func allScenarios(d time.Duration, idleClients []int) []scenario {
 		throughput("open-1200", d, "--pairs", "8", "--size", "1200", "--open-loop"),
 		throughput("closed-64", d, "--pairs", "8", "--size", "64", "--window", "32"),
 		throughput("closed-16000", d, "--pairs", "8", "--size", "16000", "--window", "32"),
-		// Runs twice as long: a baseline phase, then the stall.
-		throughput("stall-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-receivers", "1"),
-		// Its control, right after it: the same two phases, nobody stalled.
-		throughput("stall-control-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-control"),
+		// Run three times as long: baseline, control, then the stall.
+		stall("stall-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-receivers", "1"),
+		stall("stall-mixed-1200", d, "--pairs", "8", "--size", "1200", "--window", "32", "--stall-mixed"),
 		{name: "handshakes", args: []string{"handshakes", "--duration", d.String(), "--parallel", "32"}, limit: d + time.Minute},
 	}
 	s = append(s, netScenarios(d)...)
@@ -45,6 +56,11 @@ func allScenarios(d time.Duration, idleClients []int) []scenario {
 			name:  fmt.Sprintf("idle-%d", n),
 			args:  []string{"idle", "--clients", strconv.Itoa(n), "--parallel", "32", "--settle", "3s"},
 			limit: 2*time.Minute + time.Duration(n)*10*time.Millisecond,
+		})
+		s = append(s, scenario{
+			name:  fmt.Sprintf("idle-exchange-%d", n),
+			args:  []string{"idle", "--clients", strconv.Itoa(n), "--parallel", "32", "--exchange", "--settle", exchangeSettle.String()},
+			limit: 2*time.Minute + exchangeSettle + time.Duration(n)*20*time.Millisecond,
 		})
 	}
 	return s

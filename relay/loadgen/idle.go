@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // IdleConfig describes a memory run: Clients connections that complete
@@ -17,6 +19,12 @@ type IdleConfig struct {
 	Clients  int
 	Parallel int           // handshakes in progress at once
 	Settle   time.Duration // wait after the last connect before reading memory
+	// Exchange makes every client, once all are connected, send one
+	// disco-sized packet (ExchangeSize bytes, disco's magic first) to the
+	// next client and read the one sent to it, as real clients exchange
+	// disco pings before going quiet; Settle then counts from the last
+	// packet read. Without it the clients never send or receive.
+	Exchange bool
 	// ConnectTimeout bounds the whole connecting phase; zero means 30 s
 	// plus 10 ms per client.
 	ConnectTimeout   time.Duration
@@ -28,6 +36,8 @@ type IdleConfig struct {
 // growth of the server's resident memory divided by the client count.
 type IdleResult struct {
 	Clients           int     `json:"clients"`
+	Exchanged         bool    `json:"exchanged,omitempty"` // see IdleConfig.Exchange
+	SettleSeconds     float64 `json:"settle_seconds"`
 	ConnectSeconds    float64 `json:"connect_seconds"`
 	ConnectsPerSecond float64 `json:"connects_per_second"`
 	// Set when Target.ServerPID is:
@@ -75,7 +85,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &IdleResult{Clients: cfg.Clients}
+	res := &IdleResult{Clients: cfg.Clients, Exchanged: cfg.Exchange, SettleSeconds: cfg.Settle.Seconds()}
 	if cfg.ServerPID != 0 {
 		if res.ServerRSSBefore, err = ProcessRSS(cfg.ServerPID); err != nil {
 			return nil, fmt.Errorf("server pid %d: %w", cfg.ServerPID, err)
@@ -95,6 +105,11 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	}
 	res.ConnectSeconds = time.Since(start).Seconds()
 	res.ConnectsPerSecond = rateIf(float64(cfg.Clients), res.ConnectSeconds)
+	if cfg.Exchange {
+		if err := exchange(ctx, conns, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := sleepWithProgress(ctx, cfg.Settle, cfg.ProgressInterval, func(elapsed time.Duration) {
 		if cfg.Progress != nil {
 			cfg.Progress(Progress{Phase: "settling", Elapsed: elapsed, Total: cfg.Settle, Count: uint64(cfg.Clients)})
@@ -156,6 +171,79 @@ func connectIdle(ctx context.Context, d *dialer, conns []*conn, cfg IdleConfig) 
 			last, lastAt = n, now
 		}
 	}
+}
+
+// ExchangeSize is the size of the packet each client sends with
+// IdleConfig.Exchange: about a disco ping's.
+const ExchangeSize = 100
+
+// exchange has client i send one packet to client i+1 (the last to the
+// first), then every client read its packet, cfg.Parallel at a time.
+func exchange(ctx context.Context, conns []*conn, cfg IdleConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	pkt := make([]byte, ExchangeSize)
+	copy(pkt, wire.DiscoMagic)
+	if cfg.Progress != nil {
+		cfg.Progress(Progress{Phase: "exchanging", Count: uint64(len(conns))})
+	}
+	send := func(i int) error {
+		return conns[i].Send(conns[(i+1)%len(conns)].PublicKey(), pkt)
+	}
+	recv := func(i int) error {
+		c := conns[i]
+		if deadline, ok := ctx.Deadline(); ok {
+			c.raw.SetReadDeadline(deadline)
+		}
+		defer c.raw.SetReadDeadline(time.Time{})
+		for {
+			m, err := c.Recv()
+			if err != nil {
+				return err
+			}
+			if p, ok := m.(*client.ReceivedPacket); ok && len(p.Data) == ExchangeSize {
+				return nil
+			}
+		}
+	}
+	for _, step := range []struct {
+		what string
+		do   func(int) error
+	}{{"sending", send}, {"receiving", recv}} {
+		if err := forEachClient(ctx, len(conns), cfg.Parallel, step.do); err != nil {
+			return fmt.Errorf("exchanging packets, %s: %w", step.what, err)
+		}
+	}
+	return nil
+}
+
+// forEachClient calls do(i) for every client, parallel at a time, and
+// returns the first error.
+func forEachClient(ctx context.Context, n, parallel int, do func(i int) error) error {
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := do(i); err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("client %d of %d: %w", i+1, n, err) })
+					next.Store(int64(n))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return firstErr
 }
 
 // sleepWithProgress waits d, calling report every interval.

@@ -57,6 +57,27 @@ func TestRunIdle(t *testing.T) {
 	waitFor(t, func() bool { return relay.srv.ConnCount() == 0 }, "server to see every idle client leave")
 }
 
+func TestRunIdleExchange(t *testing.T) {
+	relay := startRelay(t)
+	const clients = 30
+	res, err := RunIdle(t.Context(), IdleConfig{Target: relay.target, Clients: clients, Parallel: 4, Settle: 50 * time.Millisecond, Exchange: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Exchanged || res.SettleSeconds != 0.05 {
+		t.Errorf("result %+v: want exchanged, settle 0.05 s", res)
+	}
+	// Each client sent one disco-like packet, and each was delivered
+	// (RunIdle waits for every client to read its own).
+	var b strings.Builder
+	relay.srv.Metrics().WritePrometheus(&b)
+	for _, want := range []string{"derp_packets_received 30\n", "derp_packets_sent 30\n", "derp_packets_received_kind{kind=\"disco\"} 30\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("relay metrics lack %q", want)
+		}
+	}
+}
+
 func TestRunIdleFailsWhenConnectsFail(t *testing.T) {
 	_, err := RunIdle(t.Context(), IdleConfig{Target: Target{URL: startNotARelay(t)}, Clients: 3, Settle: time.Millisecond})
 	if err == nil {

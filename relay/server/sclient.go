@@ -67,7 +67,8 @@ type sclient struct {
 	// writerRunning says a writer goroutine exists; writers counts them
 	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
 	writerRunning  bool
-	writerReady    bool // set once ServerInfo is out: nothing may precede it
+	lastWriterExit time.Time // when the last writer exited; see writeLoop
+	writerReady    bool      // set once ServerInfo is out: nothing may precede it
 	keepAliveDue   bool
 	writers        sync.WaitGroup
 	keepAliveTimer *time.Timer // guarded by queueMu

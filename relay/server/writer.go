@@ -64,19 +64,33 @@ func (c *sclient) take(w *pendingWork) {
 	}
 }
 
-// writerIdleExit is how long a writer waits for more work before it
-// exits; a busy client keeps its writer, an idle one holds none.
-const writerIdleExit = time.Second
+// writerIdleExit is how long a writer that has a stream of work waits
+// for more before it exits; a busy client keeps its writer, an idle one
+// holds none. A variable so that tests can stretch it.
+var writerIdleExit = time.Second
 
 // writeLoop is the only goroutine that writes to the connection after the
 // handshake. It runs while there is work (see claimWriterLocked).
 func (c *sclient) writeLoop() {
 	defer c.writers.Done()
+	// A writer started after a quiet spell is most likely for a one-off
+	// (a disco ping, a keepalive): it exits as soon as its work is done,
+	// rather than keep a goroutine, and its stack, for writerIdleExit.
+	// Thousands of idle clients get their keepalives within seconds of
+	// each other. Work that keeps coming makes it a stream, which keeps
+	// its writer (starting one per packet would cost more).
+	c.queueMu.Lock()
+	streaming := !c.lastWriterExit.IsZero() && time.Since(c.lastWriterExit) < writerIdleExit
+	c.queueMu.Unlock()
 	var work pendingWork
 	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing}
 	defer fw.release()
-	idle := time.NewTimer(writerIdleExit)
-	defer idle.Stop()
+	var idle *time.Timer // made once the writer waits for more work
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
 	for {
 		sawRestart, sawKeepAlive := false, false
 		frames := 0
@@ -116,21 +130,42 @@ func (c *sclient) writeLoop() {
 			close(c.drained)
 		}
 
-		idle.Reset(writerIdleExit)
+		if !streaming {
+			if c.exitIfIdle() {
+				return
+			}
+			streaming = true
+		}
+		if idle == nil {
+			idle = time.NewTimer(writerIdleExit)
+		} else {
+			idle.Reset(writerIdleExit)
+		}
 		select {
 		case <-c.done:
 			return
 		case <-c.wake:
 		case <-idle.C:
-			c.queueMu.Lock()
-			if !c.hasWorkLocked() {
-				c.writerRunning = false
-				c.queueMu.Unlock()
+			if c.exitIfIdle() {
 				return
 			}
-			c.queueMu.Unlock()
 		}
 	}
+}
+
+// exitIfIdle ends the writer's turn if nothing waits to be written, and
+// gives back the queues' storage: the client is quiet.
+func (c *sclient) exitIfIdle() bool {
+	c.queueMu.Lock()
+	defer c.queueMu.Unlock()
+	if c.hasWorkLocked() {
+		return false
+	}
+	c.writerRunning = false
+	c.lastWriterExit = time.Now()
+	c.dataQ.release()
+	c.discoQ.release()
+	return true
 }
 
 // writeWork writes one pass of frames, control frames first, and returns

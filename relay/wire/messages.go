@@ -283,6 +283,9 @@ func ParseRestarting(p []byte) (Restarting, error) {
 // discoMagic starts every Tailscale disco message: "TS💬".
 const discoMagic = "TS\xf0\x9f\x92\xac"
 
+// DiscoMagic is discoMagic for load generators that imitate disco traffic.
+const DiscoMagic = discoMagic
+
 // discoMinLen is magic + sender disco key + nonce.
 const discoMinLen = len(discoMagic) + KeyLen + NonceLen
 
