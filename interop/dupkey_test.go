@@ -1,9 +1,13 @@
 package interop
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
+	"tailscale.com/derp"
 	"tailscale.com/types/key"
 )
 
@@ -40,5 +44,65 @@ func ping(t *testing.T, p *peer) {
 	defer cancel()
 	if err := p.c.Ping(ctx); err != nil {
 		t.Fatalf("ping from %s: %v", p.pub.ShortString(), err)
+	}
+}
+
+// testDuplicateKeyClosedNotActive: connections A, B and C of one key send
+// in the order A, B, A, then A closes. Every later packet for the key must
+// reach a live connection (B or C), never the closed A.
+func testDuplicateKeyClosedNotActive(t *testing.T, k serverKind) {
+	s := startServer(t, k)
+	sender := connectPeer(t, s)
+	priv := key.NewNode()
+	a := connectPeerAs(t, s, priv)
+	b := connectPeerAs(t, s, priv)
+	c := connectPeerAs(t, s, priv)
+	ping(t, a)
+	ping(t, b)
+	ping(t, a)
+	if err := a.close(); err != nil {
+		t.Fatal(err)
+	}
+	// The server notices A's close at a moment we cannot see: probe until
+	// one packet reaches B or C.
+	deadline := time.Now().Add(msgTimeout)
+	for i := 0; ; i++ {
+		sender.send(t, priv.Public(), fmt.Appendf(nil, "probe %d", i))
+		if _, err := packetToEither(b, c, 100*time.Millisecond); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no packet for the key reached its live connections within %v of A closing", msgTimeout)
+		}
+	}
+	for i := range 3 {
+		sender.send(t, priv.Public(), fmt.Appendf(nil, "after %d", i))
+	}
+	for got := 0; got < 3; {
+		p, err := packetToEither(b, c, msgTimeout)
+		if err != nil {
+			t.Fatalf("%d of 3 packets reached B or C: %v", got, err)
+		}
+		if bytes.HasPrefix(p.Data, []byte("after ")) {
+			got++
+		}
+	}
+}
+
+// packetToEither returns the next packet that x or y receives.
+func packetToEither(x, y *peer, timeout time.Duration) (derp.ReceivedPacket, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		var m derp.ReceivedMessage
+		select {
+		case m = <-x.in.msgs:
+		case m = <-y.in.msgs:
+		case <-deadline.C:
+			return derp.ReceivedPacket{}, fmt.Errorf("nothing within %v", timeout)
+		}
+		if p, ok := m.(derp.ReceivedPacket); ok {
+			return p, nil
+		}
 	}
 }

@@ -27,6 +27,7 @@ var interopCases = []interopCase{
 	{"watch_conns_without_mesh_key", testWatchConnsWithoutMeshKey},
 	{"note_preferred_wrong_length", testNotePreferredWrongLength},
 	{"duplicate_key", testDuplicateKey},
+	{"duplicate_key_closed_not_active", testDuplicateKeyClosedNotActive},
 	{"bad_input", testBadInput},
 }
 

@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -273,4 +274,49 @@ func runPruneJSON(t *testing.T, n *regionNode, meshKeyFile string, args ...strin
 		t.Fatalf("prune --json output: %v\n%s", err, stdout)
 	}
 	return rep
+}
+
+// TestRegionWrongMeshKey: a relayctl node and a derper node list each
+// other but hold different mesh keys. The relayctl node backs off as for
+// any failure and says once that derper rejected its mesh key; when derper
+// in turn asks to watch it, it names the mesh key once.
+func TestRegionWrongMeshKey(t *testing.T) {
+	if !serverSelected(relayctlServer) || !serverSelected(derperServer) {
+		t.Skip("needs both servers (INTEROP_SERVERS)")
+	}
+	t.Parallel()
+	r := newRegionNode(t, relayctlServer, "900r", "localhost")
+	d := newRegionNode(t, derperServer, "900d", "localhost")
+	roots := writeCertBundle(t, r, d)
+	r.meshWith = r.meshURL() + "," + d.meshURL()
+	d.meshWith = r.meshHostPort() + "," + d.meshHostPort()
+	r.meshKeyFile, d.meshKeyFile = writeMeshKey(t), writeMeshKey(t)
+	for _, n := range []*regionNode{r, d} {
+		n.env = []string{"SSL_CERT_FILE=" + roots}
+	}
+	// relayctl first, so derper's first attempt (at its start) reaches it.
+	r.start(t)
+	d.start(t)
+
+	// Four refused attempts take at least 50+100+200 ms with the backoff
+	// growing; at derper's pace of one a second or faster they never end.
+	waitMetric(t, r, fmt.Sprintf(`relayctl_mesh_reconnects{peer=%q} 4`, d.meshURL()), 15*time.Second)
+	const rejected = `"msg":"mesh peer rejected our mesh key: check --mesh-psk-file on both nodes"`
+	const refused = `"msg":"closing connection: mesh request without our mesh key; if this is a mesh peer, check --mesh-psk-file on both nodes"`
+	waitUntil(t, 10*time.Second, "relayctl naming the mesh key of derper's watch request", func() error {
+		if !strings.Contains(r.logs.String(), refused) {
+			return errors.New("not logged")
+		}
+		return nil
+	})
+	logs := r.logs.String()
+	if n := strings.Count(logs, rejected); n != 1 {
+		t.Errorf("relayctl said %d times that derper rejected its mesh key, want once", n)
+	}
+	if n := strings.Count(logs, refused); n != 1 {
+		t.Errorf("relayctl logged derper's refused watch request %d times, want once", n)
+	}
+	if n := strings.Count(logs, `"msg":"mesh peer connected"`); n != 0 {
+		t.Errorf("relayctl logged %d mesh connections that never worked", n)
+	}
 }
