@@ -101,55 +101,55 @@ func TestNetcheckNamespaces(t *testing.T) {
 	}
 	// What each netnslab scenario must show.
 	checks := map[string]struct {
-		check       func(t *testing.T, r labReport)
+		check       func(p *problems, r labReport)
 		wantVerbose string
 	}{
-		"open_path": {func(t *testing.T, r labReport) {
-			expect(t, "UDP", r.UDP, true)
+		"open_path": {func(p *problems, r labReport) {
+			p.expect("UDP", r.UDP, true)
 			if ap, err := netip.ParseAddrPort(r.GlobalV4); err != nil || ap.Addr().String() != netnslab.GatewayUp {
-				t.Errorf("GlobalV4 = %q, want %s:<port> (the NAT's public side)", r.GlobalV4, netnslab.GatewayUp)
+				p.errorf("GlobalV4 = %q, want %s:<port> (the NAT's public side)", r.GlobalV4, netnslab.GatewayUp)
 			}
-			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "STUN")
-			expect(t, "ICMPv4", r.ICMPv4, false)
+			p.expect("RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "STUN")
+			p.expect("ICMPv4", r.ICMPv4, false)
 			// One STUN server cannot tell.
-			expect(t, "MappingVariesByDestIP", fmtBool(r.MappingVariesByDestIP), "null")
-			expect(t, "UPnP", fmtBool(r.UPnP), "true")
-			expect(t, "PMP", fmtBool(r.PMP), "true")
-			expect(t, "PCP", fmtBool(r.PCP), "true")
-			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "false")
+			p.expect("MappingVariesByDestIP", fmtBool(r.MappingVariesByDestIP), "null")
+			p.expect("UPnP", fmtBool(r.UPnP), "true")
+			p.expect("PMP", fmtBool(r.PMP), "true")
+			p.expect("PCP", fmtBool(r.PCP), "true")
+			p.expect("CaptivePortal", fmtBool(r.CaptivePortal), "false")
 		}, "NAT-PMP: public address " + netnslab.GatewayUp},
-		"no_port_mapping": {func(t *testing.T, r labReport) {
-			expect(t, "UPnP", fmtBool(r.UPnP), "false")
-			expect(t, "PMP", fmtBool(r.PMP), "false")
-			expect(t, "PCP", fmtBool(r.PCP), "false")
-			expect(t, "UDP", r.UDP, true)
+		"no_port_mapping": {func(p *problems, r labReport) {
+			p.expect("UPnP", fmtBool(r.UPnP), "false")
+			p.expect("PMP", fmtBool(r.PMP), "false")
+			p.expect("PCP", fmtBool(r.PCP), "false")
+			p.expect("UDP", r.UDP, true)
 		}, ""},
-		"captive_portal": {func(t *testing.T, r labReport) {
-			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "true")
-			expect(t, "UDP", r.UDP, true)
+		"captive_portal": {func(p *problems, r labReport) {
+			p.expect("CaptivePortal", fmtBool(r.CaptivePortal), "true")
+			p.expect("UDP", r.UDP, true)
 		}, "answered 204 with X-Tailscale-Response"},
-		"udp_blocked": {func(t *testing.T, r labReport) {
-			expect(t, "UDP", r.UDP, false)
-			expect(t, "ICMPv4", r.ICMPv4, true)
-			expect(t, "GlobalV4", r.GlobalV4, "")
-			expect(t, "PreferredDERP", r.PreferredDERP, 900)
+		"udp_blocked": {func(p *problems, r labReport) {
+			p.expect("UDP", r.UDP, false)
+			p.expect("ICMPv4", r.ICMPv4, true)
+			p.expect("GlobalV4", r.GlobalV4, "")
+			p.expect("PreferredDERP", r.PreferredDERP, 900)
 			// ICMP and HTTPS both measured; the lower one stands.
 			if m := r.RegionLatencyMethod["900"]; m != "ICMP" && m != "HTTPS" {
-				t.Errorf("RegionLatencyMethod[900] = %q, want ICMP or HTTPS", m)
+				p.errorf("RegionLatencyMethod[900] = %q, want ICMP or HTTPS", m)
 			}
 		}, "echo reply over a raw socket"},
-		"only_icmp_gets_through": {func(t *testing.T, r labReport) {
-			expect(t, "UDP", r.UDP, false)
-			expect(t, "ICMPv4", r.ICMPv4, true)
-			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "ICMP")
-			expect(t, "CaptivePortal", fmtBool(r.CaptivePortal), "null")
+		"only_icmp_gets_through": {func(p *problems, r labReport) {
+			p.expect("UDP", r.UDP, false)
+			p.expect("ICMPv4", r.ICMPv4, true)
+			p.expect("RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "ICMP")
+			p.expect("CaptivePortal", fmtBool(r.CaptivePortal), "null")
 		}, "echo reply over a datagram socket"},
-		"udp_and_icmp_blocked": {func(t *testing.T, r labReport) {
-			expect(t, "UDP", r.UDP, false)
-			expect(t, "ICMPv4", r.ICMPv4, false)
-			expect(t, "IPv4", r.IPv4, true)
-			expect(t, "RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "HTTPS")
-			expect(t, "PreferredDERP", r.PreferredDERP, 900)
+		"udp_and_icmp_blocked": {func(p *problems, r labReport) {
+			p.expect("UDP", r.UDP, false)
+			p.expect("ICMPv4", r.ICMPv4, false)
+			p.expect("IPv4", r.IPv4, true)
+			p.expect("RegionLatencyMethod[900]", r.RegionLatencyMethod["900"], "HTTPS")
+			p.expect("PreferredDERP", r.PreferredDERP, 900)
 		}, ""},
 	}
 	for _, sc := range netnslab.Scenarios {
@@ -159,38 +159,64 @@ func TestNetcheckNamespaces(t *testing.T) {
 				t.Fatalf("no checks for scenario %s", sc.Name)
 			}
 			lab.Apply(sc)
-			stdout, stderr := labNetcheck(t, lab, mapPath, "--json", "--verbose")
-			var r labReport
-			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-				t.Fatalf("report is not JSON: %v\n%s", err, stdout)
-			}
-			c.check(t, r)
-			if c.wantVerbose != "" && !strings.Contains(stderr, c.wantVerbose) {
-				t.Errorf("--verbose lacks %q:\n%s", c.wantVerbose, stderr)
-			}
-			if t.Failed() {
-				t.Logf("report:\n%s\nverbose:\n%s", stdout, stderr)
+			// The gateway answers port mapping within 250 ms only if
+			// the machine lets it: a loaded CI runner gets two more
+			// tries before a mismatch counts.
+			for attempt := 1; ; attempt++ {
+				stdout, stderr := labNetcheck(t, lab, mapPath, "--json", "--verbose")
+				var r labReport
+				if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+					t.Fatalf("report is not JSON: %v\n%s", err, stdout)
+				}
+				var p problems
+				c.check(&p, r)
+				if c.wantVerbose != "" && !strings.Contains(stderr, c.wantVerbose) {
+					p.errorf("--verbose lacks %q", c.wantVerbose)
+				}
+				if len(p) == 0 {
+					return
+				}
+				if attempt == 3 {
+					t.Errorf("%s\nreport:\n%s\nverbose:\n%s", strings.Join(p, "\n"), stdout, stderr)
+					return
+				}
+				t.Logf("attempt %d: %s", attempt, strings.Join(p, "; "))
 			}
 		})
 	}
 	t.Run("text_report", func(t *testing.T) {
 		lab.Apply(netnslab.Scenarios[0])
-		stdout, _ := labNetcheck(t, lab, mapPath)
-		for _, want := range []string{
-			"\t* UDP: true\n", "\t* IPv4: yes, " + netnslab.GatewayUp + ":", "\t* PortMapping: UPnP, NAT-PMP, PCP\n",
-			"\t* CaptivePortal: false\n", "\t* Nearest DERP: Namespace lab\n", "(Namespace lab) via STUN\n",
-		} {
-			if !strings.Contains(stdout, want) {
-				t.Errorf("text report lacks %q:\n%s", want, stdout)
+		for attempt := 1; ; attempt++ {
+			stdout, _ := labNetcheck(t, lab, mapPath)
+			var p problems
+			for _, want := range []string{
+				"\t* UDP: true\n", "\t* IPv4: yes, " + netnslab.GatewayUp + ":", "\t* PortMapping: UPnP, NAT-PMP, PCP\n",
+				"\t* CaptivePortal: false\n", "\t* Nearest DERP: Namespace lab\n", "(Namespace lab) via STUN\n",
+			} {
+				if !strings.Contains(stdout, want) {
+					p.errorf("text report lacks %q", want)
+				}
 			}
+			if len(p) == 0 {
+				return
+			}
+			if attempt == 3 {
+				t.Errorf("%s\n%s", strings.Join(p, "\n"), stdout)
+				return
+			}
+			t.Logf("attempt %d: %s", attempt, strings.Join(p, "; "))
 		}
 	})
 }
 
-func expect[T comparable](t *testing.T, field string, got, want T) {
-	t.Helper()
+// problems collects what a report got wrong.
+type problems []string
+
+func (p *problems) errorf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p *problems) expect(field string, got, want any) {
 	if got != want {
-		t.Errorf("%s = %v, want %v", field, got, want)
+		p.errorf("%s = %v, want %v", field, got, want)
 	}
 }
 

@@ -28,10 +28,12 @@ const (
 
 var ssdpGroup = netip.AddrFrom4([4]byte{239, 255, 255, 250})
 
-// portMapPorts moves the probe's destinations (tests).
+// portMapPorts moves the probe's destinations and stretches its wait
+// (tests, where a loaded machine may answer late).
 type portMapPorts struct {
 	pxp, ssdp uint16
 	group     netip.Addr
+	timeout   time.Duration
 }
 
 // NAT-PMP (RFC 6886) and PCP (RFC 6887) bytes.
@@ -154,16 +156,16 @@ func (nc *netchecker) runPortMap(ctx context.Context) {
 
 func (nc *netchecker) probePortMap(ctx context.Context, gw, self netip.Addr) (portMapFound, error) {
 	var found portMapFound
-	pxp, ssdp, group := uint16(pxpPort), uint16(ssdpPort), ssdpGroup
-	if nc.opts.portMapPorts != nil {
-		pxp, ssdp, group = nc.opts.portMapPorts.pxp, nc.opts.portMapPorts.ssdp, nc.opts.portMapPorts.group
+	pxp, ssdp, group, timeout := uint16(pxpPort), uint16(ssdpPort), ssdpGroup, portMapTimeout
+	if t := nc.opts.portMapPorts; t != nil {
+		pxp, ssdp, group, timeout = t.pxp, t.ssdp, t.group, t.timeout
 	}
 	conn, err := net.ListenUDP("udp4", nil)
 	if err != nil {
 		return found, fmt.Errorf("port mapping: %w", err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, portMapTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()

@@ -45,7 +45,9 @@ func TestNetcheckPortMapping(t *testing.T) {
 			case "other":
 				go serveNonGatewaySSDP(ssdp)
 			}
-			ports := &portMapPorts{pxp: udpPort(pxp), ssdp: udpPort(ssdp), group: loopback}
+			// A wait long enough for a loaded test machine; all three
+			// answering ends it early.
+			ports := &portMapPorts{pxp: udpPort(pxp), ssdp: udpPort(ssdp), group: loopback, timeout: 2 * time.Second}
 			if tc.pxp == nil {
 				pxp.Close() // closed: the requests meet port unreachable
 			}
