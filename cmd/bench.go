@@ -388,12 +388,12 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 		t.Rows = append(t.Rows, row("stalled receivers", fmt.Sprintf("%d (not counted above)", r.StalledReceivers)))
 	}
 	if r.MixedStall {
-		t.Rows = append(t.Rows, row("mixed sender", fmt.Sprintf("to its own receiver and to one that stalled (not counted above); own receiver kept %.2f of its rate", r.MixedReceiverRatio)))
+		t.Rows = append(t.Rows, row("mixed sender", fmt.Sprintf("to its own receiver and to one that stalled (not counted above); own receiver kept %s of its rate", ratioText(r.MixedReceiverRatio))))
 	}
 	if r.StallBaseline != nil {
 		t.Rows = append(t.Rows,
-			row("other pairs kept", fmt.Sprintf("%.2f of their rate before the stall (mean %s packets/s); worst %v: %.2f", r.StallKeptRatio, si(r.StallBaseline.Mean), loadgen.StallWindow, r.StallWorstWindowRatio)),
-			row("control, no stall", fmt.Sprintf("%.2f; worst %v: %.2f", r.ControlKeptRatio, loadgen.StallWindow, r.ControlWorstWindowRatio)),
+			row("other pairs kept", fmt.Sprintf("%s of their rate before the stall (mean %s packets/s); worst %v: %s", ratioText(r.StallKeptRatio), si(r.StallBaseline.Mean), loadgen.StallWindow, ratioText(r.StallWorstWindowRatio))),
+			row("control, no stall", fmt.Sprintf("%s; worst %v: %s", ratioText(r.ControlKeptRatio), loadgen.StallWindow, ratioText(r.ControlWorstWindowRatio))),
 		)
 	}
 	if r.StalledReceivers == 0 && r.StallBaseline != nil {
@@ -420,6 +420,13 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 		t.Rows = append(t.Rows, []render.Cell{{Text: "malformed packets"}, {Text: fmt.Sprint(r.Malformed), Tone: render.Bad}})
 	}
 	return t
+}
+
+func ratioText(r *float64) string {
+	if r == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", *r)
 }
 
 func idleTable(r *loadgen.IdleResult) render.Table {

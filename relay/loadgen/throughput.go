@@ -77,21 +77,21 @@ type ThroughputResult struct {
 	// With stalled receivers: the same live pairs' rates over an equal
 	// time just before the stall, and the ratio of their mean rates
 	// (stalled over baseline): how much of their rate they kept.
-	StallBaseline  *Spread `json:"stall_baseline_pair_packets_per_second,omitempty"`
-	StallKeptRatio float64 `json:"stall_kept_ratio,omitempty"`
+	StallBaseline  *Spread  `json:"stall_baseline_pair_packets_per_second,omitempty"`
+	StallKeptRatio *float64 `json:"stall_kept_ratio,omitempty"`
 	// StallWorstWindowRatio is the live pairs' summed rate in the worst
 	// StallWindow of the stall over their summed baseline rate: a short
 	// collapse that the mean hides shows here.
-	StallWorstWindowRatio float64 `json:"stall_worst_window_ratio,omitempty"`
+	StallWorstWindowRatio *float64 `json:"stall_worst_window_ratio,omitempty"`
 	// The control is a phase as long as the stall, between the baseline
 	// and the stall, in which nobody stops reading: the same figures
 	// without a stall show how much of the difference is noise.
-	ControlKeptRatio        float64 `json:"control_kept_ratio,omitempty"`
-	ControlWorstWindowRatio float64 `json:"control_worst_window_ratio,omitempty"`
-	MixedStall              bool    `json:"mixed_stall,omitempty"`
+	ControlKeptRatio        *float64 `json:"control_kept_ratio,omitempty"`
+	ControlWorstWindowRatio *float64 `json:"control_worst_window_ratio,omitempty"`
+	MixedStall              bool     `json:"mixed_stall,omitempty"`
 	// MixedReceiverRatio is the mixed sender's rate to its own (reading)
 	// receiver during the stall over its baseline rate.
-	MixedReceiverRatio float64  `json:"mixed_receiver_ratio,omitempty"`
+	MixedReceiverRatio *float64 `json:"mixed_receiver_ratio,omitempty"`
 	Malformed          uint64   `json:"malformed"`
 	RTTIdle            *Latency `json:"rtt_idle,omitempty"`
 	RTTLoad            *Latency `json:"rtt_load,omitempty"`
@@ -334,8 +334,8 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.ControlKeptRatio = rateIf(control.pairs.Mean, baseline.pairs.Mean)
-		res.ControlWorstWindowRatio = rateIf(control.worstWindow, baselineTotal)
+		res.ControlKeptRatio = ratio(control.pairs.Mean, baseline.pairs.Mean)
+		res.ControlWorstWindowRatio = ratio(control.worstWindow, baselineTotal)
 		for _, p := range r.pairs[:cfg.StalledReceivers] {
 			p.stallReceiver()
 		}
@@ -382,12 +382,12 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	}
 	res.PairPacketsPerSecond = spreadOf(rates)
 	if res.StallBaseline != nil {
-		res.StallKeptRatio = rateIf(res.PairPacketsPerSecond.Mean, res.StallBaseline.Mean)
-		res.StallWorstWindowRatio = rateIf(windows.worst, baselineTotal)
+		res.StallKeptRatio = ratio(res.PairPacketsPerSecond.Mean, res.StallBaseline.Mean)
+		res.StallWorstWindowRatio = ratio(windows.worst, baselineTotal)
 	}
 	if r.mixed != nil {
 		res.MixedStall = true
-		res.MixedReceiverRatio = rateIf(float64(mixed1-mixed0)/seconds, mixedBaseline)
+		res.MixedReceiverRatio = ratio(float64(mixed1-mixed0)/seconds, mixedBaseline)
 	}
 	res.PacketsPerSecond = float64(res.Delivered) / seconds
 	res.MegabytesPerSecond = res.PacketsPerSecond * float64(cfg.PacketSize) / 1e6
@@ -412,6 +412,13 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 		res.Malformed += p.malformed.Load()
 	}
 	return res, nil
+}
+
+// ratio is a stall figure: set even when it is 0 (a complete stall), so
+// that JSON readers tell it from a run without one.
+func ratio(n, per float64) *float64 {
+	r := rateIf(n, per)
+	return &r
 }
 
 // phaseRates are the delivery rates of one phase of a stall run.

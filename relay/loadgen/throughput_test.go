@@ -80,21 +80,22 @@ func TestRunThroughput(t *testing.T) {
 			want := []string{"connecting", "idle-rtt", "warmup", "measuring", "draining"}
 			if cfg.StalledReceivers > 0 || cfg.MixedStall {
 				want = []string{"connecting", "idle-rtt", "warmup", "baseline", "control", "measuring", "draining"}
-				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || res.StallKeptRatio <= 0 || res.StallWorstWindowRatio <= 0 {
+				positive := func(r *float64) bool { return r != nil && *r > 0 }
+				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || !positive(res.StallKeptRatio) || !positive(res.StallWorstWindowRatio) {
 					t.Errorf("stall baseline %+v, kept ratio %v, worst window %v", res.StallBaseline, res.StallKeptRatio, res.StallWorstWindowRatio)
 				}
-				if res.ControlKeptRatio <= 0 || res.ControlWorstWindowRatio <= 0 {
+				if !positive(res.ControlKeptRatio) || !positive(res.ControlWorstWindowRatio) {
 					t.Errorf("control kept ratio %v, worst window %v", res.ControlKeptRatio, res.ControlWorstWindowRatio)
 				}
 				// The worst window cannot beat the whole phase by much
 				// (the last, partial window is not counted).
-				if res.StallWorstWindowRatio > 1.5*res.StallKeptRatio {
-					t.Errorf("worst window %v above the mean %v", res.StallWorstWindowRatio, res.StallKeptRatio)
+				if positive(res.StallWorstWindowRatio) && *res.StallWorstWindowRatio > 1.5**res.StallKeptRatio {
+					t.Errorf("worst window %v above the mean %v", *res.StallWorstWindowRatio, *res.StallKeptRatio)
 				}
-			} else if res.StallBaseline != nil || res.StallKeptRatio != 0 || res.StallWorstWindowRatio != 0 || res.ControlKeptRatio != 0 {
+			} else if res.StallBaseline != nil || res.StallKeptRatio != nil || res.StallWorstWindowRatio != nil || res.ControlKeptRatio != nil || res.ControlWorstWindowRatio != nil {
 				t.Errorf("stall figures without a stall: %+v", res)
 			}
-			if res.MixedStall != cfg.MixedStall || cfg.MixedStall != (res.MixedReceiverRatio > 0) {
+			if res.MixedStall != cfg.MixedStall || cfg.MixedStall != (res.MixedReceiverRatio != nil && *res.MixedReceiverRatio > 0) {
 				t.Errorf("mixed stall %v, mixed receiver ratio %v; want them for a mixed-stall run only", res.MixedStall, res.MixedReceiverRatio)
 			}
 			if !slices.Equal(phases, want) {
