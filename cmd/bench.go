@@ -396,9 +396,6 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 			row("control, no stall", fmt.Sprintf("%s; worst %v: %s", ratioText(r.ControlKeptRatio), loadgen.StallWindow, ratioText(r.ControlWorstWindowRatio))),
 		)
 	}
-	if r.StalledReceivers == 0 && r.StallBaseline != nil {
-		t.Rows = append(t.Rows, row("pairs kept (control: none stalled)", fmt.Sprintf("%.2f of their baseline rate", r.StallKeptRatio)))
-	}
 	if r.RTTIdle != nil {
 		t.Rows = append(t.Rows, row("round trip, idle", latencyText(r.RTTIdle)))
 	}

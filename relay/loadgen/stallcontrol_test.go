@@ -16,7 +16,7 @@ func TestStallControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StallBaseline == nil || res.StallKeptRatio <= 0 || res.StalledReceivers != 0 {
+	if res.StallBaseline == nil || res.StallKeptRatio == nil || *res.StallKeptRatio <= 0 || res.StalledReceivers != 0 {
 		t.Fatalf("baseline %+v, kept ratio %v, stalled %d: want a baseline and a ratio, none stalled", res.StallBaseline, res.StallKeptRatio, res.StalledReceivers)
 	}
 	if res.PairPacketsPerSecond.Min == 0 {

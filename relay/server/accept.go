@@ -131,7 +131,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 
 	canMesh := s.HasMeshKey() && !ci.MeshKey.IsZero() && ci.MeshKey.Equal(s.meshKey)
 	if !canMesh && !s.access.Load().admits(clientKey) {
-		return nil, hsErr("rejected", fmt.Errorf("client %s rejected: not in the relay's access policy (no tag lists its key)", clientKey.String()))
+		return nil, hsErr("rejected", fmt.Errorf("client %s rejected: not in the relay's access policy (no tag lists its key)%s", clientKey.String(), wrongMeshKeyHint(ci)))
 	}
 	if !canMesh && s.admit != nil {
 		req := AdmitRequest{Key: clientKey, Info: ci}
@@ -139,7 +139,7 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 			req.Source = info.RemoteAddr.Addr().Unmap()
 		}
 		if err := s.admit(ctx, req); err != nil {
-			return nil, hsErr("rejected", fmt.Errorf("client %s rejected: %w", clientKey.String(), err))
+			return nil, hsErr("rejected", fmt.Errorf("client %s rejected: %w%s", clientKey.String(), err, wrongMeshKeyHint(ci)))
 		}
 	}
 	nc.SetDeadline(time.Time{})

@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/client"
@@ -138,4 +142,45 @@ func TestAccessPolicyRevokedDuringAdmission(t *testing.T) {
 	if n := r.srv.ConnCount(); n != 0 {
 		t.Fatalf("%d connections registered, want 0", n)
 	}
+}
+
+// TestRejectedWrongMeshKeySaysSo: a mesh peer with another mesh key is a
+// regular client to the relay, which its access policy then refuses; the
+// log names the mesh key, the one thing to fix.
+func TestRejectedWrongMeshKeySaysSo(t *testing.T) {
+	var logs syncBuffer
+	r := newTestRelay(t, server.Options{
+		MeshKey: key.NewMesh(),
+		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	tagged := key.NewNode()
+	if _, err := r.srv.SetAccessPolicy(&server.AccessPolicy{Tags: map[string][]key.NodePublic{"tag:ok": {tagged.Public()}}}); err != nil {
+		t.Fatal(err)
+	}
+	nc := r.dialRaw()
+	if _, err := client.NewClient(t.Context(), nc, nil, key.NewNode(), client.Options{MeshKey: key.NewMesh()}); err == nil {
+		t.Fatal("an untagged client with a wrong mesh key completed the handshake")
+	}
+	r.waitFor("the rejection logged", func() bool { return strings.Contains(logs.String(), "handshake failed") })
+	if !strings.Contains(logs.String(), "check --mesh-psk-file on both nodes") {
+		t.Fatalf("the rejection does not name the mesh key:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger and a test goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -49,3 +49,12 @@ func (c *sclient) logNoMeshKey(pe *protocolError) {
 	c.logger.Warn("closing connection: mesh request without our mesh key; if this is a mesh peer, check --mesh-psk-file on both nodes",
 		"frame", pe.frame.String(), "sent_mesh_key", !c.info.MeshKey.IsZero(), "we_have_mesh_key", c.s.HasMeshKey(), "suppressed", suppressed)
 }
+
+// wrongMeshKeyHint explains a rejected client that sent a mesh key: a mesh
+// peer with another key is admitted as a regular client, or not at all.
+func wrongMeshKeyHint(ci wire.ClientInfo) string {
+	if ci.MeshKey.IsZero() {
+		return ""
+	}
+	return "; it sent a mesh key that is not this node's: if it is a mesh peer, check --mesh-psk-file on both nodes"
+}
