@@ -73,8 +73,14 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("stuck reader never timed out; drops: %s", r.metric(`derp_packets_dropped{reason="queue_head",kind="other"}`))
 		}
-		if err := sender.Send(stuck.PublicKey(), big); err != nil {
-			t.Fatal(err)
+		// A burst larger than the queue, so that the queue overflows
+		// while the writer is blocked, however slowly this loop runs on
+		// a loaded machine (one packet per round trip did not, within
+		// the 200 ms write timeout).
+		for range server.DefaultQueueDepth + 8 {
+			if err := sender.Send(stuck.PublicKey(), big); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := a.Send(b.PublicKey(), []byte("ping")); err != nil {
 			t.Fatal(err)
