@@ -49,13 +49,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 	)
 	base := startStatusPage(t, mapPath)
 
-	// Two passing DERP rounds make a sparkline a line, not a dot.
-	waitUntil(t, 30*time.Second, "status page with a latency line and certificate days", func() error {
+	// Two passing rounds make each of 901a's three sparklines a line, not
+	// a dot.
+	waitUntil(t, 30*time.Second, "status page with latency lines and certificate days", func() error {
 		page, err := debugGet(t.Context(), base, "/")
 		if err != nil {
 			return err
 		}
-		for _, want := range []string{"<polyline", `class="days warn"`, `<td class="fail">fail</td>`} {
+		if n := strings.Count(page, "<polyline"); n < 3 {
+			return fmt.Errorf("%d of 3 latency lines drawn yet", n)
+		}
+		for _, want := range []string{`class="days warn"`, `<td class="fail">fail</td>`} {
 			if !strings.Contains(page, want) {
 				return fmt.Errorf("page lacks %q yet", want)
 			}
