@@ -147,13 +147,14 @@ const statusHTML = `<!DOCTYPE html>
 <style>
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin-bottom:1.5em}
-th,td{padding:.25em .7em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}
+th,td{padding:.25em .7em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top;white-space:nowrap}
+.detail,.err{white-space:normal}
 th{background:#f4f4f4}
 .ok{color:#17692b}.warn{color:#8a5d00}.fail{color:#b00020;font-weight:bold}.skip{color:#777}
 .dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;margin-right:1px}
 .dot.ok{background:#2e9e4a}.dot.warn{background:#d39e00}.dot.fail{background:#d0021b}.dot.skip{background:#bbb}
 .err{font-family:monospace;font-size:90%}
-.spark{vertical-align:middle}.spark-line{fill:none;stroke:#1f5fbf;stroke-width:1.2}circle.spark-line{fill:#1f5fbf}.spark-fail{stroke:#d0021b;stroke-width:1}
+.spark{vertical-align:middle}.spark-hour{fill:#eef2f8}.spark-line{fill:none;stroke:#1f5fbf;stroke-width:1.2}circle.spark-line{fill:#1f5fbf}.spark-fail{stroke:#d0021b;stroke-width:1}
 .days{font-weight:bold}
 </style></head><body>
 <h1>relayctl probe</h1>
@@ -175,7 +176,7 @@ th{background:#f4f4f4}
 <td>{{if .CertDays}}<span class="days {{.CertClass}}">{{.CertDays}}</span> {{end}}{{expiry $.Now $r.CertExpiry}}</td><td title="{{stamp $r.End}}">{{ago $.Now $r.End}}</td>
 <td>{{.Spark}}</td>
 <td>{{range .Recent}}<span class="dot {{.Status}}" title="{{stamp .End}} {{.Status}}{{if .Error}}: {{.Error}}{{end}}"></span>{{end}}</td>
-<td>{{if $r.Error}}<span class="err">{{$r.Error}}</span>{{else}}{{$r.Detail}}{{end}}</td></tr>
+<td class="detail">{{if $r.Error}}<span class="err">{{$r.Error}}</span>{{else}}{{$r.Detail}}{{end}}</td></tr>
 {{end}}
 </table>
 {{end}}

@@ -18,7 +18,7 @@ const (
 // sparklineSVG draws a probe's latency over the sparkSpan before now as
 // an inline SVG, so the page needs no JavaScript: a line through the
 // passing results' latencies (scaled to the window's maximum) and a red
-// tick for each failure. It is empty when there is nothing to draw.
+// tick for each failure, over a shaded box spanning the hour. It is empty when there is nothing to draw.
 func sparklineSVG(samples []latencySample, now time.Time) template.HTML {
 	start := now.Add(-sparkSpan)
 	var lat []time.Duration
@@ -54,6 +54,9 @@ func sparklineSVG(samples []latencySample, now time.Time) template.HTML {
 	}
 	fmt.Fprintf(&b, `<svg class="spark" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s"><title>%s</title>`,
 		sparkWidth, sparkHeight, sparkWidth, sparkHeight, title, title)
+	// The shaded box is the whole hour, so a probe that started minutes ago
+	// shows as a short line at the right of it rather than a stray tick.
+	fmt.Fprintf(&b, `<rect class="spark-hour" width="%d" height="%d"/>`, sparkWidth, sparkHeight)
 	var points [][2]float64
 	for _, s := range samples {
 		switch {

@@ -30,6 +30,7 @@ func TestSparklineSVG(t *testing.T) {
 			want: []string{
 				`<svg class="spark" width="120" height="24"`,
 				`<title>last hour: min 10.0 ms, median 20.0 ms, max 20.0 ms; 1 failed</title>`,
+				`<rect class="spark-hour" width="120" height="24"/>`,
 				`<line class="spark-fail" x1="108.3" y1="2" x2="108.3" y2="22"/>`,
 				`<polyline class="spark-line" points="60.0,12.0 89.0,2.0"/>`,
 				`</svg>`,
