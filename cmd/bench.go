@@ -40,7 +40,6 @@ type benchOptions struct {
 	// a meshed throughput run: receivers on a second node
 	ReceiverServer    string
 	ReceiverServerPID int
-	StallControl      bool
 
 	// idle and handshakes
 	Clients  int
@@ -122,7 +121,6 @@ stdout. Point it only at relays you operate: it is a load test.`,
 	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
 	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
 	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
-	f.BoolVar(&o.StallControl, "stall-control", false, "the control of a stall run: its two phases, a baseline and a measured one, with no receiver stalled")
 	f.StringVar(&o.ReceiverServer, "receiver-server", "", "a second relay meshed with --server: receivers connect there, so every packet is forwarded between the two")
 	f.IntVar(&o.ReceiverServerPID, "receiver-server-pid", 0, "the --receiver-server relay's process ID; its CPU time is added to --server-pid's")
 
@@ -194,8 +192,6 @@ func (o *benchOptions) validate(kind benchKind) error {
 			return usageErrorf("--duration %v: want a positive duration", o.Duration)
 		case o.Warmup < 0 || o.PingInterval < 0 || o.IdlePing < 0:
 			return usageErrorf("--warmup, --ping-interval and --idle-ping: want 0 or a positive duration")
-		case o.StallControl && o.StallReceivers > 0:
-			return usageErrorf("--stall-control and --stall-receivers exclude each other")
 		case o.ReceiverServerPID < 0:
 			return usageErrorf("--receiver-server-pid %d: want a process ID", o.ReceiverServerPID)
 		case o.ReceiverServerPID > 0 && o.ReceiverServer == "":
@@ -279,7 +275,6 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 			IdlePing:         orNone(o.IdlePing),
 			Progress:         report,
 			Receivers:        o.receivers(),
-			StallControl:     o.StallControl,
 		})
 		if res != nil {
 			result, table = res, throughputTable(res)

@@ -92,7 +92,6 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"too-many-stalled", []string{"bench", "--server", "http://127.0.0.1:1", "--pairs", "4", "--stall-receivers", "3"}, "--stall-receivers"},
 		{"bad-receiver-server", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server", "127.0.0.1:2"}, "--receiver-server"},
 		{"receiver-pid-alone", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server-pid", "7"}, "needs --receiver-server"},
-		{"stall-control-and-stall", []string{"bench", "--server", "http://127.0.0.1:1", "--stall-control", "--stall-receivers", "1"}, "exclude each other"},
 		{"zero-clients", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--clients", "0"}, "--clients"},
 		{"zero-parallel", []string{"bench", "handshakes", "--server", "http://127.0.0.1:1", "--parallel", "0"}, "--parallel"},
 		{"throughput-flag-on-idle", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--pairs", "2"}, "unknown flag"},

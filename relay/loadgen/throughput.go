@@ -51,9 +51,6 @@ type ThroughputConfig struct {
 	// Receivers, when set, is a second node meshed with Target: receivers
 	// and the ping echo connect there, so every packet is forwarded.
 	Receivers *Target
-	// StallControl runs a stall run's baseline and measured phases with
-	// no receiver stalled: its StallKeptRatio is the ratio's noise floor.
-	StallControl bool
 }
 
 // ThroughputResult is a relaying run's outcome. Rates are over the
@@ -320,7 +317,7 @@ func (r *throughputRun) run(ctx context.Context) (*ThroughputResult, error) {
 	}
 	var baselineTotal, mixedBaseline float64
 	var windows *windowMeter
-	if cfg.StalledReceivers > 0 || cfg.MixedStall || cfg.StallControl {
+	if cfg.StalledReceivers > 0 || cfg.MixedStall {
 		// The same pairs, all reading, give the baseline that the
 		// stalled phase is compared with, under the same conditions;
 		// the control repeats it, to show the noise.
