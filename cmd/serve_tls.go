@@ -115,11 +115,11 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, r
 			if ip == "" {
 				ip = o.Hostname
 			}
-			m, err := acmecert.NewIPManager(netip.MustParseAddr(ip), acmeOpts)
+			m, err := acmecert.NewIPManager(netip.MustParseAddr(ip), acmeOpts, reg)
 			if err != nil {
 				return nil, usageErrorf("--acme-ip-certs: %v", err)
 			}
-			get, ts.acmeHTTP, ts.run = m.GetCertificate, m.HTTPHandler, m.Run
+			get, ts.acmeHTTP, ts.run, ts.health = m.GetCertificate, m.HTTPHandler, m.Run, m.Health().Err
 			node := o.derpMapNode(lns)
 			node.HostName, node.IP = o.Hostname, netip.MustParseAddr(ip)
 			var dn *derpmap.DERPNode

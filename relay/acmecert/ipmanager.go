@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme"
+
+	"github.com/relayctl/relayctl/internal/metrics"
 )
 
 // Renewal timing. Let's Encrypt's IP certificates live about six days, so
@@ -52,11 +54,15 @@ type IPManager struct {
 
 	// retryBase is the first retry delay; tests shorten it.
 	retryBase time.Duration
+
+	// health says whether there is a certificate to offer, and why not.
+	health *Health
 }
 
 // NewIPManager loads a still-valid certificate for ip from CacheDir, if
-// any. Call Run to obtain or renew it.
-func NewIPManager(ip netip.Addr, o Options) (*IPManager, error) {
+// any. Call Run to obtain or renew it. reg (nil: none) gets the
+// certificate metrics (see Health).
+func NewIPManager(ip netip.Addr, o Options, reg *metrics.Registry) (*IPManager, error) {
 	if !ip.IsValid() {
 		return nil, errors.New("acme IP certificate: no IP address")
 	}
@@ -66,7 +72,7 @@ func NewIPManager(ip netip.Addr, o Options) (*IPManager, error) {
 	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("acme IP certificate: %w", err)
 	}
-	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), ready: make(chan struct{}), retryBase: minRetry}
+	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), ready: make(chan struct{}), retryBase: minRetry, health: NewHealth(reg)}
 	if c, err := tls.LoadX509KeyPair(m.certPath(), m.keyPath()); err == nil && c.Leaf != nil && time.Now().Before(c.Leaf.NotAfter) {
 		m.setCert(&c)
 		m.logger.Info("loaded ACME IP certificate", "ip", m.ip, "expires", c.Leaf.NotAfter)
@@ -82,6 +88,7 @@ func (m *IPManager) keyPath() string  { return filepath.Join(m.opts.CacheDir, m.
 
 func (m *IPManager) setCert(c *tls.Certificate) {
 	m.cert.Store(c)
+	m.health.succeeded()
 	m.readyOnce.Do(func() { close(m.ready) })
 }
 
@@ -98,6 +105,9 @@ func (m *IPManager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	}
 	c := m.cert.Load()
 	if c == nil {
+		if err := m.health.Err(); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("acme IP certificate for %v: not issued yet", m.ip)
 	}
 	return c, nil
@@ -135,6 +145,10 @@ func (m *IPManager) Run(ctx context.Context) {
 				return
 			}
 			m.logFailure(err, retry)
+			if m.withoutValidCert() {
+				m.health.failed(err, time.Now().Add(retry))
+			}
+			m.health.attempts.With("error").Inc() // after failed: tests wait on it
 			select {
 			case <-ctx.Done():
 				return
@@ -143,8 +157,20 @@ func (m *IPManager) Run(ctx context.Context) {
 			retry = min(2*retry, maxRetry)
 			continue
 		}
+		m.health.attempts.With("ok").Inc()
 		retry = m.retryBase
 	}
+}
+
+// Health is whether the manager has a certificate to offer; while it has
+// none, why not and when it tries again.
+func (m *IPManager) Health() *Health { return m.health }
+
+// withoutValidCert is true when no certificate is in hand or the one in
+// hand has expired.
+func (m *IPManager) withoutValidCert() bool {
+	c := m.cert.Load()
+	return c == nil || c.Leaf == nil || !time.Now().Before(c.Leaf.NotAfter)
 }
 
 // untilRenewal is how long the current certificate may be kept, checked

@@ -11,7 +11,7 @@ import (
 // while the current one still serves.
 func (m *IPManager) logFailure(err error, retry time.Duration) {
 	level, msg := slog.LevelWarn, "ACME IP certificate renewal failed; the current certificate still serves"
-	if c := m.cert.Load(); c == nil || c.Leaf == nil || !time.Now().Before(c.Leaf.NotAfter) {
+	if m.withoutValidCert() {
 		level, msg = slog.LevelError, "certificate unavailable: the ACME CA did not issue an IP certificate; every TLS handshake fails until it does"
 	}
 	m.logger.Log(context.Background(), level, msg, "ip", m.ip, "ca", m.opts.directory(),

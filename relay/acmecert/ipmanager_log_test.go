@@ -3,6 +3,8 @@ package acmecert
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -40,7 +42,7 @@ func TestIPManagerFailureWithoutCertificateIsAnError(t *testing.T) {
 	dead := "https://" + ln.Addr().String() + "/directory"
 	ln.Close()
 	var log lockedBuf
-	m, err := NewIPManager(netip.MustParseAddr("127.0.0.1"), Options{DirectoryURL: dead, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	m, err := NewIPManager(netip.MustParseAddr("127.0.0.1"), Options{DirectoryURL: dead, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&log, nil))}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,5 +63,21 @@ func TestIPManagerFailureWithoutCertificateIsAnError(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("log lacks %q:\n%s", want, line)
 		}
+	}
+
+	// The same state as a DNS-name relay's: its metrics, its health (which
+	// /derp/probe and probe's hint read) and the handshake error.
+	for m.health.attempts.With("error").Value() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the failed attempt was not counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h := m.Health()
+	if h.Available() || h.availableGauge.Value() != 0 || !errors.Is(h.Err(), ErrCertificateUnavailable) {
+		t.Errorf("health: available %v, gauge %d, err %v; want unavailable with ErrCertificateUnavailable", h.Available(), h.availableGauge.Value(), h.Err())
+	}
+	if _, err := m.GetCertificate(&tls.ClientHelloInfo{}); !errors.Is(err, ErrCertificateUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("handshake error %v: want the recorded reason", err)
 	}
 }

@@ -30,7 +30,7 @@ func testCert(t *testing.T, ip netip.Addr, nb, na time.Time) ([][]byte, *ecdsa.P
 
 func TestIPManagerGetCertificate(t *testing.T) {
 	ip := netip.MustParseAddr("203.0.113.7")
-	m, err := NewIPManager(ip, Options{CacheDir: t.TempDir()})
+	m, err := NewIPManager(ip, Options{CacheDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestIPManagerGetCertificate(t *testing.T) {
 
 func TestIPManagerRenewalTiming(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.1")
-	m, _ := NewIPManager(ip, Options{CacheDir: t.TempDir()})
+	m, _ := NewIPManager(ip, Options{CacheDir: t.TempDir()}, nil)
 	if m.untilRenewal() != 0 {
 		t.Fatal("no certificate should mean obtain now")
 	}
@@ -88,12 +88,12 @@ func TestIPManagerRenewalTiming(t *testing.T) {
 func TestIPManagerReloadsCachedCert(t *testing.T) {
 	dir := t.TempDir()
 	ip := netip.MustParseAddr("2001:db8::7")
-	m, _ := NewIPManager(ip, Options{CacheDir: dir})
+	m, _ := NewIPManager(ip, Options{CacheDir: dir}, nil)
 	chain, k, _ := testCert(t, ip, time.Now(), time.Now().Add(24*time.Hour))
 	if err := m.save(chain, k); err != nil {
 		t.Fatal(err)
 	}
-	again, err := NewIPManager(ip, Options{CacheDir: dir})
+	again, err := NewIPManager(ip, Options{CacheDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestIPManagerReloadsCachedCert(t *testing.T) {
 }
 
 func TestIPManagerHTTPHandler(t *testing.T) {
-	m, _ := NewIPManager(netip.MustParseAddr("192.0.2.1"), Options{CacheDir: t.TempDir()})
+	m, _ := NewIPManager(netip.MustParseAddr("192.0.2.1"), Options{CacheDir: t.TempDir()}, nil)
 	m.tokens.Store("/.well-known/acme-challenge/abc", "abc.thumb")
 	h := m.HTTPHandler(http.NotFoundHandler())
 	rec := httptest.NewRecorder()
