@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/atomicfile"
 	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
@@ -88,5 +88,5 @@ func replaceFile(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	return certs.WriteFileAtomic(path, b, fi.Mode().Perm())
+	return atomicfile.Write(path, b, fi.Mode().Perm())
 }

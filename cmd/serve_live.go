@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/internal/atomicfile"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/relay/server"
@@ -140,28 +141,9 @@ func (lc *liveConfig) writeStatus(pending []config.Entry) {
 	if err != nil {
 		return
 	}
-	if err := writeFileAtomic(lc.statusPath, b); err != nil {
+	if err := atomicfile.Write(lc.statusPath, b, 0o600); err != nil {
 		lc.logger.Debug("cannot write running config status", "file", lc.statusPath, "err", err)
 	}
-}
-
-// writeFileAtomic writes b to path through a fresh temporary file in the
-// same directory (never a fixed name, which a planted symlink could turn
-// into a write elsewhere) and renames it into place.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // remove deletes the status file when the relay stops.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/relayctl/relayctl/internal/atomicfile"
 )
 
 // maxPolicyBody bounds a policy document fetched from a URL.
@@ -249,19 +251,7 @@ func (f *PolicyFetcher) save(rawURL string, c *policyCopy) {
 		if err != nil {
 			return err
 		}
-		tmp, err := os.CreateTemp(f.cacheDir, ".policy-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		if _, err := tmp.Write(b); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		return os.Rename(tmp.Name(), f.cacheFile(rawURL))
+		return atomicfile.Write(f.cacheFile(rawURL), b, 0o600)
 	}()
 	if err != nil && f.logger != nil {
 		f.logger.Warn("cannot save the fleet policy copy; a restart while the policy server is down will fail", "dir", f.cacheDir, "err", err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/relayctl/relayctl/internal/atomicfile"
 	"github.com/relayctl/relayctl/relay/key"
 )
 
@@ -89,25 +90,7 @@ func write(path string, k key.NodePrivate) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("key file %s: %w", path, err)
 	}
-	// Write to a temporary file and rename, so a crash never leaves a
-	// truncated key behind.
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".relay-key-*")
-	if err != nil {
-		return fmt.Errorf("key file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("key file %s: %w", path, err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("key file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("key file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("key file %s: %w", path, err)
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/crypto/acme"
 
+	"github.com/relayctl/relayctl/internal/atomicfile"
 	"github.com/relayctl/relayctl/internal/metrics"
 )
 
@@ -217,7 +218,7 @@ func (m *IPManager) accountKey() (crypto.Signer, error) {
 		return nil, err
 	}
 	der, _ := x509.MarshalECPrivateKey(k)
-	if err := writeFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -321,29 +322,8 @@ func (m *IPManager) save(chain [][]byte, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile(m.keyPath(), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(m.keyPath(), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
-	return writeFile(m.certPath(), certPEM, 0o644)
-}
-
-// writeFile replaces path atomically.
-func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(m.certPath(), certPEM, 0o644)
 }
