@@ -11,13 +11,14 @@ import (
 
 	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/internal/gendocs"
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 // startRelayctl runs relayctl args… in the background until the test
 // ends, and returns once its stderr contains ready.
-func startRelayctl(t *testing.T, ready string, args ...string) *syncBuffer {
+func startRelayctl(t *testing.T, ready string, args ...string) *syncbuf.Buffer {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

@@ -1,43 +1,24 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // runRelayctl runs relayctl args… until its stderr contains until (then
 // cancels it) or it exits; it returns the exit code and both streams.
 func runRelayctl(t *testing.T, until string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	streams := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

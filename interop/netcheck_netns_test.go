@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/relayctl/relayctl/internal/netnslab"
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 // netcheckFields are the report fields both implementations have.
@@ -49,7 +50,7 @@ func TestNetcheckMatchesTailscale(t *testing.T) {
 	tsnetcheck := toolBinary(t, "github.com/relayctl/relayctl/interop/tsnetcheck")
 	lab := netnslab.New(t)
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	relay := lab.Command(lab.Relay, relayctl, "serve", "--certmode", "none", "--addr", netnslab.RelayIP+":80",
 		"--http-port", "-1", "--stun-port", "3478", "--key-file", filepath.Join(dir, "key.json"), "--hostname", netnslab.RelayIP)
 	relay.Env = append(os.Environ(), "XDG_STATE_HOME="+dir, "XDG_CONFIG_HOME="+dir)
@@ -164,22 +165,4 @@ func reportValue(field string, v any) string {
 		return "null"
 	}
 	return fmt.Sprint(v)
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,36 +1,19 @@
 package logging
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRateLimitSummarises(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		lim := RateLimit(slog.NewTextHandler(&out, nil), Limits{Burst: 3, Interval: 10 * time.Second})
 		logger := slog.New(lim)
 		for i := range 20 {
@@ -63,7 +46,7 @@ func TestRateLimitSummarises(t *testing.T) {
 // table.
 func TestRateLimitBoundsMessages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var out syncBuffer
+		var out syncbuf.Buffer
 		lim := RateLimit(slog.NewTextHandler(&out, nil), Limits{Burst: 2, Interval: time.Minute, MaxMessages: 4})
 		logger := slog.New(lim)
 		for i := range 100 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 var sample = Table{
@@ -98,7 +100,7 @@ func TestProgressDrawsOnlyWhenEnabled(t *testing.T) {
 		t.Errorf("disabled progress wrote %q", off.String())
 	}
 
-	var on syncBuffer
+	var on syncbuf.Buffer
 	p = StartProgress(&on, true, "probing 0/2")
 	p.Set("probing %d/%d", 1, 2)
 	deadline := time.Now().Add(5 * time.Second)

@@ -1,7 +1,6 @@
 package acmecert
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,27 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestIPManagerFailureWithoutCertificateIsAnError: with no certificate
 // in hand a failed request is logged at error level, naming the CA and
@@ -41,7 +24,7 @@ func TestIPManagerFailureWithoutCertificateIsAnError(t *testing.T) {
 	}
 	dead := "https://" + ln.Addr().String() + "/directory"
 	ln.Close()
-	var log lockedBuf
+	var log syncbuf.Buffer
 	m, err := NewIPManager(netip.MustParseAddr("127.0.0.1"), Options{DirectoryURL: dead, CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&log, nil))}, nil)
 	if err != nil {
 		t.Fatal(err)

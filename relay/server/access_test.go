@@ -1,13 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/relayctl/relayctl/internal/syncbuf"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
@@ -148,7 +147,7 @@ func TestAccessPolicyRevokedDuringAdmission(t *testing.T) {
 // regular client to the relay, which its access policy then refuses; the
 // log names the mesh key, the one thing to fix.
 func TestRejectedWrongMeshKeySaysSo(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r := newTestRelay(t, server.Options{
 		MeshKey: key.NewMesh(),
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
@@ -165,22 +164,4 @@ func TestRejectedWrongMeshKeySaysSo(t *testing.T) {
 	if !strings.Contains(logs.String(), "check --mesh-psk-file on both nodes") {
 		t.Fatalf("the rejection does not name the mesh key:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger and a test goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
