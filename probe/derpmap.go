@@ -7,6 +7,7 @@
 package probe
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -74,12 +75,7 @@ const (
 
 // RegionIDs returns the map's region IDs in ascending order.
 func (m *DERPMap) RegionIDs() []int {
-	ids := make([]int, 0, len(m.Regions))
-	for id := range m.Regions {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m.Regions))
 }
 
 // RegionScore is the home-selection factor for region id: 1 unless the

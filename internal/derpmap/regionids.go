@@ -1,13 +1,11 @@
 package derpmap
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // RegionIDs returns the map's region IDs in ascending order.
 func (m *DERPMap) RegionIDs() []int {
-	ids := make([]int, 0, len(m.Regions))
-	for id := range m.Regions {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m.Regions))
 }
