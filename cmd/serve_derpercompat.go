@@ -122,7 +122,7 @@ func (o *serveOptions) checkACMEBinding(ctx context.Context, logger *slog.Logger
 	defer cancel()
 	required, err := acmecert.RequiresEAB(ctx, acmecert.Options{DirectoryURL: o.ACMEDirectoryURL})
 	if err != nil {
-		logger.Warn("cannot read the ACME directory now; certificates are requested when clients connect", "err", err)
+		logger.Warn("cannot read the ACME directory to check for External Account Binding; the relay still asks the CA for a certificate, and logs each failed attempt", "err", err)
 		return nil
 	}
 	if required {
