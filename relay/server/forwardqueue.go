@@ -47,7 +47,9 @@ type ForwardQueue struct {
 	mu     sync.Mutex
 	ring   dropOldestRing[forwardEntry]
 	closed bool // by Close, or when a write failed
-	failed bool // a write failed: what still comes is a write error
+	// closedBy is the reason packets that come after closed are dropped
+	// with: dropWriteError once a write failed, else dropGoneDisconnected.
+	closedBy dropReason
 
 	wake      chan struct{} // a packet arrived in an empty queue
 	done      chan struct{} // closed by Close
@@ -80,10 +82,7 @@ func (s *Server) NewForwardQueue(w ForwardWriter, peer PeerCounters) *ForwardQue
 func (f *ForwardQueue) forward(src, dst key.NodePublic, buf *[]byte) {
 	f.mu.Lock()
 	if f.closed {
-		reason := dropGoneDisconnected
-		if f.failed {
-			reason = dropWriteError
-		}
+		reason := f.closedBy
 		f.mu.Unlock()
 		f.drop(reason, buf)
 		return
@@ -169,7 +168,7 @@ func (f *ForwardQueue) writeLoop() {
 // are dropped as write errors.
 func (f *ForwardQueue) fail() {
 	f.mu.Lock()
-	f.closed, f.failed = true, true
+	f.closed, f.closedBy = true, dropWriteError
 	f.mu.Unlock()
 	f.dropQueued(dropWriteError)
 }
@@ -178,7 +177,9 @@ func (f *ForwardQueue) fail() {
 // progress ends when the caller closes the connection below w.
 func (f *ForwardQueue) Close() {
 	f.mu.Lock()
-	f.closed = true
+	if !f.closed {
+		f.closed, f.closedBy = true, dropGoneDisconnected
+	}
 	f.mu.Unlock()
 	f.closeOnce.Do(func() { close(f.done) })
 	f.dropQueued(dropGoneDisconnected)
