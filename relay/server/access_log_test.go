@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/client"
@@ -12,29 +10,11 @@ import (
 	"github.com/relayctl/relayctl/relay/server"
 )
 
-// lockedBuffer is a log destination safe to read while the relay writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestAccessRejectionLogsTheFullKey: the log line for a client the access
 // policy turns away carries its whole nodekey:, the form the policy file
 // lists, so the operator can grep the policy for it.
 func TestAccessRejectionLogsTheFullKey(t *testing.T) {
-	var log lockedBuffer
+	var log syncBuffer
 	r := newTestRelay(t, server.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if _, err := r.srv.SetAccessPolicy(&server.AccessPolicy{
 		Tags: map[string][]key.NodePublic{"tag:ops": {key.NewNode().Public()}},
