@@ -15,17 +15,14 @@ import (
 const ForwardQueueDepth = 512
 
 // ForwardedPacket is one packet for a mesh peer: a ForwardPacket frame.
-type ForwardedPacket struct {
-	Src, Dst key.NodePublic
-	Data     []byte
-}
+type ForwardedPacket = wire.ForwardedPacket
 
-// ForwardWriter writes to one mesh peer. WriteForwarded writes the batch
-// as ForwardPacket frames with a single flush and must not keep the
-// packets' Data after it returns. A ForwardQueue calls it from one
-// goroutine only.
+// ForwardWriter writes to one mesh peer; a *client.Client connected to
+// the peer is one. ForwardBatch writes the batch as ForwardPacket frames
+// with a single flush and must not keep the packets' Data after it
+// returns. A ForwardQueue calls it from one goroutine only.
 type ForwardWriter interface {
-	WriteForwarded(batch []ForwardedPacket) error
+	ForwardBatch(batch []ForwardedPacket) error
 }
 
 // PeerCounters are a mesh peer's own series, counted beside the server's
@@ -140,7 +137,7 @@ func (f *ForwardQueue) writeLoop() {
 			for _, e := range entries {
 				batch = append(batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
 			}
-			err := f.w.WriteForwarded(batch)
+			err := f.w.ForwardBatch(batch)
 			clear(batch) // holds no pooled buffer past its return
 			if err != nil {
 				for _, e := range entries {
