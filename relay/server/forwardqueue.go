@@ -163,23 +163,24 @@ func (f *ForwardQueue) writeLoop() {
 
 // fail stops queueing after a write error: what is queued and what comes
 // are dropped as write errors.
-func (f *ForwardQueue) fail() {
-	f.mu.Lock()
-	f.closed, f.closedBy = true, dropWriteError
-	f.mu.Unlock()
-	f.dropQueued(dropWriteError)
-}
+func (f *ForwardQueue) fail() { f.stop(dropWriteError) }
 
 // Close stops the writer and drops what is still queued. A write in
 // progress ends when the caller closes the connection below w.
 func (f *ForwardQueue) Close() {
+	f.closeOnce.Do(func() { close(f.done) })
+	f.stop(dropGoneDisconnected)
+}
+
+// stop turns away what comes from now on, and drops what is queued, with
+// reason r. A failed write's reason outlasts a later Close.
+func (f *ForwardQueue) stop(r dropReason) {
 	f.mu.Lock()
-	if !f.closed {
-		f.closed, f.closedBy = true, dropGoneDisconnected
+	if !f.closed || r == dropWriteError {
+		f.closed, f.closedBy = true, r
 	}
 	f.mu.Unlock()
-	f.closeOnce.Do(func() { close(f.done) })
-	f.dropQueued(dropGoneDisconnected)
+	f.dropQueued(r)
 }
 
 func (f *ForwardQueue) dropQueued(r dropReason) {
