@@ -9,10 +9,10 @@ import (
 	"github.com/relayctl/relayctl/relay/wire"
 )
 
-// ForwardQueueDepth bounds the packets waiting for one mesh peer. Like a
+// forwardQueueDepth bounds the packets waiting for one mesh peer. Like a
 // client's queue the forward queue drops its oldest packet when full, so a
 // slow peer never stalls the senders on this node.
-const ForwardQueueDepth = 512
+const forwardQueueDepth = 512
 
 // ForwardedPacket is one packet for a mesh peer: a ForwardPacket frame.
 type ForwardedPacket = wire.ForwardedPacket
@@ -67,7 +67,7 @@ const maxForwardBatch = 128
 func (s *Server) NewForwardQueue(w ForwardWriter, peer PeerCounters) *ForwardQueue {
 	f := &ForwardQueue{
 		s: s, w: w, peer: peer,
-		ring: dropOldestRing[forwardEntry]{depth: ForwardQueueDepth},
+		ring: dropOldestRing[forwardEntry]{depth: forwardQueueDepth},
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
