@@ -59,10 +59,8 @@ func (h *Host) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if slices.Contains(hello.SupportedProtos, acme.ALPNProto) {
 		return h.m.GetCertificate(hello)
 	}
-	if !h.health.Available() {
-		if err := h.health.Err(); err != nil {
-			return nil, err
-		}
+	if err := h.health.Err(); err != nil {
+		return nil, err
 	}
 	c, err := h.m.GetCertificate(hello)
 	if err != nil && strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")) == h.hostname {

@@ -176,10 +176,7 @@ func (w *Webhook) Check(ctx context.Context, r Request) Decision {
 		}
 		confirmed, retryIn := w.health.down(attempt)
 		if confirmed {
-			if w.failOpen {
-				return Decision{Result: FailOpen, Reason: d.Reason}
-			}
-			return d
+			return Decision{Result: FailOpen, Reason: d.Reason}
 		}
 		select {
 		case <-time.After(retryIn):

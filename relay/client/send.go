@@ -59,10 +59,7 @@ func (c *Client) writeSendPacket(dst key.NodePublic, pkt []byte) {
 }
 
 // Forwarded is one packet for ForwardBatch.
-type Forwarded struct {
-	Src, Dst key.NodePublic
-	Data     []byte
-}
+type Forwarded = wire.ForwardedPacket
 
 // ForwardBatch writes several ForwardPacket frames with a single flush:
 // how a mesh forwarder drains its queue.

@@ -11,7 +11,7 @@ import (
 // signalForwards is a mesh peer that takes every batch and says so.
 type signalForwards chan int
 
-func (s signalForwards) WriteForwarded(b []server.ForwardedPacket) error {
+func (s signalForwards) ForwardBatch(b []server.ForwardedPacket) error {
 	s <- len(b)
 	return nil
 }

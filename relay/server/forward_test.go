@@ -12,7 +12,7 @@ import (
 // discardForwards is a mesh peer that takes every batch.
 type discardForwards struct{}
 
-func (discardForwards) WriteForwarded([]server.ForwardedPacket) error { return nil }
+func (discardForwards) ForwardBatch([]server.ForwardedPacket) error { return nil }
 
 // TestRemoteSenderLeavesTwice: a remote sender reaches a local client over
 // the mesh, leaves the region, comes back and leaves again. The receiver

@@ -9,23 +9,20 @@ import (
 	"github.com/relayctl/relayctl/relay/wire"
 )
 
-// ForwardQueueDepth bounds the packets waiting for one mesh peer. Like a
+// forwardQueueDepth bounds the packets waiting for one mesh peer. Like a
 // client's queue the forward queue drops its oldest packet when full, so a
 // slow peer never stalls the senders on this node.
-const ForwardQueueDepth = 512
+const forwardQueueDepth = 512
 
 // ForwardedPacket is one packet for a mesh peer: a ForwardPacket frame.
-type ForwardedPacket struct {
-	Src, Dst key.NodePublic
-	Data     []byte
-}
+type ForwardedPacket = wire.ForwardedPacket
 
-// ForwardWriter writes to one mesh peer. WriteForwarded writes the batch
-// as ForwardPacket frames with a single flush and must not keep the
-// packets' Data after it returns. A ForwardQueue calls it from one
-// goroutine only.
+// ForwardWriter writes to one mesh peer; a *client.Client connected to
+// the peer is one. ForwardBatch writes the batch as ForwardPacket frames
+// with a single flush and must not keep the packets' Data after it
+// returns. A ForwardQueue calls it from one goroutine only.
 type ForwardWriter interface {
-	WriteForwarded(batch []ForwardedPacket) error
+	ForwardBatch(batch []ForwardedPacket) error
 }
 
 // PeerCounters are a mesh peer's own series, counted beside the server's
@@ -47,7 +44,9 @@ type ForwardQueue struct {
 	mu     sync.Mutex
 	ring   dropOldestRing[forwardEntry]
 	closed bool // by Close, or when a write failed
-	failed bool // a write failed: what still comes is a write error
+	// closedBy is the reason packets that come after closed are dropped
+	// with: dropWriteError once a write failed, else dropGoneDisconnected.
+	closedBy dropReason
 
 	wake      chan struct{} // a packet arrived in an empty queue
 	done      chan struct{} // closed by Close
@@ -68,7 +67,7 @@ const maxForwardBatch = 128
 func (s *Server) NewForwardQueue(w ForwardWriter, peer PeerCounters) *ForwardQueue {
 	f := &ForwardQueue{
 		s: s, w: w, peer: peer,
-		ring: dropOldestRing[forwardEntry]{depth: ForwardQueueDepth},
+		ring: dropOldestRing[forwardEntry]{depth: forwardQueueDepth},
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
@@ -80,10 +79,7 @@ func (s *Server) NewForwardQueue(w ForwardWriter, peer PeerCounters) *ForwardQue
 func (f *ForwardQueue) forward(src, dst key.NodePublic, buf *[]byte) {
 	f.mu.Lock()
 	if f.closed {
-		reason := dropGoneDisconnected
-		if f.failed {
-			reason = dropWriteError
-		}
+		reason := f.closedBy
 		f.mu.Unlock()
 		f.drop(reason, buf)
 		return
@@ -141,7 +137,7 @@ func (f *ForwardQueue) writeLoop() {
 			for _, e := range entries {
 				batch = append(batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
 			}
-			err := f.w.WriteForwarded(batch)
+			err := f.w.ForwardBatch(batch)
 			clear(batch) // holds no pooled buffer past its return
 			if err != nil {
 				for _, e := range entries {
@@ -167,21 +163,24 @@ func (f *ForwardQueue) writeLoop() {
 
 // fail stops queueing after a write error: what is queued and what comes
 // are dropped as write errors.
-func (f *ForwardQueue) fail() {
-	f.mu.Lock()
-	f.closed, f.failed = true, true
-	f.mu.Unlock()
-	f.dropQueued(dropWriteError)
-}
+func (f *ForwardQueue) fail() { f.stop(dropWriteError) }
 
 // Close stops the writer and drops what is still queued. A write in
 // progress ends when the caller closes the connection below w.
 func (f *ForwardQueue) Close() {
-	f.mu.Lock()
-	f.closed = true
-	f.mu.Unlock()
 	f.closeOnce.Do(func() { close(f.done) })
-	f.dropQueued(dropGoneDisconnected)
+	f.stop(dropGoneDisconnected)
+}
+
+// stop turns away what comes from now on, and drops what is queued, with
+// reason r. A failed write's reason outlasts a later Close.
+func (f *ForwardQueue) stop(r dropReason) {
+	f.mu.Lock()
+	if !f.closed || r == dropWriteError {
+		f.closed, f.closedBy = true, r
+	}
+	f.mu.Unlock()
+	f.dropQueued(r)
 }
 
 func (f *ForwardQueue) dropQueued(r dropReason) {

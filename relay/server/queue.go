@@ -31,10 +31,6 @@ type packetRing = dropOldestRing[queuedPacket]
 // ringStartSlots is the storage a ring gets on its first push.
 const ringStartSlots = 4
 
-func newPacketRing(depth int) packetRing {
-	return packetRing{depth: depth}
-}
-
 func (r *dropOldestRing[T]) len() int { return r.size }
 
 // push appends p; when the ring is full it returns the evicted oldest entry.

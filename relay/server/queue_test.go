@@ -7,7 +7,7 @@ import (
 )
 
 func TestPacketRingDropsOldest(t *testing.T) {
-	r := newPacketRing(3)
+	r := packetRing{depth: 3}
 	if r.items != nil {
 		t.Fatal("ring storage allocated before the first packet")
 	}
@@ -34,7 +34,7 @@ func TestPacketRingDropsOldest(t *testing.T) {
 }
 
 func TestPacketRingGrowsInOrderAndReleases(t *testing.T) {
-	r := newPacketRing(32)
+	r := packetRing{depth: 32}
 	push := func(v byte) {
 		t.Helper()
 		b := packetbuf.Get(1)

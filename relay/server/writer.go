@@ -297,25 +297,33 @@ func (fw *frameWriter) writeBuffers(bufs net.Buffers) {
 	if fw.err != nil {
 		return
 	}
-	if fw.timeout > 0 {
-		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
-	}
-	fw.writing.Store(true)
-	_, fw.err = bufs.WriteTo(fw.conn)
-	fw.writing.Store(false)
+	fw.startWrite()
+	_, err := bufs.WriteTo(fw.conn)
+	fw.endWrite(err)
 }
 
 func (fw *frameWriter) flush() {
 	if fw.err != nil || fw.buf == nil || len(*fw.buf) == 0 {
 		return
 	}
+	fw.startWrite()
+	_, err := fw.conn.Write(*fw.buf)
+	fw.endWrite(err)
+	*fw.buf = (*fw.buf)[:0]
+}
+
+// startWrite gives the write about to start a fresh deadline and marks
+// the writer as inside a write until endWrite (see sclient.writing).
+func (fw *frameWriter) startWrite() {
 	if fw.timeout > 0 {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
 	fw.writing.Store(true)
-	_, fw.err = fw.conn.Write(*fw.buf)
+}
+
+func (fw *frameWriter) endWrite(err error) {
 	fw.writing.Store(false)
-	*fw.buf = (*fw.buf)[:0]
+	fw.err = err
 }
 
 // release returns the buffer to the pool; the next frame takes another.

@@ -10,6 +10,14 @@ import (
 	"github.com/relayctl/relayctl/relay/key"
 )
 
+// ForwardedPacket is what a ForwardPacket frame carries: a packet from Src
+// to Dst that one node of a region hands another. The client writes and
+// the server queues this one type, so a batch passes between them as is.
+type ForwardedPacket struct {
+	Src, Dst key.NodePublic
+	Data     []byte
+}
+
 // ClientInfo is the JSON a client seals to the server in its ClientInfo
 // frame. Field names and tags are Tailscale's.
 type ClientInfo struct {
