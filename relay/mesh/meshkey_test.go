@@ -1,33 +1,19 @@
 package mesh
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/syncbuf"
 	"github.com/relayctl/relayctl/relay/key"
 )
 
 // logBuffer collects a node's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuffer struct{ syncbuf.Buffer }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
+func (l *logBuffer) count(substr string) int { return strings.Count(l.String(), substr) }
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -55,13 +41,13 @@ func TestWrongMeshKeyBacksOffAndSaysSo(t *testing.T) {
 		t.Errorf("6 refused attempts in %v: the backoff is not growing", d)
 	}
 	if n := badLog.count("mesh peer rejected our mesh key: check --mesh-psk-file on both nodes"); n != 1 {
-		t.Errorf("the mis-keyed node said %d times that its key was rejected, want once; log:\n%s", n, badLog.b.String())
+		t.Errorf("the mis-keyed node said %d times that its key was rejected, want once; log:\n%s", n, badLog.String())
 	}
 	if n := badLog.count("mesh peer connected"); n != 0 {
 		t.Errorf("the mis-keyed node logged %d connections that never worked", n)
 	}
 	if n := goodLog.count("check --mesh-psk-file on both nodes"); n != 1 {
-		t.Errorf("the peer named the mesh key in %d log lines, want 1 (rate-limited); log:\n%s", n, goodLog.b.String())
+		t.Errorf("the peer named the mesh key in %d log lines, want 1 (rate-limited); log:\n%s", n, goodLog.String())
 	}
 	if n := goodLog.count("protocol violation"); n != 0 {
 		t.Errorf("the peer logged %d generic protocol violations", n)

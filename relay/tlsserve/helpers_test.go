@@ -2,7 +2,6 @@ package tlsserve
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 // testCert describes a certificate for makePair.
@@ -89,22 +89,7 @@ func writeFiles(t *testing.T, dir, hostname string, certPEM, keyPEM []byte) {
 }
 
 // logBuffer is a concurrency-safe slog sink for checking what was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 func (b *logBuffer) count(s string) int { return strings.Count(b.String(), s) }
 
