@@ -81,7 +81,7 @@ func (s *fakeServer) readClientInfo() (clientHello, error) {
 }
 
 func (s *fakeServer) writeServerInfo(to key.NodePublic, info wire.ServerInfo) error {
-	p, err := wire.SealServerInfo(s.priv, to, info)
+	p, err := wire.SealServerInfoWith(s.priv.Shared(to), info)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 // handshakeBytes is a server's half of a valid handshake with clientPriv.
 func handshakeBytes(tb testing.TB) []byte {
-	p, err := wire.SealServerInfo(serverPriv, clientPriv.Public(), wire.ServerInfo{Version: 2})
+	p, err := wire.SealServerInfoWith(serverPriv.Shared(clientPriv.Public()), wire.ServerInfo{Version: 2})
 	if err != nil {
 		tb.Fatal(err)
 	}

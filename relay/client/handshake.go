@@ -49,21 +49,32 @@ func (c *Client) handshake(info wire.ClientInfo, fastStartKey key.NodePublic) er
 }
 
 func (c *Client) readServerKey() (key.NodePublic, error) {
-	t, n, err := readFrameHeader(c.br)
+	p, err := c.readHandshakeFrame(wire.FrameServerKey, maxServerKeyLen, "first frame")
 	if err != nil {
-		return key.NodePublic{}, fmt.Errorf("read ServerKey: %w", err)
+		return key.NodePublic{}, err
 	}
-	if t != wire.FrameServerKey {
-		return key.NodePublic{}, fmt.Errorf("first frame is %v (%d bytes), want ServerKey", t, n)
+	return wire.ParseServerKey(p)
+}
+
+// readHandshakeFrame reads the next frame, which must be of type want
+// (the frame's place in the handshake is named by what) and at most
+// maxLen bytes long.
+func (c *Client) readHandshakeFrame(want wire.FrameType, maxLen uint32, what string) ([]byte, error) {
+	t, n, err := wire.ReadFrameHeader(c.br)
+	if err != nil {
+		return nil, fmt.Errorf("read %v: %w", want, err)
 	}
-	if n < uint32(len(wire.Magic)+wire.KeyLen) || n > maxServerKeyLen {
-		return key.NodePublic{}, fmt.Errorf("ServerKey frame of %d bytes, want %d to %d", n, len(wire.Magic)+wire.KeyLen, maxServerKeyLen)
+	if t != want {
+		return nil, fmt.Errorf("%s is %v (%d bytes), want %v", what, t, n, want)
+	}
+	if n > maxLen {
+		return nil, fmt.Errorf("%v frame of %d bytes: %w (limit %d)", t, n, wire.ErrFrameTooLarge, maxLen)
 	}
 	p := make([]byte, n)
 	if _, err := io.ReadFull(c.br, p); err != nil {
-		return key.NodePublic{}, fmt.Errorf("read ServerKey: %w", err)
+		return nil, fmt.Errorf("read %v: %w", want, err)
 	}
-	return wire.ParseServerKey(p)
+	return p, nil
 }
 
 func (c *Client) sendClientInfo(info wire.ClientInfo) error {
@@ -81,19 +92,9 @@ func (c *Client) sendClientInfo(info wire.ClientInfo) error {
 }
 
 func (c *Client) readServerInfo() (wire.ServerInfo, error) {
-	t, n, err := readFrameHeader(c.br)
+	p, err := c.readHandshakeFrame(wire.FrameServerInfo, wire.MaxServerFrameLen, "frame after ServerKey")
 	if err != nil {
-		return wire.ServerInfo{}, fmt.Errorf("read ServerInfo: %w", err)
-	}
-	if t != wire.FrameServerInfo {
-		return wire.ServerInfo{}, fmt.Errorf("frame after ServerKey is %v (%d bytes), want ServerInfo", t, n)
-	}
-	if n > wire.MaxServerFrameLen {
-		return wire.ServerInfo{}, fmt.Errorf("ServerInfo frame of %d bytes: %w (limit %d)", n, wire.ErrFrameTooLarge, wire.MaxServerFrameLen)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return wire.ServerInfo{}, fmt.Errorf("read ServerInfo: %w", err)
+		return wire.ServerInfo{}, err
 	}
 	return wire.OpenServerInfoWith(c.sharedKey(), p)
 }

@@ -106,12 +106,12 @@ func TestHandshakeErrors(t *testing.T) {
 			script: func(s *fakeServer) error {
 				return s.write(hexb("01 00000027"), []byte("DERP🔑"), raw(s.priv.Public())[:31])
 			},
-			wantErr: "ServerKey frame of 39 bytes, want 40 to 1024",
+			wantErr: "ServerKey frame of 39 bytes, want at least 40",
 		},
 		{
 			name:    "long-server-key",
 			script:  func(s *fakeServer) error { return s.write(hexb("01 00000401")) },
-			wantErr: "ServerKey frame of 1025 bytes, want 40 to 1024",
+			wantErr: "ServerKey frame of 1025 bytes: frame too large (limit 1024)",
 		},
 		{
 			name:    "keepalive-before-server-key",

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -36,7 +34,7 @@ func (c *Client) recv() (Message, error) {
 		// the read below then reports what happened.
 		c.conn.SetReadDeadline(time.Now().Add(c.recvTimeout))
 	}
-	t, n, err := readFrameHeader(c.br)
+	t, n, err := wire.ReadFrameHeader(c.br)
 	if err != nil {
 		return nil, err
 	}
@@ -54,21 +52,6 @@ func (c *Client) recv() (Message, error) {
 		return nil, fmt.Errorf("%v frame body: %w", t, unexpectedEOF(err))
 	}
 	return c.parse(t, p), nil
-}
-
-// readFrameHeader is wire.ReadFrameHeader without its allocation: peeking
-// needs no buffer of our own.
-func readFrameHeader(br *bufio.Reader) (wire.FrameType, uint32, error) {
-	h, err := br.Peek(wire.FrameHeaderLen)
-	if err != nil {
-		if len(h) > 0 && err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, 0, err
-	}
-	t, n := wire.FrameType(h[0]), binary.BigEndian.Uint32(h[1:])
-	br.Discard(wire.FrameHeaderLen)
-	return t, n, nil
 }
 
 func knownServerFrame(t wire.FrameType) bool {
@@ -118,10 +101,10 @@ func (c *Client) parse(t wire.FrameType, p []byte) Message {
 		}
 		return PeerPresent(pp)
 	case wire.FramePing, wire.FramePong:
-		if len(p) < wire.PingLen {
+		data, err := wire.ParsePingData(p)
+		if err != nil {
 			return malformed
 		}
-		data := [wire.PingLen]byte(p)
 		if t == wire.FramePing {
 			return Ping{Data: data}
 		}

@@ -113,10 +113,10 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if t != wire.FrameClientInfo {
 		return nil, hsErr("not_client_info", fmt.Errorf("first frame is %v, want ClientInfo", t))
 	}
-	if n < wire.MinClientInfoLen || n > wire.MaxClientInfoLen {
-		return nil, hsErr("bad_length", fmt.Errorf("ClientInfo frame of %d bytes, want %d to %d", n, wire.MinClientInfoLen, wire.MaxClientInfoLen))
+	payload, err := wire.ReadClientInfo(br, n)
+	if fe := (*wire.FrameError)(nil); errors.As(err, &fe) {
+		return nil, hsErr("bad_length", err)
 	}
-	payload, err := readClientInfoBody(br, n)
 	if err != nil {
 		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
 	}
@@ -196,17 +196,6 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	return c, nil
 }
 
-// readClientInfoBody reads the n-byte ClientInfo body into memory that
-// grows with what has arrived, not with what the header claims: before it
-// has authenticated, a client must not buy 256 KiB with a 5-byte header.
-func readClientInfoBody(br *bufio.Reader, n uint32) ([]byte, error) {
-	payload, err := io.ReadAll(io.LimitReader(br, int64(n)))
-	if err == nil && len(payload) < int(n) {
-		err = io.ErrUnexpectedEOF
-	}
-	return payload, err
-}
-
 // run serves an admitted client until its connection ends.
 func (c *sclient) run() {
 	s := c.s
@@ -231,11 +220,11 @@ func (c *sclient) run() {
 }
 
 func (c *sclient) logClose(err error) {
-	var pe *protocolError
+	var pe *wire.FrameError
 	switch {
 	case errors.As(err, &pe):
-		c.s.metrics.closedForProtocol.With(pe.frame.String()).Inc()
-		if pe.msg == noMeshKeyMsg {
+		c.s.metrics.closedForProtocol.With(pe.Type.String()).Inc()
+		if pe.Msg == noMeshKeyMsg {
 			c.logNoMeshKey(pe)
 			return
 		}

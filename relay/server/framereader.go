@@ -2,11 +2,9 @@ package server
 
 import (
 	"bufio"
-	"encoding/binary"
 	"io"
 	"sync"
 
-	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // Read buffers. An idle client holds only the small one (most of a
@@ -126,26 +124,17 @@ func (fr *frameReader) need(k int) error {
 	return nil
 }
 
-// header reads a frame header.
-func (fr *frameReader) header() (wire.FrameType, uint32, error) {
-	if err := fr.need(wire.FrameHeaderLen); err != nil {
-		return 0, 0, err
-	}
-	b := fr.buf[fr.r:]
-	t, n := wire.FrameType(b[0]), binary.BigEndian.Uint32(b[1:5])
-	fr.r += wire.FrameHeaderLen
-	return t, n, nil
-}
-
-// peek returns the next k bytes (k ≤ smallReadBuf) without consuming them.
-func (fr *frameReader) peek(k int) ([]byte, error) {
-	if err := fr.need(k); err != nil {
-		return nil, unexpected(err)
+// Peek returns the next k bytes (k ≤ smallReadBuf) without consuming
+// them; with an error, what is buffered. With Discard it makes
+// frameReader a wire.Reader.
+func (fr *frameReader) Peek(k int) ([]byte, error) {
+	if fr.w-fr.r < k {
+		if err := fr.need(k); err != nil {
+			return fr.buf[fr.r:fr.w], err
+		}
 	}
 	return fr.buf[fr.r : fr.r+k], nil
 }
-
-func (fr *frameReader) skip(k int) { fr.r += k }
 
 // readFull fills p: from the buffer first, then straight from the
 // connection when what is left is large, so big packets are not copied
@@ -172,19 +161,23 @@ func (fr *frameReader) readFull(p []byte) error {
 	return nil
 }
 
-// discard skips k bytes.
-func (fr *frameReader) discard(k int) error {
-	for k > 0 {
+// Discard skips k bytes.
+func (fr *frameReader) Discard(k int) (int, error) {
+	if fr.w-fr.r >= k {
+		fr.r += k
+		return k, nil
+	}
+	for done := 0; done < k; {
 		if fr.r == fr.w {
 			if err := fr.fill(); err != nil {
-				return unexpected(err)
+				return done, unexpected(err)
 			}
 		}
-		n := min(k, fr.w-fr.r)
+		n := min(k-done, fr.w-fr.r)
 		fr.r += n
-		k -= n
+		done += n
 	}
-	return nil
+	return k, nil
 }
 
 // close returns a borrowed buffer when the connection ends.

@@ -54,18 +54,18 @@ func TestFrameReaderFrames(t *testing.T) {
 		var fr frameReader
 		fr.init(&chunkyReader{data: stream[3000:], rng: rng, max: maxRead}, pre)
 		for i, want := range payloads {
-			typ, n, err := fr.header()
+			typ, n, err := wire.ReadFrameHeader(&fr)
 			if err != nil || typ != wire.FrameSendPacket || int(n) != len(want) {
 				t.Fatalf("maxRead %d frame %d: %v %v %d, want %d bytes", maxRead, i, typ, err, n, len(want))
 			}
 			got := make([]byte, n)
 			if n >= wire.KeyLen {
-				k, err := fr.peek(wire.KeyLen)
+				k, err := fr.Peek(wire.KeyLen)
 				if err != nil {
 					t.Fatal(err)
 				}
 				copy(got, k)
-				fr.skip(wire.KeyLen)
+				fr.Discard(wire.KeyLen)
 				if err := fr.readFull(got[wire.KeyLen:]); err != nil {
 					t.Fatal(err)
 				}
@@ -76,7 +76,7 @@ func TestFrameReaderFrames(t *testing.T) {
 				t.Fatalf("maxRead %d frame %d: payload differs", maxRead, i)
 			}
 		}
-		if _, _, err := fr.header(); err != io.EOF {
+		if _, _, err := wire.ReadFrameHeader(&fr); err != io.EOF {
 			t.Fatalf("after the last frame: %v, want EOF", err)
 		}
 		fr.close()
@@ -94,11 +94,11 @@ func TestFrameReaderBuffers(t *testing.T) {
 	src := &chunkyReader{data: busy, rng: rand.New(rand.NewPCG(3, 4)), max: 1 << 20}
 	fr.init(src, nil)
 	for range 100 {
-		_, n, err := fr.header()
+		_, n, err := wire.ReadFrameHeader(&fr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fr.discard(int(n)); err != nil {
+		if _, err := fr.Discard(int(n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,13 +109,13 @@ func TestFrameReaderBuffers(t *testing.T) {
 	// gives the big buffer back before waiting.
 	src.data = append(frame(wire.FramePing, make([]byte, 8)), frame(wire.FramePing, make([]byte, 8))...)
 	for range 2 {
-		_, n, err := fr.header()
+		_, n, err := wire.ReadFrameHeader(&fr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fr.discard(int(n))
+		fr.Discard(int(n))
 	}
-	if _, _, err := fr.header(); err != io.EOF {
+	if _, _, err := wire.ReadFrameHeader(&fr); err != io.EOF {
 		t.Fatalf("got %v, want EOF", err)
 	}
 	if fr.big != nil {

@@ -45,10 +45,7 @@ func TestClientInfoHeaderBuysNoMemory(t *testing.T) {
 		if typ, _, err := wire.ReadFrame(br, 1024, nil); err != nil || typ != wire.FrameServerKey {
 			t.Fatalf("ServerKey: %v %v", typ, err)
 		}
-		bw := bufio.NewWriter(cli)
-		wire.WriteFrameHeader(bw, wire.FrameClientInfo, wire.MaxClientInfoLen)
-		bw.WriteByte(0)
-		if err := bw.Flush(); err != nil {
+		if _, err := cli.Write(append(wire.AppendFrameHeader(nil, wire.FrameClientInfo, wire.MaxClientInfoLen), 0)); err != nil {
 			t.Fatal(err)
 		}
 		// A pipe write returns once the server has read it: after this

@@ -41,13 +41,13 @@ func (l *sparseLog) allow(now time.Time, every time.Duration) (ok bool, suppress
 // logNoMeshKey reports a connection closed for a mesh-only frame without
 // the mesh key, at most once a minute: it is nearly always a mesh peer
 // configured with another key, retrying.
-func (c *sclient) logNoMeshKey(pe *protocolError) {
+func (c *sclient) logNoMeshKey(pe *wire.FrameError) {
 	ok, suppressed := c.s.noMeshKeyLog.allow(time.Now(), meshKeyLogEvery)
 	if !ok {
 		return
 	}
 	c.logger.Warn("closing connection: mesh request without our mesh key; if this is a mesh peer, check --mesh-psk-file on both nodes",
-		"frame", pe.frame.String(), "sent_mesh_key", !c.info.MeshKey.IsZero(), "we_have_mesh_key", c.s.HasMeshKey(), "suppressed", suppressed)
+		"frame", pe.Type.String(), "sent_mesh_key", !c.info.MeshKey.IsZero(), "we_have_mesh_key", c.s.HasMeshKey(), "suppressed", suppressed)
 }
 
 // wrongMeshKeyHint explains a rejected client that sent a mesh key: a mesh

@@ -39,7 +39,7 @@ func rawHandshake(t *testing.T, r *testRelay, nc net.Conn, priv key.NodePrivate)
 	if err != nil || typ != wire.FrameServerInfo {
 		t.Fatalf("ServerInfo: %v %v", typ, err)
 	}
-	info, err := wire.OpenServerInfo(priv, srvKey, p)
+	info, err := wire.OpenServerInfoWith(priv.Shared(srvKey), p)
 	if err != nil {
 		t.Fatal(err)
 	}

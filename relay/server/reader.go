@@ -13,17 +13,11 @@ import (
 	"github.com/relayctl/relayctl/relay/wire"
 )
 
-// protocolError is a client breaking the protocol; it closes only that
-// client's connection.
-type protocolError struct {
-	frame wire.FrameType
-	msg   string
-}
-
-func (e *protocolError) Error() string { return fmt.Sprintf("%v frame: %s", e.frame, e.msg) }
-
+// protoErr is a client breaking the protocol in a way only the server
+// sees (wire's readers report layout violations the same way); it closes
+// only that client's connection.
 func protoErr(t wire.FrameType, format string, args ...any) error {
-	return &protocolError{t, fmt.Sprintf(format, args...)}
+	return &wire.FrameError{Type: t, Msg: fmt.Sprintf(format, args...)}
 }
 
 // homeMoveGrace: NotePreferred changes this soon after connecting are the
@@ -33,9 +27,8 @@ const homeMoveGrace = 5 * time.Second
 // readLoop reads and acts on frames until the connection fails or the
 // client breaks the protocol.
 func (c *sclient) readLoop() error {
-	var small [wire.KeyLen]byte // scratch for short control frames
 	for {
-		t, n, err := c.rd.header()
+		t, n, err := wire.ReadFrameHeader(&c.rd)
 		if err != nil {
 			return err
 		}
@@ -51,13 +44,13 @@ func (c *sclient) readLoop() error {
 		case wire.FrameForwardPacket:
 			err = c.handleForwardPacket(n)
 		case wire.FrameNotePreferred:
-			err = c.handleNotePreferred(n, small[:])
+			err = c.handleNotePreferred(n)
 		case wire.FramePing:
-			err = c.handlePing(n, small[:])
+			err = c.handlePing(n)
 		case wire.FrameWatchConns:
 			err = c.handleWatchConns(n)
 		case wire.FrameClosePeer:
-			err = c.handleClosePeer(n, small[:])
+			err = c.handleClosePeer(n)
 		default:
 			err = c.skipFrame(t, n)
 		}
@@ -65,25 +58,6 @@ func (c *sclient) readLoop() error {
 			return err
 		}
 	}
-}
-
-// readBody reads an n-byte control payload into scratch after checking its
-// size against [min, max].
-func (c *sclient) readBody(t wire.FrameType, n uint32, minLen, maxLen int, scratch []byte) ([]byte, error) {
-	if int64(n) < int64(minLen) || int64(n) > int64(maxLen) {
-		return nil, protoErr(t, "length %d, want %d to %d", n, minLen, maxLen)
-	}
-	// Only as much as scratch holds is kept (a Ping's bytes past the 8
-	// echoed are skipped).
-	keep := min(int(n), len(scratch))
-	b := scratch[:keep]
-	if err := c.rd.readFull(b); err != nil {
-		return nil, err
-	}
-	if err := c.rd.discard(int(n) - keep); err != nil {
-		return nil, err
-	}
-	return b, nil
 }
 
 func unexpected(err error) error {
@@ -98,32 +72,16 @@ func (c *sclient) skipFrame(t wire.FrameType, n uint32) error {
 		return protoErr(t, "unknown frame type with length %d over the %d limit", n, wire.MaxClientFrameLen)
 	}
 	c.s.metrics.unknownFrames.Inc()
-	return c.rd.discard(int(n))
-}
-
-// readKey reads a 32-byte key straight out of the read buffer.
-func (c *sclient) readKey() (key.NodePublic, error) {
-	b, err := c.rd.peek(wire.KeyLen)
-	if err != nil {
-		return key.NodePublic{}, err
-	}
-	k := key.NodePublicFromRaw32(b)
-	c.rd.skip(wire.KeyLen)
-	return k, nil
+	_, err := c.rd.Discard(int(n))
+	return err
 }
 
 func (c *sclient) handleSendPacket(n uint32) error {
-	if n < wire.KeyLen {
-		return protoErr(wire.FrameSendPacket, "short frame of %d bytes", n)
-	}
-	if n-wire.KeyLen > wire.MaxPacketSize {
-		return protoErr(wire.FrameSendPacket, "packet of %d bytes over the %d limit", n-wire.KeyLen, wire.MaxPacketSize)
-	}
-	dst, err := c.readKey()
+	dst, size, err := wire.ReadSendPacketHead(&c.rd, n)
 	if err != nil {
 		return err
 	}
-	buf := packetbuf.Get(int(n - wire.KeyLen))
+	buf := packetbuf.Get(size)
 	if err := c.rd.readFull(*buf); err != nil {
 		packetbuf.Put(buf)
 		return err
@@ -198,21 +156,11 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 	if !c.canMesh {
 		return noMeshKeyErr(wire.FrameForwardPacket)
 	}
-	if n < 2*wire.KeyLen {
-		return protoErr(wire.FrameForwardPacket, "short frame of %d bytes", n)
-	}
-	if n-2*wire.KeyLen > wire.MaxPacketSize {
-		return protoErr(wire.FrameForwardPacket, "packet of %d bytes over the %d limit", n-2*wire.KeyLen, wire.MaxPacketSize)
-	}
-	src, err := c.readKey()
+	src, dst, size, err := wire.ReadForwardPacketHead(&c.rd, n)
 	if err != nil {
 		return err
 	}
-	dst, err := c.readKey()
-	if err != nil {
-		return err
-	}
-	buf := packetbuf.Get(int(n - 2*wire.KeyLen))
+	buf := packetbuf.Get(size)
 	if err := c.rd.readFull(*buf); err != nil {
 		packetbuf.Put(buf)
 		return err
@@ -222,12 +170,11 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 	return nil
 }
 
-func (c *sclient) handleNotePreferred(n uint32, scratch []byte) error {
-	b, err := c.readBody(wire.FrameNotePreferred, n, 1, 1, scratch)
+func (c *sclient) handleNotePreferred(n uint32) error {
+	preferred, err := wire.ReadNotePreferred(&c.rd, n)
 	if err != nil {
 		return err
 	}
-	preferred := b[0] != 0
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,19 +197,19 @@ func (c *sclient) handleNotePreferred(n uint32, scratch []byte) error {
 	return nil
 }
 
-func (c *sclient) handlePing(n uint32, scratch []byte) error {
-	b, err := c.readBody(wire.FramePing, n, wire.PingLen, wire.MaxPingLen, scratch)
+func (c *sclient) handlePing(n uint32) error {
+	data, err := wire.ReadPing(&c.rd, n)
 	if err != nil {
 		return err
 	}
 	c.s.metrics.gotPing.Inc()
-	c.queuePong([wire.PingLen]byte(b[:wire.PingLen]))
+	c.queuePong(data)
 	return nil
 }
 
 func (c *sclient) handleWatchConns(n uint32) error {
-	if n != 0 {
-		return protoErr(wire.FrameWatchConns, "length %d, want 0", n)
+	if err := wire.CheckEmpty(wire.FrameWatchConns, n); err != nil {
+		return err
 	}
 	if !c.canMesh {
 		return noMeshKeyErr(wire.FrameWatchConns)
@@ -271,14 +218,14 @@ func (c *sclient) handleWatchConns(n uint32) error {
 	return nil
 }
 
-func (c *sclient) handleClosePeer(n uint32, scratch []byte) error {
-	b, err := c.readBody(wire.FrameClosePeer, n, wire.KeyLen, wire.KeyLen, scratch)
+func (c *sclient) handleClosePeer(n uint32) error {
+	target, err := wire.ReadClosePeer(&c.rd, n)
 	if err != nil {
 		return err
 	}
 	if !c.canMesh {
 		return noMeshKeyErr(wire.FrameClosePeer)
 	}
-	c.s.closePeer(key.NodePublicFromRaw32(b), c)
+	c.s.closePeer(target, c)
 	return nil
 }

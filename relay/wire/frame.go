@@ -32,7 +32,7 @@ const (
 	MaxClientFrameLen = MaxPacketSize + KeyLen
 	// MaxServerFrameLen is the largest frame a client accepts from a server.
 	MaxServerFrameLen = 1 << 20
-	// MinPingLen and MaxPingLen bound the Ping payload the server accepts;
+	// PingLen and MaxPingLen bound the Ping payload the server accepts;
 	// only the first PingLen bytes are echoed.
 	PingLen    = 8
 	MaxPingLen = 1000
@@ -121,22 +121,43 @@ const (
 // reader allows.
 var ErrFrameTooLarge = errors.New("frame too large")
 
-// ReadFrameHeader reads a frame's type and payload length.
-func ReadFrameHeader(br *bufio.Reader) (FrameType, uint32, error) {
-	t, err := br.ReadByte()
+// FrameError is a frame that breaks its type's layout: the peer's
+// protocol violation, as opposed to an I/O error.
+type FrameError struct {
+	Type FrameType
+	Msg  string
+}
+
+func (e *FrameError) Error() string { return fmt.Sprintf("%v frame: %s", e.Type, e.Msg) }
+
+func frameErrorf(t FrameType, format string, args ...any) error {
+	return &FrameError{Type: t, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Reader is what frames are read from: a *bufio.Reader, or any buffered
+// reader with the same two methods (the server has its own). Peek must
+// return fewer than n bytes only with an error, as bufio's does. Reading
+// through Peek and Discard costs no allocation per frame: nothing is
+// copied into memory of the reader's caller.
+type Reader interface {
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+}
+
+// ReadFrameHeader reads a frame's type and payload length. At a frame
+// boundary the end of the stream is io.EOF; inside a header it is
+// io.ErrUnexpectedEOF.
+func ReadFrameHeader(r Reader) (FrameType, uint32, error) {
+	h, err := r.Peek(FrameHeaderLen)
 	if err != nil {
+		if len(h) > 0 {
+			err = unexpectedEOF(err)
+		}
 		return 0, 0, err
 	}
-	// Peek and Discard instead of io.ReadFull into a local array: the
-	// array would escape through the io.Reader interface and cost an
-	// allocation per frame.
-	lb, err := br.Peek(4)
-	if err != nil {
-		return 0, 0, unexpectedEOF(err)
-	}
-	n := binary.BigEndian.Uint32(lb)
-	br.Discard(4)
-	return FrameType(t), n, nil
+	t, n := FrameType(h[0]), binary.BigEndian.Uint32(h[1:])
+	r.Discard(FrameHeaderLen)
+	return t, n, nil
 }
 
 // ReadFrame reads a whole frame into buf (grown if needed), refusing frames
@@ -166,18 +187,10 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// WriteFrameHeader writes a frame's type and payload length.
-func WriteFrameHeader(bw *bufio.Writer, t FrameType, n uint32) error {
-	var h [FrameHeaderLen]byte
-	h[0] = byte(t)
-	binary.BigEndian.PutUint32(h[1:], n)
-	_, err := bw.Write(h[:])
-	return err
-}
-
 // WriteFrame writes a whole frame.
 func WriteFrame(bw *bufio.Writer, t FrameType, payload []byte) error {
-	if err := WriteFrameHeader(bw, t, uint32(len(payload))); err != nil {
+	var h [FrameHeaderLen]byte
+	if _, err := bw.Write(AppendFrameHeader(h[:0], t, uint32(len(payload)))); err != nil {
 		return err
 	}
 	_, err := bw.Write(payload)

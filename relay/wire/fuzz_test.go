@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"reflect"
 	"testing"
 
@@ -11,61 +12,107 @@ import (
 	"github.com/relayctl/relayctl/relay/wire"
 )
 
-// FuzzReadFrame feeds arbitrary client bytes through the frame reader and
-// every payload parser, as the server would: nothing may panic, and a
-// frame over the limit must be refused without reading its body.
+// FuzzReadFrame feeds arbitrary bytes through the frame readers: the
+// client frames as a server reads them, the server frames as a client
+// does. Nothing may panic, a frame over its limit is refused without
+// reading its body, and every frame read successfully leaves the stream
+// exactly at the next frame.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(wire.AppendFrameHeader(nil, wire.FrameSendPacket, 33))
+	f.Add(append(wire.AppendFrameHeader(nil, wire.FrameSendPacket, 33), make([]byte, 33)...))
+	f.Add(append(wire.AppendFrameHeader(nil, wire.FrameForwardPacket, 65), make([]byte, 65)...))
 	f.Add(append(wire.AppendFrameHeader(nil, wire.FramePing, 8), "12345678"...))
+	f.Add(append(wire.AppendFrameHeader(nil, wire.FramePing, 9), "123456789"...))
 	f.Add(append(wire.AppendFrameHeader(nil, wire.FrameNotePreferred, 1), 1))
+	f.Add(append(wire.AppendFrameHeader(nil, wire.FrameClosePeer, 32), make([]byte, 32)...))
+	f.Add(wire.AppendFrameHeader(nil, wire.FrameWatchConns, 0))
 	f.Add(wire.AppendFrameHeader(nil, wire.FrameSendPacket, 0x7fffffff))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		br := bufio.NewReader(bytes.NewReader(in))
-		var buf []byte
+		src := bytes.NewReader(in)
+		br := bufio.NewReader(src)
+		consumed := func() int { return len(in) - src.Len() - br.Buffered() }
 		for {
-			typ, p, err := wire.ReadFrame(br, wire.MaxClientFrameLen, buf)
+			start := consumed()
+			typ, n, err := wire.ReadFrameHeader(br)
 			if err != nil {
 				return
 			}
-			if len(p) > wire.MaxClientFrameLen {
-				t.Fatalf("ReadFrame returned %d bytes over the limit", len(p))
+			if !readFrameBody(t, br, typ, n) {
+				return
 			}
-			buf = p
-			switch typ {
-			case wire.FrameSendPacket:
-				if _, pkt, err := wire.ParseSendPacket(p); err == nil && len(pkt) > wire.MaxPacketSize {
-					t.Fatalf("accepted a %d-byte packet", len(pkt))
-				}
-			case wire.FrameForwardPacket:
-				wire.ParseForwardPacket(p)
-			case wire.FrameRecvPacket:
-				wire.ParseRecvPacket(p)
-			case wire.FramePeerGone:
-				wire.ParsePeerGone(p)
-			case wire.FramePeerPresent:
-				if pp, err := wire.ParsePeerPresent(p); err == nil && len(p) >= wire.PeerPresentLen {
-					// With an address, what parses encodes back to the
-					// same 51 bytes.
-					if pp.Addr.IsValid() {
-						if got := wire.AppendPeerPresent(nil, pp); !bytes.Equal(got, p[:wire.PeerPresentLen]) {
-							t.Fatalf("PeerPresent round trip: %x != %x", got, p[:wire.PeerPresentLen])
-						}
-					}
-				}
-			case wire.FrameNotePreferred:
-				wire.ParseNotePreferred(p)
-			case wire.FramePing:
-				wire.ParsePing(p)
-			case wire.FrameClosePeer:
-				wire.ParseClosePeer(p)
-			case wire.FrameRestarting:
-				wire.ParseRestarting(p)
-			case wire.FrameServerKey:
-				wire.ParseServerKey(p)
+			if got, want := consumed()-start, wire.FrameHeaderLen+int(n); got != want {
+				t.Fatalf("%v frame of %d bytes consumed %d bytes, want %d", typ, n, got, want)
 			}
 		}
 	})
+}
+
+// readFrameBody reads one frame's body with the reader for its type and
+// reports whether it was read whole.
+func readFrameBody(t *testing.T, br *bufio.Reader, typ wire.FrameType, n uint32) bool {
+	var err error
+	switch typ {
+	case wire.FrameSendPacket:
+		var size int
+		if _, size, err = wire.ReadSendPacketHead(br, n); err == nil {
+			if size > wire.MaxPacketSize {
+				t.Fatalf("accepted a %d-byte packet", size)
+			}
+			_, err = br.Discard(size)
+		}
+	case wire.FrameForwardPacket:
+		var size int
+		if _, _, size, err = wire.ReadForwardPacketHead(br, n); err == nil {
+			_, err = br.Discard(size)
+		}
+	case wire.FrameNotePreferred:
+		_, err = wire.ReadNotePreferred(br, n)
+	case wire.FramePing:
+		_, err = wire.ReadPing(br, n)
+	case wire.FrameClosePeer:
+		_, err = wire.ReadClosePeer(br, n)
+	case wire.FrameWatchConns:
+		err = wire.CheckEmpty(typ, n)
+	case wire.FrameClientInfo:
+		_, err = wire.ReadClientInfo(br, n)
+	default:
+		if n > wire.MaxServerFrameLen {
+			return false
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			return false
+		}
+		parseServerFrame(t, typ, p)
+	}
+	return err == nil
+}
+
+// parseServerFrame parses a frame a server sends, as a client does.
+func parseServerFrame(t *testing.T, typ wire.FrameType, p []byte) {
+	switch typ {
+	case wire.FrameRecvPacket:
+		wire.ParseRecvPacket(p)
+	case wire.FramePeerGone:
+		wire.ParsePeerGone(p)
+	case wire.FramePeerPresent:
+		if pp, err := wire.ParsePeerPresent(p); err == nil && len(p) >= wire.PeerPresentLen {
+			// With an address, what parses encodes back to the same
+			// 51 bytes.
+			if pp.Addr.IsValid() {
+				if got := wire.AppendPeerPresent(nil, pp); !bytes.Equal(got, p[:wire.PeerPresentLen]) {
+					t.Fatalf("PeerPresent round trip: %x != %x", got, p[:wire.PeerPresentLen])
+				}
+			}
+		}
+	case wire.FramePing, wire.FramePong:
+		wire.ParsePingData(p)
+	case wire.FrameRestarting:
+		wire.ParseRestarting(p)
+	case wire.FrameServerKey:
+		wire.ParseServerKey(p)
+	}
 }
 
 // Fixed keys make ClientInfo fuzz inputs reproducible.

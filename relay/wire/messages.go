@@ -51,7 +51,7 @@ func AppendServerKey(b []byte, pub key.NodePublic) []byte {
 // after the key are allowed and ignored, as clients do.
 func ParseServerKey(p []byte) (key.NodePublic, error) {
 	if len(p) < len(Magic)+KeyLen {
-		return key.NodePublic{}, fmt.Errorf("ServerKey frame of %d bytes is too short", len(p))
+		return key.NodePublic{}, fmt.Errorf("ServerKey frame of %d bytes, want at least %d", len(p), len(Magic)+KeyLen)
 	}
 	if string(p[:len(Magic)]) != Magic {
 		return key.NodePublic{}, fmt.Errorf("ServerKey frame has bad magic %x", p[:len(Magic)])
@@ -75,30 +75,22 @@ func SealClientInfoWith(client key.NodePublic, shared key.SharedKey, info Client
 
 // OpenClientInfo validates and decrypts a ClientInfo payload.
 func OpenClientInfo(server key.NodePrivate, p []byte) (key.NodePublic, ClientInfo, error) {
-	client, info, _, err := OpenClientInfoShared(server, p)
+	client, info, _, err := openClientInfo(func(client key.NodePublic) (key.SharedKey, error) { return server.Shared(client), nil }, p)
 	return client, info, err
 }
 
-// OpenClientInfoShared is OpenClientInfo that also returns the box key
+// OpenClientInfoPrepared is OpenClientInfo for a server's prepared key (one
+// scalar multiplication per handshake); it also returns the box key
 // between server and client, for sealing ServerInfo without computing it
 // again.
-func OpenClientInfoShared(server key.NodePrivate, p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
-	return openClientInfo(func(client key.NodePublic) (key.SharedKey, error) { return server.Shared(client), nil }, p)
-}
-
-// OpenClientInfoPrepared is OpenClientInfoShared for a server's prepared
-// key: one scalar multiplication per handshake.
 func OpenClientInfoPrepared(server *key.PreparedKey, p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
 	return openClientInfo(server.Shared, p)
 }
 
 func openClientInfo(sharedWith func(key.NodePublic) (key.SharedKey, error), p []byte) (key.NodePublic, ClientInfo, key.SharedKey, error) {
 	var info ClientInfo
-	if len(p) < MinClientInfoLen {
-		return key.NodePublic{}, info, key.SharedKey{}, fmt.Errorf("ClientInfo frame of %d bytes is shorter than %d", len(p), MinClientInfoLen)
-	}
-	if len(p) > MaxClientInfoLen {
-		return key.NodePublic{}, info, key.SharedKey{}, fmt.Errorf("ClientInfo frame of %d bytes exceeds %d", len(p), MaxClientInfoLen)
+	if err := checkClientInfoLen(int64(len(p))); err != nil {
+		return key.NodePublic{}, info, key.SharedKey{}, err
 	}
 	client := key.NodePublicFromRaw32(p[:KeyLen])
 	shared, err := sharedWith(client)
@@ -115,12 +107,8 @@ func openClientInfo(sharedWith func(key.NodePublic) (key.SharedKey, error), p []
 	return client, info, shared, nil
 }
 
-// SealServerInfo builds a ServerInfo payload.
-func SealServerInfo(server key.NodePrivate, client key.NodePublic, info ServerInfo) ([]byte, error) {
-	return SealServerInfoWith(server.Shared(client), info)
-}
-
-// SealServerInfoWith is SealServerInfo with the box key already computed.
+// SealServerInfoWith builds a ServerInfo payload with the box key between
+// server and client.
 func SealServerInfoWith(shared key.SharedKey, info ServerInfo) ([]byte, error) {
 	msg, err := json.Marshal(info)
 	if err != nil {
@@ -129,12 +117,8 @@ func SealServerInfoWith(shared key.SharedKey, info ServerInfo) ([]byte, error) {
 	return shared.Seal(msg), nil
 }
 
-// OpenServerInfo decrypts a ServerInfo payload.
-func OpenServerInfo(client key.NodePrivate, server key.NodePublic, p []byte) (ServerInfo, error) {
-	return OpenServerInfoWith(client.Shared(server), p)
-}
-
-// OpenServerInfoWith is OpenServerInfo with the box key already computed.
+// OpenServerInfoWith decrypts a ServerInfo payload with the box key
+// between client and server.
 func OpenServerInfoWith(shared key.SharedKey, p []byte) (ServerInfo, error) {
 	var info ServerInfo
 	msg, err := shared.Open(p)
@@ -145,28 +129,6 @@ func OpenServerInfoWith(shared key.SharedKey, p []byte) (ServerInfo, error) {
 		return info, fmt.Errorf("ServerInfo JSON: %w", err)
 	}
 	return info, nil
-}
-
-// ParseSendPacket splits a SendPacket payload.
-func ParseSendPacket(p []byte) (dst key.NodePublic, pkt []byte, err error) {
-	if len(p) < KeyLen {
-		return dst, nil, fmt.Errorf("short SendPacket frame of %d bytes", len(p))
-	}
-	if len(p)-KeyLen > MaxPacketSize {
-		return dst, nil, fmt.Errorf("SendPacket of %d bytes exceeds %d", len(p)-KeyLen, MaxPacketSize)
-	}
-	return key.NodePublicFromRaw32(p[:KeyLen]), p[KeyLen:], nil
-}
-
-// ParseForwardPacket splits a ForwardPacket payload.
-func ParseForwardPacket(p []byte) (src, dst key.NodePublic, pkt []byte, err error) {
-	if len(p) < 2*KeyLen {
-		return src, dst, nil, fmt.Errorf("short ForwardPacket frame of %d bytes", len(p))
-	}
-	if len(p)-2*KeyLen > MaxPacketSize {
-		return src, dst, nil, fmt.Errorf("ForwardPacket of %d bytes exceeds %d", len(p)-2*KeyLen, MaxPacketSize)
-	}
-	return key.NodePublicFromRaw32(p[:KeyLen]), key.NodePublicFromRaw32(p[KeyLen : 2*KeyLen]), p[2*KeyLen:], nil
 }
 
 // ParseRecvPacket splits a RecvPacket payload.
@@ -242,30 +204,13 @@ func ParsePeerPresent(p []byte) (PeerPresent, error) {
 	return pp, nil
 }
 
-// ParseNotePreferred reads the 1-byte NotePreferred payload.
-func ParseNotePreferred(p []byte) (bool, error) {
-	if len(p) != 1 {
-		return false, fmt.Errorf("NotePreferred frame of %d bytes, want 1", len(p))
+// ParsePingData reads a Ping or Pong payload as a client does: the first
+// PingLen bytes are the data, anything after them is ignored.
+func ParsePingData(p []byte) ([PingLen]byte, error) {
+	if len(p) < PingLen {
+		return [PingLen]byte{}, fmt.Errorf("Ping or Pong frame of %d bytes, want at least %d", len(p), PingLen)
 	}
-	return p[0] != 0, nil
-}
-
-// ParsePing validates a Ping payload and returns the 8 bytes to echo.
-func ParsePing(p []byte) ([PingLen]byte, error) {
-	var data [PingLen]byte
-	if len(p) < PingLen || len(p) > MaxPingLen {
-		return data, fmt.Errorf("Ping frame of %d bytes, want %d to %d", len(p), PingLen, MaxPingLen)
-	}
-	copy(data[:], p)
-	return data, nil
-}
-
-// ParseClosePeer reads the ClosePeer target.
-func ParseClosePeer(p []byte) (key.NodePublic, error) {
-	if len(p) != KeyLen {
-		return key.NodePublic{}, fmt.Errorf("ClosePeer frame of %d bytes, want %d", len(p), KeyLen)
-	}
-	return key.NodePublicFromRaw32(p), nil
+	return [PingLen]byte(p), nil
 }
 
 // Restarting is the payload of a Restarting frame.
