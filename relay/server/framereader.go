@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"sync"
-
 )
 
 // Read buffers. An idle client holds only the small one (most of a
