@@ -144,30 +144,10 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	}
 	nc.SetDeadline(time.Time{})
 
-	c := &sclient{
-		s:         s,
-		nc:        nc,
-		key:       clientKey,
-		info:      ci,
-		connNum:   s.connNum.Add(1),
-		remote:    info.RemoteAddr,
-		canMesh:   canMesh,
-		notIdeal:  info.NotIdeal,
-		connected: time.Now(),
-		dataQ:     packetRing{depth: s.queueDepth},
-		discoQ:    packetRing{depth: s.queueDepth},
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
-		drained:   make(chan struct{}),
-	}
-	c.writeTimeout = s.writeTimeout
-	if canMesh {
-		c.writeTimeout = MeshWriteTimeout
-	}
+	c := s.newSclient(nc, clientKey, ci, info, canMesh)
 	// The handshake read through br (the transport's buffered reader);
 	// frames from here on go through c.rd, which keeps less memory.
 	c.rd.init(nc, br)
-	c.logger = s.logger.With("key", clientKey.ShortString(), "remote", info.RemoteAddr, "conn", c.connNum)
 
 	// Register before ServerInfo goes out, so that a peer told "I am
 	// connected" can reach this client at once. Nothing can be written

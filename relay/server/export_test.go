@@ -79,3 +79,14 @@ func (s *Server) WriterStateForTest(k key.NodePublic) (running bool, dataSlots, 
 	defer c.queueMu.Unlock()
 	return c.writerRunning, c.dataQ.slots(), c.discoQ.slots()
 }
+
+// SetHealth sends every connected client a Health frame with problem
+// (empty: healthy again), and to clients that connect later.
+func (s *Server) SetHealth(problem string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.health = problem
+	for c := range s.conns {
+		c.queueHealth(problem)
+	}
+}

@@ -12,7 +12,6 @@ const (
 	dropUnknownDestOnFwd
 	dropGoneDisconnected
 	dropQueueHead
-	dropQueueTail
 	dropWriteError
 	dropDupClient
 	dropACLDenied
@@ -24,7 +23,6 @@ var dropReasonNames = [numDropReasons]string{
 	dropUnknownDestOnFwd: "unknown_dest_on_fwd",
 	dropGoneDisconnected: "gone_disconnected",
 	dropQueueHead:        "queue_head",
-	dropQueueTail:        "queue_tail",
 	dropWriteError:       "write_error",
 	dropDupClient:        "dup_client",
 	dropACLDenied:        "acl_denied",

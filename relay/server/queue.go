@@ -13,8 +13,8 @@ type queuedPacket struct {
 // dropOldestRing is a bounded FIFO that drops its oldest entry when full,
 // so a slow reader sees fresh packets rather than stale ones and never
 // makes its senders wait. It is the one such queue of the relay: a
-// client's send queues and a mesh peer's forward queue. The owner guards
-// it with its own lock.
+// client's send queues, notices and pongs, and a mesh peer's forward
+// queue. The owner guards it with its own lock.
 //
 // Its storage starts small on the first push and doubles up to depth, so
 // a client that gets a packet now and then holds a few slots, not depth;

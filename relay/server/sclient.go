@@ -58,9 +58,10 @@ type sclient struct {
 	discoQ  packetRing
 	// updates are PeerGone and (for watchers) PeerPresent notices, in the
 	// order they happened: a watcher must never see a quick connect and
-	// disconnect as gone-then-present.
-	updates    []peerUpdate
-	pongs      [][wire.PingLen]byte
+	// disconnect as gone-then-present. Its depth is maxPendingUpdates,
+	// raised to fit a watcher's initial snapshot, never cut short.
+	updates    dropOldestRing[peerUpdate]
+	pongs      dropOldestRing[[wire.PingLen]byte]
 	health     *string
 	restarting *wire.Restarting
 	wake       chan struct{}
@@ -80,10 +81,34 @@ type sclient struct {
 	done      chan struct{} // closed by close()
 	closeOnce sync.Once
 	drained   chan struct{} // closed by the writer after a Restarting frame and empty queues
+}
 
-	// updateLimit (guarded by queueMu), when above maxPendingUpdates,
-	// makes room for a watcher's initial snapshot, never cut short.
-	updateLimit int
+// newSclient is the state of a connection admitted by the handshake.
+func (s *Server) newSclient(nc net.Conn, k key.NodePublic, ci wire.ClientInfo, info ConnInfo, canMesh bool) *sclient {
+	c := &sclient{
+		s:            s,
+		nc:           nc,
+		key:          k,
+		info:         ci,
+		connNum:      s.connNum.Add(1),
+		remote:       info.RemoteAddr,
+		canMesh:      canMesh,
+		notIdeal:     info.NotIdeal,
+		connected:    time.Now(),
+		writeTimeout: s.writeTimeout,
+		dataQ:        packetRing{depth: s.queueDepth},
+		discoQ:       packetRing{depth: s.queueDepth},
+		updates:      dropOldestRing[peerUpdate]{depth: maxPendingUpdates},
+		pongs:        dropOldestRing[[wire.PingLen]byte]{depth: maxPendingPongs},
+		wake:         make(chan struct{}, 1),
+		done:         make(chan struct{}),
+		drained:      make(chan struct{}),
+	}
+	if canMesh {
+		c.writeTimeout = MeshWriteTimeout
+	}
+	c.logger = s.logger.With("key", k.ShortString(), "remote", info.RemoteAddr, "conn", c.connNum)
+	return c
 }
 
 // peerUpdate is one PeerPresent (present) or PeerGone notice.
@@ -131,17 +156,23 @@ func (c *sclient) kickWriter(start bool) {
 
 // hasWorkLocked reports whether anything waits to be written.
 func (c *sclient) hasWorkLocked() bool {
-	return c.dataQ.len() > 0 || c.discoQ.len() > 0 || len(c.updates) > 0 || len(c.pongs) > 0 || c.health != nil || c.restarting != nil || c.keepAliveDue
+	return c.dataQ.len() > 0 || c.discoQ.len() > 0 || c.updates.len() > 0 || c.pongs.len() > 0 || c.health != nil || c.restarting != nil || c.keepAliveDue
+}
+
+// queueControl queues a control frame: add records it under queueMu,
+// then the writer is started or woken.
+func (c *sclient) queueControl(add func()) {
+	c.queueMu.Lock()
+	add()
+	start := c.claimWriterLocked()
+	c.queueMu.Unlock()
+	c.kickWriter(start)
 }
 
 // keepAliveFired queues a KeepAlive; the writer re-arms the timer when it
 // writes one.
 func (c *sclient) keepAliveFired() {
-	c.queueMu.Lock()
-	c.keepAliveDue = true
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
+	c.queueControl(func() { c.keepAliveDue = true })
 }
 
 // yieldToWriter lets a woken writer run before the sender's reader goes
@@ -188,60 +219,36 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 }
 
 func (c *sclient) queuePeerGone(k key.NodePublic, reason wire.PeerGoneReason) {
-	c.queueMu.Lock()
-	if !c.closed {
-		c.addUpdateLocked(peerUpdate{key: k, reason: reason})
-	}
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
+	c.queueControl(func() { c.addUpdateLocked(peerUpdate{key: k, reason: reason}) })
+}
+
+func (c *sclient) queuePresent(pp wire.PeerPresent) {
+	c.queueControl(func() { c.addUpdateLocked(peerUpdate{present: true, pp: pp}) })
 }
 
 // addUpdateLocked queues a notice; beyond the limit the oldest goes, and
 // is counted (a client that far behind is about to time out anyway).
 func (c *sclient) addUpdateLocked(u peerUpdate) {
-	if len(c.updates) >= max(maxPendingUpdates, c.updateLimit) {
-		c.updates = c.updates[1:]
+	if c.closed {
+		return
+	}
+	if _, evicted := c.updates.push(u); evicted {
 		c.s.metrics.updatesDropped.Inc()
 	}
-	c.updates = append(c.updates, u)
 }
 
+// queuePong queues the answer to a Ping; beyond maxPendingPongs the
+// oldest goes.
 func (c *sclient) queuePong(data [wire.PingLen]byte) {
-	c.queueMu.Lock()
-	if len(c.pongs) >= maxPendingPongs {
-		c.pongs = c.pongs[1:]
-	}
-	c.pongs = append(c.pongs, data)
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
-}
-
-func (c *sclient) queuePresent(pp wire.PeerPresent) {
-	c.queueMu.Lock()
-	if !c.closed {
-		c.addUpdateLocked(peerUpdate{present: true, pp: pp})
-	}
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
+	c.queueControl(func() { c.pongs.push(data) })
 }
 
 func (c *sclient) queueHealth(problem string) {
-	c.queueMu.Lock()
-	c.health = &problem
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
+	c.queueControl(func() { c.health = &problem })
 }
 
 func (c *sclient) queueRestarting(r wire.Restarting) {
-	c.queueMu.Lock()
-	c.restarting = &r
-	start := c.claimWriterLocked()
-	c.queueMu.Unlock()
-	c.kickWriter(start)
+	c.queueControl(func() { c.restarting = &r })
 }
 
 // close shuts the connection; the reader and writer then exit. Queued

@@ -105,7 +105,10 @@ type Server struct {
 	watchers  map[*sclient]struct{}
 	closed    bool
 	connsDone sync.WaitGroup
-	health    string // the Health problem in force; see SetHealth
+	// health is the Health problem in force, queued to every client that
+	// registers. Only tests set it (SetHealth in export_test.go) until a
+	// caller has a problem to report.
+	health string
 
 	noMeshKeyLog sparseLog
 }
@@ -401,31 +404,9 @@ func (s *Server) ConnCount() int {
 	return len(s.conns)
 }
 
-// SetHealth sends every connected client a Health frame with problem
-// (empty: healthy again), and to clients that connect later.
-func (s *Server) SetHealth(problem string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.health = problem
-	for c := range s.conns {
-		c.queueHealth(problem)
-	}
-}
-
 // Close disconnects every client at once and waits for their goroutines.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	conns := make([]*sclient, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.close()
-	}
-	s.connsDone.Wait()
-	return nil
+	return s.stop(context.Background(), nil)
 }
 
 // Shutdown tells every client the server is restarting (a Restarting frame
@@ -433,10 +414,16 @@ func (s *Server) Close() error {
 // gives the writers until ctx is done to deliver it and what they have
 // queued, then closes everything.
 func (s *Server) Shutdown(ctx context.Context, reconnectIn, tryFor time.Duration) error {
-	r := wire.Restarting{
+	return s.stop(ctx, &wire.Restarting{
 		ReconnectInMillis: uint32(reconnectIn / time.Millisecond),
 		TryForMillis:      uint32(tryFor / time.Millisecond),
-	}
+	})
+}
+
+// stop turns new connections away and closes every registered one, after
+// (when restarting is set) queueing the Restarting frame and waiting until
+// ctx is done for each writer to report its queues empty.
+func (s *Server) stop(ctx context.Context, restarting *wire.Restarting) error {
 	s.mu.Lock()
 	s.closed = true
 	conns := make([]*sclient, 0, len(s.conns))
@@ -444,15 +431,16 @@ func (s *Server) Shutdown(ctx context.Context, reconnectIn, tryFor time.Duration
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.queueRestarting(r)
-	}
-	// Wait for every writer to report its queues empty, or ctx.
-	for _, c := range conns {
-		select {
-		case <-c.drained:
-		case <-c.done:
-		case <-ctx.Done():
+	if restarting != nil {
+		for _, c := range conns {
+			c.queueRestarting(*restarting)
+		}
+		for _, c := range conns {
+			select {
+			case <-c.drained:
+			case <-c.done:
+			case <-ctx.Done():
+			}
 		}
 	}
 	for _, c := range conns {

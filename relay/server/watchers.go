@@ -27,15 +27,13 @@ func (s *Server) addWatcher(w *sclient) {
 		return true
 	})
 	// The whole snapshot is queued, however many keys there are, and the
-	// limit leaves the usual room for changes behind it.
-	w.queueMu.Lock()
-	if !w.closed {
-		w.updateLimit = len(w.updates) + len(snapshot) + maxPendingUpdates
-		w.updates = append(w.updates, snapshot...)
-	}
-	start := w.claimWriterLocked()
-	w.queueMu.Unlock()
-	w.kickWriter(start)
+	// queue's depth leaves the usual room for changes behind it.
+	w.queueControl(func() {
+		w.updates.depth = max(w.updates.depth, w.updates.len()+len(snapshot)+maxPendingUpdates)
+		for _, u := range snapshot {
+			w.addUpdateLocked(u)
+		}
+	})
 }
 
 func (c *sclient) peerPresent() wire.PeerPresent {

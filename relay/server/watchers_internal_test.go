@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
 )
 
 func newBareServer(t *testing.T) *Server {
@@ -25,7 +26,9 @@ var bareKeys atomic.Uint64
 func bareClient(s *Server) *sclient {
 	var raw [32]byte
 	binary.BigEndian.PutUint64(raw[:], bareKeys.Add(1))
-	return &sclient{s: s, key: key.NodePublicFromRaw32(raw[:]), registered: true, wake: make(chan struct{}, 1)}
+	c := s.newSclient(nil, key.NodePublicFromRaw32(raw[:]), wire.ClientInfo{}, ConnInfo{}, false)
+	c.registered = true
+	return c
 }
 
 // TestWatcherSnapshotNotTruncated: a watcher subscribing to a node with
@@ -41,7 +44,7 @@ func TestWatcherSnapshotNotTruncated(t *testing.T) {
 	}
 	w := bareClient(s)
 	s.addWatcher(w)
-	if got := len(w.updates); got != keys {
+	if got := w.updates.len(); got != keys {
 		t.Fatalf("watcher's snapshot holds %d of %d keys", got, keys)
 	}
 	// Changes after the snapshot drop the oldest only beyond the usual
@@ -50,7 +53,7 @@ func TestWatcherSnapshotNotTruncated(t *testing.T) {
 	s.mu.Lock()
 	s.broadcastPresentLocked(c)
 	s.mu.Unlock()
-	if got := len(w.updates); got != keys+1 {
+	if got := w.updates.len(); got != keys+1 {
 		t.Fatalf("after one change the watcher holds %d notices, want %d", got, keys+1)
 	}
 	if got := s.metrics.updatesDropped.Value(); got != 0 {
@@ -67,7 +70,7 @@ func TestDroppedNoticesCounted(t *testing.T) {
 	for range maxPendingUpdates + 7 {
 		w.queuePeerGone(gone, 0)
 	}
-	if got := len(w.updates); got != maxPendingUpdates {
+	if got := w.updates.len(); got != maxPendingUpdates {
 		t.Fatalf("%d notices queued, want the limit %d", got, maxPendingUpdates)
 	}
 	if got := s.metrics.updatesDropped.Value(); got != 7 {

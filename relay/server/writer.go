@@ -49,10 +49,12 @@ func (w *pendingWork) reset() {
 func (c *sclient) take(w *pendingWork) {
 	c.queueMu.Lock()
 	defer c.queueMu.Unlock()
-	w.updates = append(w.updates, c.updates...)
-	c.updates = c.updates[:0]
-	w.pongs = append(w.pongs, c.pongs...)
-	c.pongs = c.pongs[:0]
+	for u, ok := c.updates.pop(); ok; u, ok = c.updates.pop() {
+		w.updates = append(w.updates, u)
+	}
+	for p, ok := c.pongs.pop(); ok; p, ok = c.pongs.pop() {
+		w.pongs = append(w.pongs, p)
+	}
 	w.health, c.health = c.health, nil
 	w.restarting, c.restarting = c.restarting, nil
 	w.keepAlive, c.keepAliveDue = c.keepAliveDue, false
@@ -165,6 +167,8 @@ func (c *sclient) exitIfIdle() bool {
 	c.lastWriterExit = time.Now()
 	c.dataQ.release()
 	c.discoQ.release()
+	c.updates.release()
+	c.pongs.release()
 	return true
 }
 

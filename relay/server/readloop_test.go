@@ -56,7 +56,7 @@ func BenchmarkReadLoop(b *testing.B) {
 				b.Fatal(err)
 			}
 			frame := append(wire.AppendFrameHeader(nil, tc.t, uint32(len(tc.payload))), tc.payload...)
-			c := &sclient{s: s, key: src, canMesh: tc.mesh, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+			c := s.newSclient(nil, src, wire.ClientInfo{}, ConnInfo{}, tc.mesh)
 			c.rd.init(&repeatReader{frame: frame, count: b.N}, nil)
 			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()
@@ -65,6 +65,47 @@ func BenchmarkReadLoop(b *testing.B) {
 				b.Fatalf("readLoop: %v, want EOF", err)
 			}
 			c.rd.close()
+		})
+	}
+}
+
+// TestReadLoopAllocs holds the reader goroutine to zero allocations per
+// frame in steady state, for packets and for the control frames a client
+// sends all the time (a Ping's Pong is queued without growing anything).
+func TestReadLoopAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	dst := key.NewNode().Public()
+	tests := []struct {
+		name    string
+		t       wire.FrameType
+		payload []byte
+	}{
+		{"SendPacket", wire.FrameSendPacket, append(dst.AppendTo(nil), make([]byte, 1200)...)},
+		{"Ping", wire.FramePing, []byte("12345678")},
+		{"NotePreferred", wire.FrameNotePreferred, []byte{1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Options{PrivateKey: key.NewNode()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame := append(wire.AppendFrameHeader(nil, tc.t, uint32(len(tc.payload))), tc.payload...)
+			c := s.newSclient(nil, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
+			src := &repeatReader{frame: frame}
+			read := func() {
+				src.count = 100
+				c.rd.init(src, nil)
+				if err := c.readLoop(); err != io.EOF {
+					t.Fatalf("readLoop: %v, want EOF", err)
+				}
+			}
+			read() // warm the pools and queues
+			if n := testing.AllocsPerRun(100, read); n != 0 {
+				t.Errorf("%v allocations per 100 frames, want 0", n)
+			}
 		})
 	}
 }
