@@ -171,7 +171,7 @@ func dialUpgrade(ctx context.Context, u *url.URL, priv key.NodePrivate, opts Opt
 		if !fastStartKey.IsZero() {
 			return fastStartUpgrade(conn, u, opts, priv, fastStartKey)
 		}
-		return upgrade(conn, br, u, opts.Header)
+		return Upgrade(conn, br, u, opts.Header)
 	})
 	if err != nil {
 		conn.Close()
@@ -224,7 +224,13 @@ func upgradeRequest(u *url.URL, extra http.Header) *http.Request {
 	}
 }
 
-func upgrade(conn net.Conn, br *bufio.Reader, u *url.URL, extra http.Header) error {
+// Upgrade performs the "Upgrade: DERP" HTTP exchange on conn for the
+// server at u (with extra headers, if any): it writes the request and
+// reads the 101 response through br, which then holds any DERP bytes
+// that came with it, ready for NewClient. Dial does this itself; it is
+// for callers that open connections their own way (a load generator
+// choosing its read buffers).
+func Upgrade(conn net.Conn, br *bufio.Reader, u *url.URL, extra http.Header) error {
 	req := upgradeRequest(u, extra)
 	// Request.Write buffers internally and writes once.
 	if err := req.Write(conn); err != nil {

@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
-
-	"github.com/relayctl/relayctl/relay/key"
 )
 
 // Node is a DERP map node as a client dials it, with the meaning
@@ -112,17 +110,4 @@ func (n Node) TLSConfig(roots *x509.CertPool, now func() time.Time) *tls.Config 
 		return VerifyNodeCert(n, cs, roots, now())
 	}
 	return cfg
-}
-
-// DialNode connects to n over TLS (or plain HTTP when plainHTTP), as a
-// Tailscale client would from a DERP map. opts.Dialer and opts.TLSConfig,
-// when set, are used as given.
-func DialNode(ctx context.Context, n Node, plainHTTP bool, priv key.NodePrivate, opts Options) (*Client, error) {
-	if opts.Dialer == nil {
-		opts.Dialer = n.Dialer()
-	}
-	if opts.TLSConfig == nil && !plainHTTP {
-		opts.TLSConfig = n.TLSConfig(nil, nil)
-	}
-	return Dial(ctx, n.URL(plainHTTP), priv, opts)
 }

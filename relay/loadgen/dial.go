@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -21,9 +19,9 @@ import (
 // per many packets), small for the thousands of idle clients. It also keeps
 // the raw connection, on which senders write pre-built frames.
 type dialer struct {
-	addr    string // host:port to dial
-	tls     *tls.Config
-	request []byte // the complete upgrade request
+	addr string // host:port to dial
+	tls  *tls.Config
+	url  *url.URL // the server, for the upgrade request
 }
 
 // conn is one DERP connection after the handshake.
@@ -39,7 +37,7 @@ func newDialer(t Target) (*dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{addr: hostPort(u)}
+	d := &dialer{addr: hostPort(u), url: u}
 	if u.Scheme == "https" {
 		cfg := &tls.Config{}
 		if t.TLSConfig != nil {
@@ -50,7 +48,6 @@ func newDialer(t Target) (*dialer, error) {
 		}
 		d.tls = cfg
 	}
-	d.request = fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: DERP\r\n\r\n", u.RequestURI(), u.Host)
 	return d, nil
 }
 
@@ -100,18 +97,9 @@ func (d *dialer) upgrade(ctx context.Context, c *conn, priv key.NodePrivate, rea
 		}
 		c.raw = tc
 	}
-	if _, err := c.raw.Write(d.request); err != nil {
-		return fmt.Errorf("upgrade request to %s: %w", d.addr, err)
-	}
 	c.br = bufio.NewReaderSize(c.raw, readBuffer)
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		return fmt.Errorf("upgrade response from %s: %w", d.addr, err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		return fmt.Errorf("upgrade at %s: status %s: %q", d.addr, resp.Status, body)
+	if err := client.Upgrade(c.raw, c.br, d.url, nil); err != nil {
+		return fmt.Errorf("upgrade at %s: %w", d.addr, err)
 	}
 	dc, err := client.NewClient(ctx, c.raw, c.br, priv, client.Options{RecvTimeout: -1})
 	if err != nil {
