@@ -37,6 +37,9 @@ func TestRelayPathAllocs(t *testing.T) {
 	remote := key.NewNode().Public()
 	r.srv.AddPacketForwarder(remote, fwd)
 	pkt := make([]byte, 1200)
+	// Over the writer's 32 KiB buffer: header and payload go out in one
+	// writev (net.Buffers), without a copy.
+	large := make([]byte, 40<<10)
 
 	// recv waits for the packet at rx.
 	recv := func() {
@@ -56,6 +59,12 @@ func TestRelayPathAllocs(t *testing.T) {
 	}{
 		{"local", func() {
 			if err := tx.Send(rx.PublicKey(), pkt); err != nil {
+				t.Fatal(err)
+			}
+			recv()
+		}},
+		{"local_large", func() {
+			if err := tx.Send(rx.PublicKey(), large); err != nil {
 				t.Fatal(err)
 			}
 			recv()

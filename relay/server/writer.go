@@ -287,7 +287,7 @@ func (fw *frameWriter) packet(src key.NodePublic, pkt []byte) {
 		fw.ensure(hdrLen)
 		b := wire.AppendFrameHeader(*fw.buf, wire.FrameRecvPacket, uint32(wire.KeyLen+len(pkt)))
 		*fw.buf = src.AppendTo(b)
-		fw.writeBuffers(net.Buffers{*fw.buf, pkt})
+		fw.writeVector(*fw.buf, pkt)
 		*fw.buf = (*fw.buf)[:0]
 		return
 	}
@@ -297,13 +297,30 @@ func (fw *frameWriter) packet(src key.NodePublic, pkt []byte) {
 	*fw.buf = append(b, pkt...)
 }
 
-func (fw *frameWriter) writeBuffers(bufs net.Buffers) {
+// vectorWrite is what one writev needs, kept on the heap and pooled: a
+// net.Buffers made on the stack escapes through WriteTo, which cost two
+// allocations per large packet.
+type vectorWrite struct {
+	vec  [2][]byte
+	bufs net.Buffers
+}
+
+var vectorWrites = sync.Pool{New: func() any { return new(vectorWrite) }}
+
+// writeVector writes hdr and payload with one writev where the
+// connection can (TCP), without copying payload.
+func (fw *frameWriter) writeVector(hdr, payload []byte) {
 	if fw.err != nil {
 		return
 	}
+	v := vectorWrites.Get().(*vectorWrite)
+	v.vec = [2][]byte{hdr, payload}
+	v.bufs = v.vec[:]
 	fw.startWrite()
-	_, err := bufs.WriteTo(fw.conn)
+	_, err := v.bufs.WriteTo(fw.conn)
 	fw.endWrite(err)
+	v.vec, v.bufs = [2][]byte{}, nil // hold no packet in the pool
+	vectorWrites.Put(v)
 }
 
 func (fw *frameWriter) flush() {
