@@ -1,0 +1,46 @@
+package server
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/packetbuf"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/wire"
+)
+
+// discardConn is a connection whose writes vanish at once.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+// BenchmarkQueuePath is a packet's way from the sender's reader to the
+// receiver's connection, without goroutine switches: enqueue, then the
+// writer's take and write of a batch of 16, as a busy writer does.
+func BenchmarkQueuePath(b *testing.B) {
+	s, err := New(Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := key.NewNode().Public()
+	c := s.newSclient(discardConn{}, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
+	// writerReady stays false: no writer goroutine starts; the loop below
+	// does its work.
+	var work pendingWork
+	fw := frameWriter{conn: c.nc, writing: &c.writing}
+	const batch = 16
+	b.SetBytes(1200)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.enqueue(src, packetbuf.Get(1200), false)
+		if i%batch == batch-1 {
+			c.take(&work)
+			c.writeWork(&fw, &work)
+			work.reset()
+			fw.flush()
+		}
+	}
+	fw.release()
+}
