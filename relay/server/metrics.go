@@ -61,7 +61,6 @@ type serverMetrics struct {
 	websocketAccepts      *metrics.Counter
 	handshakeFailures     *metrics.CounterVec
 	closedForProtocol     *metrics.CounterVec
-	queueDepth            *metrics.Gauge
 	clientsRemote         *metrics.Gauge
 	multiForwarderCreated *metrics.Counter
 	multiForwarderDeleted *metrics.Counter
@@ -98,7 +97,6 @@ func newServerMetrics(reg *metrics.Registry) *serverMetrics {
 		websocketAccepts:  reg.Counter("derp_websocket_accepts", "DERP connections over WebSocket"),
 		handshakeFailures: reg.CounterVec("relayctl_handshake_failures", "connections that failed the DERP handshake, by reason", "reason"),
 		closedForProtocol: reg.CounterVec("relayctl_protocol_errors", "established connections closed for a protocol violation, by frame", "frame"),
-		queueDepth:        reg.Gauge("relayctl_send_queue_packets", "packets waiting in all clients' send queues"),
 		bufferedWriteBatch: reg.Histogram("derp_buffered_write_frames", "frames written per flush",
 			[]float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 50, 100}),
 	}

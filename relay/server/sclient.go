@@ -69,7 +69,11 @@ type sclient struct {
 	// for run to wait on. keepAliveDue asks the writer for a KeepAlive.
 	writerRunning  bool
 	lastWriterExit time.Time // when the last writer exited; see writeLoop
-	writerReady    bool      // set once ServerInfo is out: nothing may precede it
+	// startStreaming is set by claimWriterLocked for the writer it has the
+	// caller start, which reads it once without the lock (the go
+	// statement orders the two).
+	startStreaming bool
+	writerReady    bool // set once ServerInfo is out: nothing may precede it
 	keepAliveDue   bool
 	writers        sync.WaitGroup
 	keepAliveTimer *time.Timer // guarded by queueMu
@@ -140,6 +144,9 @@ func (c *sclient) claimWriterLocked() bool {
 	}
 	c.writerRunning = true
 	c.writers.Add(1)
+	// A writer started soon after the last one exited has a stream of
+	// work to keep up with; see writeLoop.
+	c.startStreaming = !c.lastWriterExit.IsZero() && time.Since(c.lastWriterExit) < writerIdleExit
 	return true
 }
 
@@ -213,8 +220,6 @@ func (c *sclient) enqueue(src key.NodePublic, buf *[]byte, disco bool) {
 		if !c.writing.Load() {
 			yieldToWriter()
 		}
-	} else {
-		m.queueDepth.Add(1)
 	}
 }
 
@@ -262,17 +267,14 @@ func (c *sclient) close() {
 		if c.keepAliveTimer != nil {
 			c.keepAliveTimer.Stop()
 		}
-		var dropped int64
 		for _, q := range []*packetRing{&c.dataQ, &c.discoQ} {
 			disco := q == &c.discoQ
 			for p, ok := q.pop(); ok; p, ok = q.pop() {
 				c.s.metrics.drop(dropGoneDisconnected, disco, len(*p.buf))
 				packetbuf.Put(p.buf)
-				dropped++
 			}
 		}
 		c.queueMu.Unlock()
-		c.s.metrics.queueDepth.Add(-dropped)
 	})
 }
 

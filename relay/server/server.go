@@ -160,6 +160,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registry = reg
 	s.metrics = newServerMetrics(reg)
+	reg.GaugeFunc("relayctl_send_queue_packets", "packets waiting in all clients' send queues", s.queuedPackets)
 	s.rateMetrics = newRateMetrics(reg)
 	s.SetPerClientRateLimit(opts.PerClientRateLimit, opts.PerClientRateBurst)
 	switch {
@@ -395,6 +396,21 @@ func deleteConn(list []*sclient, c *sclient) []*sclient {
 // moveToEnd makes c the last entry of list, keeping it there once.
 func moveToEnd(list []*sclient, c *sclient) []*sclient {
 	return append(deleteConn(list, c), c)
+}
+
+// queuedPackets counts the packets in every client's send queues when
+// metrics are scraped: the packet path keeps no server-wide count, which
+// every sender and writer would update on every packet.
+func (s *Server) queuedPackets() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.queueMu.Lock()
+		n += c.dataQ.len() + c.discoQ.len()
+		c.queueMu.Unlock()
+	}
+	return float64(n)
 }
 
 // ConnCount is the number of registered connections.

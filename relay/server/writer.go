@@ -73,17 +73,16 @@ var writerIdleExit = time.Second
 
 // writeLoop is the only goroutine that writes to the connection after the
 // handshake. It runs while there is work (see claimWriterLocked).
+//
+// A writer started after a quiet spell is most likely for a one-off (a
+// disco ping, a keepalive): it exits as soon as its work is done, rather
+// than keep a goroutine, and its stack, for writerIdleExit. Thousands of
+// idle clients get their keepalives within seconds of each other. Work
+// that keeps coming makes it a stream, which keeps its writer (starting
+// one per packet would cost more).
 func (c *sclient) writeLoop() {
 	defer c.writers.Done()
-	// A writer started after a quiet spell is most likely for a one-off
-	// (a disco ping, a keepalive): it exits as soon as its work is done,
-	// rather than keep a goroutine, and its stack, for writerIdleExit.
-	// Thousands of idle clients get their keepalives within seconds of
-	// each other. Work that keeps coming makes it a stream, which keeps
-	// its writer (starting one per packet would cost more).
-	c.queueMu.Lock()
-	streaming := !c.lastWriterExit.IsZero() && time.Since(c.lastWriterExit) < writerIdleExit
-	c.queueMu.Unlock()
+	streaming := c.startStreaming
 	var work pendingWork
 	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing}
 	defer fw.release()
@@ -94,44 +93,9 @@ func (c *sclient) writeLoop() {
 		}
 	}()
 	for {
-		sawRestart, sawKeepAlive := false, false
-		frames := 0
-		for {
-			c.take(&work)
-			if work.empty() {
-				break
-			}
-			frames += c.writeWork(&fw, &work)
-			sawRestart = sawRestart || work.restarting != nil
-			sawKeepAlive = sawKeepAlive || work.keepAlive
-			work.reset()
-			if fw.err != nil {
-				break
-			}
-		}
-		if fw.err == nil {
-			fw.flush()
-		}
-		if frames > 0 {
-			c.s.metrics.bufferedWriteBatch.Observe(float64(frames))
-		}
-		fw.release()
-		if fw.err != nil {
-			c.noteWriteError(fw.err)
-			c.close()
+		if !c.writeQueued(&fw, &work) {
 			return
 		}
-		if sawKeepAlive {
-			c.queueMu.Lock()
-			if !c.closed {
-				c.keepAliveTimer.Reset(c.s.nextKeepAlive())
-			}
-			c.queueMu.Unlock()
-		}
-		if sawRestart {
-			close(c.drained)
-		}
-
 		if !streaming {
 			if c.exitIfIdle() {
 				return
@@ -153,6 +117,45 @@ func (c *sclient) writeLoop() {
 			}
 		}
 	}
+}
+
+// writeQueued writes everything queued, and what is queued meanwhile,
+// then flushes. It reports false when the connection failed and is now
+// closed.
+func (c *sclient) writeQueued(fw *frameWriter, work *pendingWork) bool {
+	sawRestart, sawKeepAlive := false, false
+	frames := 0
+	for fw.err == nil {
+		c.take(work)
+		if work.empty() {
+			break
+		}
+		frames += c.writeWork(fw, work)
+		sawRestart = sawRestart || work.restarting != nil
+		sawKeepAlive = sawKeepAlive || work.keepAlive
+		work.reset()
+	}
+	fw.flush()
+	if frames > 0 {
+		c.s.metrics.bufferedWriteBatch.Observe(float64(frames))
+	}
+	fw.release()
+	if fw.err != nil {
+		c.noteWriteError(fw.err)
+		c.close()
+		return false
+	}
+	if sawKeepAlive {
+		c.queueMu.Lock()
+		if !c.closed {
+			c.keepAliveTimer.Reset(c.s.nextKeepAlive())
+		}
+		c.queueMu.Unlock()
+	}
+	if sawRestart {
+		close(c.drained)
+	}
+	return true
 }
 
 // exitIfIdle ends the writer's turn if nothing waits to be written, and
@@ -216,7 +219,6 @@ func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
 		packetbuf.Put(p.buf)
 		w.packets[i].buf = nil
 	}
-	m.queueDepth.Add(-int64(len(w.packets)))
 	m.packetsSent.Add(sent)
 	m.bytesSent.Add(sentBytes)
 	n += int(sent)

@@ -15,6 +15,7 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+func (discardConn) Close() error                     { return nil }
 
 // BenchmarkQueuePath is a packet's way from the sender's reader to the
 // receiver's connection, without goroutine switches: enqueue, then the
@@ -43,4 +44,33 @@ func BenchmarkQueuePath(b *testing.B) {
 		}
 	}
 	fw.release()
+}
+
+// BenchmarkQueuePathParallel is BenchmarkQueuePath on every core at once,
+// each sender with its own receiver: what the packet path still shares
+// between cores (server-wide counters) shows here.
+func BenchmarkQueuePathParallel(b *testing.B) {
+	s, err := New(Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(1200)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		src := key.NewNode().Public()
+		c := s.newSclient(discardConn{}, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
+		var work pendingWork
+		fw := frameWriter{conn: c.nc, writing: &c.writing}
+		const batch = 16
+		for i := 0; pb.Next(); i++ {
+			c.enqueue(src, packetbuf.Get(1200), false)
+			if i%batch == batch-1 {
+				c.take(&work)
+				c.writeWork(&fw, &work)
+				work.reset()
+				fw.flush()
+			}
+		}
+		fw.release()
+	})
 }
