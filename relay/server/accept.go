@@ -97,54 +97,20 @@ func classifyIOError(err error) string {
 // and sends ServerInfo. On success the client is registered.
 func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, info ConnInfo) (*sclient, error) {
 	bw := bufio.NewWriterSize(nc, 64)
-	nc.SetWriteDeadline(time.Now().Add(s.handshakeTimeout))
-	if err := wire.WriteFrame(bw, wire.FrameServerKey, wire.AppendServerKey(nil, s.publicKey)); err != nil {
-		return nil, hsErr("write_error", fmt.Errorf("write ServerKey: %w", err))
+	if err := s.writeServerKey(nc, bw); err != nil {
+		return nil, err
 	}
-	if err := bw.Flush(); err != nil {
-		return nil, hsErr(classifyIOError(err), fmt.Errorf("write ServerKey: %w", err))
-	}
-
-	nc.SetReadDeadline(time.Now().Add(s.handshakeTimeout))
-	t, n, err := wire.ReadFrameHeader(br)
+	hello, err := s.readClientInfo(nc, br)
 	if err != nil {
-		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo: %w", err))
+		return nil, err
 	}
-	if t != wire.FrameClientInfo {
-		return nil, hsErr("not_client_info", fmt.Errorf("first frame is %v, want ClientInfo", t))
-	}
-	payload, err := wire.ReadClientInfo(br, n)
-	if fe := (*wire.FrameError)(nil); errors.As(err, &fe) {
-		return nil, hsErr("bad_length", err)
-	}
+	canMesh, err := s.admitClient(ctx, hello.key, hello.info, info)
 	if err != nil {
-		return nil, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
-	}
-	clientKey, ci, shared, err := wire.OpenClientInfoPrepared(s.preparedKey, payload)
-	if err != nil {
-		reason := "bad_json"
-		if errors.Is(err, key.ErrOpen) {
-			reason = "bad_box"
-		}
-		return nil, hsErr(reason, err)
-	}
-
-	canMesh := s.HasMeshKey() && !ci.MeshKey.IsZero() && ci.MeshKey.Equal(s.meshKey)
-	if !canMesh && !s.access.Load().admits(clientKey) {
-		return nil, hsErr("rejected", fmt.Errorf("client %s rejected: not in the relay's access policy (no tag lists its key)%s", clientKey.String(), wrongMeshKeyHint(ci)))
-	}
-	if !canMesh && s.admit != nil {
-		req := AdmitRequest{Key: clientKey, Info: ci}
-		if info.RemoteAddr.IsValid() {
-			req.Source = info.RemoteAddr.Addr().Unmap()
-		}
-		if err := s.admit(ctx, req); err != nil {
-			return nil, hsErr("rejected", fmt.Errorf("client %s rejected: %w%s", clientKey.String(), err, wrongMeshKeyHint(ci)))
-		}
+		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
 
-	c := s.newSclient(nc, clientKey, ci, info, canMesh)
+	c := s.newSclient(nc, hello.key, hello.info, info, canMesh)
 	// The handshake read through br (the transport's buffered reader);
 	// frames from here on go through c.rd, which keeps less memory.
 	c.rd.init(nc, br)
@@ -156,24 +122,98 @@ func (s *Server) handshake(ctx context.Context, nc net.Conn, br *bufio.Reader, i
 	if err := s.register(c); err != nil {
 		return nil, hsErr("rejected", err)
 	}
-	sealed, err := wire.SealServerInfoWith(shared, wire.ServerInfo{Version: wire.ProtocolVersion})
-	if err == nil {
-		if c.writeTimeout > 0 {
-			nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-		}
-		err = wire.WriteFrame(bw, wire.FrameServerInfo, sealed)
-		if err == nil {
-			err = bw.Flush()
-		}
-	}
-	if err != nil {
+	if err := c.writeServerInfo(bw, hello.shared); err != nil {
 		c.close()
 		s.unregister(c)
 		s.connsDone.Done()
 		return nil, hsErr("write_error", fmt.Errorf("write ServerInfo: %w", err))
 	}
-	c.logger.Debug("client connected", "mesh", canMesh, "prober", ci.IsProber, "websocket", info.WebSocket)
+	c.logger.Debug("client connected", "mesh", canMesh, "prober", hello.info.IsProber, "websocket", info.WebSocket)
 	return c, nil
+}
+
+func (s *Server) writeServerKey(nc net.Conn, bw *bufio.Writer) error {
+	nc.SetWriteDeadline(time.Now().Add(s.handshakeTimeout))
+	if err := wire.WriteFrame(bw, wire.FrameServerKey, wire.AppendServerKey(nil, s.publicKey)); err != nil {
+		return hsErr("write_error", fmt.Errorf("write ServerKey: %w", err))
+	}
+	if err := bw.Flush(); err != nil {
+		return hsErr(classifyIOError(err), fmt.Errorf("write ServerKey: %w", err))
+	}
+	return nil
+}
+
+// clientHello is what the client's ClientInfo frame told the server.
+type clientHello struct {
+	key    key.NodePublic
+	info   wire.ClientInfo
+	shared key.SharedKey // the box key, for ServerInfo
+}
+
+// readClientInfo reads and opens the client's ClientInfo frame.
+func (s *Server) readClientInfo(nc net.Conn, br *bufio.Reader) (clientHello, error) {
+	nc.SetReadDeadline(time.Now().Add(s.handshakeTimeout))
+	t, n, err := wire.ReadFrameHeader(br)
+	if err != nil {
+		return clientHello{}, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo: %w", err))
+	}
+	if t != wire.FrameClientInfo {
+		return clientHello{}, hsErr("not_client_info", fmt.Errorf("first frame is %v, want ClientInfo", t))
+	}
+	payload, err := wire.ReadClientInfo(br, n)
+	if fe := (*wire.FrameError)(nil); errors.As(err, &fe) {
+		return clientHello{}, hsErr("bad_length", err)
+	}
+	if err != nil {
+		return clientHello{}, hsErr(classifyIOError(err), fmt.Errorf("read ClientInfo body: %w", err))
+	}
+	var h clientHello
+	h.key, h.info, h.shared, err = wire.OpenClientInfoPrepared(s.preparedKey, payload)
+	if err != nil {
+		reason := "bad_json"
+		if errors.Is(err, key.ErrOpen) {
+			reason = "bad_box"
+		}
+		return h, hsErr(reason, err)
+	}
+	return h, nil
+}
+
+// admitClient decides whether the client may connect, and whether with
+// mesh privileges: a mesh key admits it outright, otherwise the access
+// policy and then the admission webhook, if any, must.
+func (s *Server) admitClient(ctx context.Context, k key.NodePublic, ci wire.ClientInfo, info ConnInfo) (canMesh bool, err error) {
+	if s.HasMeshKey() && !ci.MeshKey.IsZero() && ci.MeshKey.Equal(s.meshKey) {
+		return true, nil
+	}
+	if !s.access.Load().admits(k) {
+		return false, hsErr("rejected", fmt.Errorf("client %s rejected: not in the relay's access policy (no tag lists its key)%s", k.String(), wrongMeshKeyHint(ci)))
+	}
+	if s.admit != nil {
+		req := AdmitRequest{Key: k, Info: ci}
+		if info.RemoteAddr.IsValid() {
+			req.Source = info.RemoteAddr.Addr().Unmap()
+		}
+		if err := s.admit(ctx, req); err != nil {
+			return false, hsErr("rejected", fmt.Errorf("client %s rejected: %w%s", k.String(), err, wrongMeshKeyHint(ci)))
+		}
+	}
+	return false, nil
+}
+
+// writeServerInfo ends the handshake.
+func (c *sclient) writeServerInfo(bw *bufio.Writer, shared key.SharedKey) error {
+	sealed, err := wire.SealServerInfoWith(shared, wire.ServerInfo{Version: wire.ProtocolVersion})
+	if err != nil {
+		return err
+	}
+	if c.writeTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
+	if err := wire.WriteFrame(bw, wire.FrameServerInfo, sealed); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // run serves an admitted client until its connection ends.
