@@ -109,10 +109,7 @@ func (f *ForwardQueue) drop(r dropReason, buf *[]byte) {
 }
 
 func (f *ForwardQueue) writeLoop() {
-	var (
-		entries []forwardEntry
-		batch   []ForwardedPacket
-	)
+	var w forwardWriter
 	for {
 		select {
 		case <-f.done:
@@ -120,45 +117,65 @@ func (f *ForwardQueue) writeLoop() {
 		case <-f.wake:
 		}
 		for {
-			entries = entries[:0]
-			f.mu.Lock()
-			for len(entries) < maxForwardBatch {
-				e, ok := f.ring.pop()
-				if !ok {
-					break
-				}
-				entries = append(entries, e)
-			}
-			f.mu.Unlock()
-			if len(entries) == 0 {
-				break
-			}
-			batch = batch[:0]
-			for _, e := range entries {
-				batch = append(batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
-			}
-			err := f.w.ForwardBatch(batch)
-			clear(batch) // holds no pooled buffer past its return
+			n, err := f.writeBatch(&w)
 			if err != nil {
-				for _, e := range entries {
-					f.drop(dropWriteError, e.buf)
-				}
-				clear(entries)
 				// The mesh session sees the broken connection too and
 				// replaces this queue; until then packets are dropped.
 				f.fail()
 				return
 			}
-			for i, e := range entries {
-				packetbuf.Put(e.buf)
-				entries[i].buf = nil
-			}
-			f.s.metrics.forwardedOut.Add(int64(len(entries)))
-			if f.peer.Forwarded != nil {
-				f.peer.Forwarded.Add(int64(len(entries)))
+			if n == 0 {
+				break
 			}
 		}
 	}
+}
+
+// forwardWriter is the writer goroutine's scratch, kept between batches.
+type forwardWriter struct {
+	entries []forwardEntry
+	batch   []ForwardedPacket
+}
+
+// writeBatch takes up to maxForwardBatch queued packets and writes them
+// with one ForwardBatch; it returns how many it took. After a failed
+// write they are dropped as write errors.
+func (f *ForwardQueue) writeBatch(w *forwardWriter) (int, error) {
+	w.entries = w.entries[:0]
+	f.mu.Lock()
+	for len(w.entries) < maxForwardBatch {
+		e, ok := f.ring.pop()
+		if !ok {
+			break
+		}
+		w.entries = append(w.entries, e)
+	}
+	f.mu.Unlock()
+	if len(w.entries) == 0 {
+		return 0, nil
+	}
+	w.batch = w.batch[:0]
+	for _, e := range w.entries {
+		w.batch = append(w.batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
+	}
+	err := f.w.ForwardBatch(w.batch)
+	clear(w.batch) // holds no pooled buffer past its return
+	if err != nil {
+		for _, e := range w.entries {
+			f.drop(dropWriteError, e.buf)
+		}
+		clear(w.entries)
+		return len(w.entries), err
+	}
+	for i, e := range w.entries {
+		packetbuf.Put(e.buf)
+		w.entries[i].buf = nil
+	}
+	f.s.metrics.forwardedOut.Add(int64(len(w.entries)))
+	if f.peer.Forwarded != nil {
+		f.peer.Forwarded.Add(int64(len(w.entries)))
+	}
+	return len(w.entries), nil
 }
 
 // fail stops queueing after a write error: what is queued and what comes
