@@ -131,51 +131,52 @@ func (f *ForwardQueue) writeLoop() {
 	}
 }
 
-// forwardWriter is the writer goroutine's scratch, kept between batches.
+// forwardWriter is the writer goroutine's scratch, kept between batches:
+// the batch as ForwardBatch takes it, taken straight out of the ring, and
+// each packet's pooled buffer, to return once written.
 type forwardWriter struct {
-	entries []forwardEntry
-	batch   []ForwardedPacket
+	batch []ForwardedPacket
+	bufs  []*[]byte
 }
 
 // writeBatch takes up to maxForwardBatch queued packets and writes them
 // with one ForwardBatch; it returns how many it took. After a failed
 // write they are dropped as write errors.
 func (f *ForwardQueue) writeBatch(w *forwardWriter) (int, error) {
-	w.entries = w.entries[:0]
 	f.mu.Lock()
-	for len(w.entries) < maxForwardBatch {
+	for len(w.batch) < maxForwardBatch {
 		e, ok := f.ring.pop()
 		if !ok {
 			break
 		}
-		w.entries = append(w.entries, e)
+		w.batch = append(w.batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
+		w.bufs = append(w.bufs, e.buf)
 	}
 	f.mu.Unlock()
-	if len(w.entries) == 0 {
+	n := len(w.batch)
+	if n == 0 {
 		return 0, nil
 	}
-	w.batch = w.batch[:0]
-	for _, e := range w.entries {
-		w.batch = append(w.batch, ForwardedPacket{Src: e.src, Dst: e.dst, Data: *e.buf})
-	}
 	err := f.w.ForwardBatch(w.batch)
-	clear(w.batch) // holds no pooled buffer past its return
-	if err != nil {
-		for _, e := range w.entries {
-			f.drop(dropWriteError, e.buf)
+	for _, buf := range w.bufs {
+		if err != nil {
+			f.drop(dropWriteError, buf)
+		} else {
+			packetbuf.Put(buf)
 		}
-		clear(w.entries)
-		return len(w.entries), err
 	}
-	for i, e := range w.entries {
-		packetbuf.Put(e.buf)
-		w.entries[i].buf = nil
+	// Neither slice holds a pooled buffer past here.
+	clear(w.batch)
+	clear(w.bufs)
+	w.batch, w.bufs = w.batch[:0], w.bufs[:0]
+	if err != nil {
+		return n, err
 	}
-	f.s.metrics.forwardedOut.Add(int64(len(w.entries)))
+	f.s.metrics.forwardedOut.Add(int64(n))
 	if f.peer.Forwarded != nil {
-		f.peer.Forwarded.Add(int64(len(w.entries)))
+		f.peer.Forwarded.Add(int64(n))
 	}
-	return len(w.entries), nil
+	return n, nil
 }
 
 // fail stops queueing after a write error: what is queued and what comes
