@@ -25,25 +25,9 @@ func BenchmarkQueuePath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := key.NewNode().Public()
-	c := s.newSclient(discardConn{}, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
-	// writerReady stays false: no writer goroutine starts; the loop below
-	// does its work.
-	var work pendingWork
-	fw := frameWriter{conn: c.nc, writing: &c.writing}
-	const batch = 16
 	b.SetBytes(1200)
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		c.enqueue(src, packetbuf.Get(1200), false)
-		if i%batch == batch-1 {
-			c.take(&work)
-			c.writeWork(&fw, &work)
-			work.reset()
-			fw.flush()
-		}
-	}
-	fw.release()
+	queuePath(s, b.Loop)
 }
 
 // BenchmarkQueuePathParallel is BenchmarkQueuePath on every core at once,
@@ -56,21 +40,26 @@ func BenchmarkQueuePathParallel(b *testing.B) {
 	}
 	b.SetBytes(1200)
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		src := key.NewNode().Public()
-		c := s.newSclient(discardConn{}, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
-		var work pendingWork
-		fw := frameWriter{conn: c.nc, writing: &c.writing}
-		const batch = 16
-		for i := 0; pb.Next(); i++ {
-			c.enqueue(src, packetbuf.Get(1200), false)
-			if i%batch == batch-1 {
-				c.take(&work)
-				c.writeWork(&fw, &work)
-				work.reset()
-				fw.flush()
-			}
+	b.RunParallel(func(pb *testing.PB) { queuePath(s, pb.Next) })
+}
+
+// queuePath relays 1200-byte packets to a receiver of its own while next
+// says so. The receiver's writerReady stays false, so no writer goroutine
+// starts: the loop does its work.
+func queuePath(s *Server, next func() bool) {
+	src := key.NewNode().Public()
+	c := s.newSclient(discardConn{}, key.NewNode().Public(), wire.ClientInfo{}, ConnInfo{}, false)
+	var work pendingWork
+	fw := frameWriter{conn: c.nc, writing: &c.writing}
+	const batch = 16
+	for i := 0; next(); i++ {
+		c.enqueue(src, packetbuf.Get(1200), false)
+		if i%batch == batch-1 {
+			c.take(&work)
+			c.writeWork(&fw, &work)
+			work.reset()
+			fw.flush()
 		}
-		fw.release()
-	})
+	}
+	fw.release()
 }
