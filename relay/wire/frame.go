@@ -1,7 +1,9 @@
 // Package wire is the DERP protocol's byte format: frame types and their
-// payload layouts, the handshake messages, and parsing that validates
-// everything a peer can send. It does no I/O beyond bufio reads and writes,
-// so the server, the client and the fuzzers share one definition.
+// payload layouts, the handshake messages, and reading and parsing that
+// validate everything a peer can send. It is the one place that knows the
+// layouts: the server reads client frames with its readers, the client
+// parses server frames with its parsers, and the fuzzers drive both. It
+// does no I/O beyond reads through a buffered Reader and bufio writes.
 package wire
 
 import (
