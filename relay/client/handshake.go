@@ -2,7 +2,6 @@ package client
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
@@ -67,14 +66,7 @@ func (c *Client) readHandshakeFrame(want wire.FrameType, maxLen uint32, what str
 	if t != want {
 		return nil, fmt.Errorf("%s is %v (%d bytes), want %v", what, t, n, want)
 	}
-	if n > maxLen {
-		return nil, fmt.Errorf("%v frame of %d bytes: %w (limit %d)", t, n, wire.ErrFrameTooLarge, maxLen)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return nil, fmt.Errorf("read %v: %w", want, err)
-	}
-	return p, nil
+	return wire.ReadFrameBody(c.br, t, n, maxLen, nil)
 }
 
 func (c *Client) sendClientInfo(info wire.ClientInfo) error {

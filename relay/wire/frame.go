@@ -169,17 +169,25 @@ func ReadFrame(br *bufio.Reader, maxLen uint32, buf []byte) (FrameType, []byte, 
 	if err != nil {
 		return 0, nil, err
 	}
+	p, err := ReadFrameBody(br, t, n, maxLen, buf)
+	return t, p, err
+}
+
+// ReadFrameBody reads the n-byte body of the frame of type t whose header
+// was just read into buf (grown if needed), refusing more than maxLen
+// bytes before reading any.
+func ReadFrameBody(br *bufio.Reader, t FrameType, n, maxLen uint32, buf []byte) ([]byte, error) {
 	if n > maxLen {
-		return t, nil, fmt.Errorf("%v frame of %d bytes: %w (limit %d)", t, n, ErrFrameTooLarge, maxLen)
+		return nil, fmt.Errorf("%v frame of %d bytes: %w (limit %d)", t, n, ErrFrameTooLarge, maxLen)
 	}
 	if uint32(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(br, buf); err != nil {
-		return t, nil, fmt.Errorf("%v frame body: %w", t, unexpectedEOF(err))
+		return nil, fmt.Errorf("%v frame body: %w", t, unexpectedEOF(err))
 	}
-	return t, buf, nil
+	return buf, nil
 }
 
 func unexpectedEOF(err error) error {
