@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe"
+	"github.com/spf13/cobra"
 )
 
 // netcheckOptions are the settings of `relayctl netcheck`.
@@ -140,7 +140,7 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 }
 
 // writeNetcheck prints one report in the chosen format.
-func writeNetcheck(w io.Writer, format string, m *probe.DERPMap, rep *probe.NetcheckReport) error {
+func writeNetcheck(w io.Writer, format string, m *derpmap.DERPMap, rep *probe.NetcheckReport) error {
 	switch format {
 	case netcheckFormatJSON:
 		enc := json.NewEncoder(w)
@@ -155,7 +155,7 @@ func writeNetcheck(w io.Writer, format string, m *probe.DERPMap, rep *probe.Netc
 
 // formatNetcheckEvent is one --verbose line: time since the report
 // started, the method, the region, what was asked and what came back.
-func formatNetcheckEvent(m *probe.DERPMap, since time.Duration, ev probe.NetcheckEvent) string {
+func formatNetcheckEvent(m *derpmap.DERPMap, since time.Duration, ev probe.NetcheckEvent) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "netcheck: +%-6s %-7s", since.Round(time.Millisecond), ev.Method)
 	if ev.Region != 0 {
@@ -185,7 +185,7 @@ func formatNetcheckEvent(m *probe.DERPMap, since time.Duration, ev probe.Netchec
 var netcheckGateway func() (gateway, self netip.Addr, err error)
 
 // writeNetcheckReport prints the report in `tailscale netcheck`'s layout.
-func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport) {
+func writeNetcheckReport(w io.Writer, m *derpmap.DERPMap, r *probe.NetcheckReport) {
 	fmt.Fprintf(w, "\nReport:\n")
 	fmt.Fprintf(w, "\t* Time: %s\n", r.Now.Local().Format("2006-01-02 15:04:05.999999999Z07:00"))
 	fmt.Fprintf(w, "\t* UDP: %v\n", r.UDP)
@@ -262,7 +262,7 @@ func writeNetcheckReport(w io.Writer, m *probe.DERPMap, r *probe.NetcheckReport)
 
 // regionTitle names a region for a reader: its RegionName, else its code
 // and ID, since both are optional in a DERP map.
-func regionTitle(id int, reg *probe.DERPRegion) string {
+func regionTitle(id int, reg *derpmap.DERPRegion) string {
 	switch {
 	case reg.RegionName != "":
 		return reg.RegionName

@@ -14,12 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe"
 	"github.com/relayctl/relayctl/relay/web"
+	"github.com/spf13/cobra"
 )
 
 // probeOptions are the settings of `relayctl probe`.
@@ -142,8 +142,8 @@ func plainHTTPFromEnv() (bool, error) {
 
 // loadDERPMapFlag loads --derp-map; any failure is bad configuration.
 // httpsOnly (a mesh key is in use) refuses redirects that leave https.
-func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*probe.DERPMap, error) {
-	m, err := probe.LoadDERPMap(ctx, src, probe.LoadOptions{HTTPSOnly: httpsOnly})
+func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*derpmap.DERPMap, error) {
+	m, err := derpmap.Load(ctx, src, derpmap.LoadOptions{HTTPSOnly: httpsOnly})
 	if err != nil {
 		return nil, usageErrorf("--derp-map: %v", err)
 	}
@@ -151,7 +151,7 @@ func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*probe.DE
 }
 
 // resolveRegions turns --regions entries (IDs or codes) into region IDs.
-func resolveRegions(m *probe.DERPMap, names []string) ([]int, error) {
+func resolveRegions(m *derpmap.DERPMap, names []string) ([]int, error) {
 	var ids []int
 	for _, name := range names {
 		name = strings.TrimSpace(name)
@@ -175,7 +175,7 @@ func resolveRegions(m *probe.DERPMap, names []string) ([]int, error) {
 	return ids, nil
 }
 
-func (o *probeOptions) proberConfig(m *probe.DERPMap) (probe.Config, error) {
+func (o *probeOptions) proberConfig(m *derpmap.DERPMap) (probe.Config, error) {
 	plain, err := plainHTTPFromEnv()
 	if err != nil {
 		return probe.Config{}, err
@@ -231,7 +231,7 @@ func runProbe(ctx context.Context, o *probeOptions) error {
 	return probeContinuously(ctx, o, prober, logger)
 }
 
-func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *probe.Prober) error {
+func probeOnce(ctx context.Context, o *probeOptions, m *derpmap.DERPMap, prober *probe.Prober) error {
 	probes := prober.Plan(m)
 	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), fmt.Sprintf("probing 0/%d", len(probes)))
 	results := probe.RunAll(ctx, probes, probe.RunOptions{
@@ -259,7 +259,7 @@ func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *p
 }
 
 // writeProbeTables prints one table per region and a summary line.
-func writeProbeTables(w io.Writer, mode render.Mode, m *probe.DERPMap, report probe.Report) {
+func writeProbeTables(w io.Writer, mode render.Mode, m *derpmap.DERPMap, report probe.Report) {
 	byRegion := map[int][]probe.Result{}
 	for _, r := range report.Results {
 		byRegion[r.Region] = append(byRegion[r.Region], r)
@@ -324,8 +324,8 @@ func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Probe
 	defer stop()
 	mon := probe.NewMonitor(probe.MonitorOptions{
 		Source: logging.RedactURL(o.DERPMap),
-		LoadMap: func(ctx context.Context) (*probe.DERPMap, error) {
-			return probe.LoadDERPMap(ctx, o.DERPMap, probe.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
+		LoadMap: func(ctx context.Context) (*derpmap.DERPMap, error) {
+			return derpmap.Load(ctx, o.DERPMap, derpmap.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
 		},
 		Prober:   prober,
 		Interval: o.Interval,

@@ -14,14 +14,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/keyfile"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/relay/admin"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/spf13/cobra"
 )
 
 type pruneOptions struct {
@@ -288,7 +288,7 @@ func pinnedTLSConfig(server, certName string) *tls.Config {
 	if u, err := url.Parse(server); err == nil {
 		host = u.Hostname()
 	}
-	return client.Node{HostName: host, CertName: certName}.TLSConfig(nil, nil)
+	return client.NodeTLSConfig(&derpmap.DERPNode{HostName: host, CertName: certName}, nil, nil)
 }
 
 func isLowerHex64(s string) bool {

@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 
-	"github.com/relayctl/relayctl/relay/client"
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 // errNoAddress means the node has no address of the wanted family: the
@@ -19,20 +18,20 @@ var errNoAddress = errors.New("no address of this family")
 // IPv4/IPv6 field, else the first address of that family HostName resolves
 // to. STUNTestIP, a test hook of Tailscale's map, wins when it is of the
 // family.
-func (p *Prober) familyTarget(ctx context.Context, n *DERPNode, want6 bool) (netip.Addr, error) {
+func (p *Prober) familyTarget(ctx context.Context, n *derpmap.DERPNode, want6 bool) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(n.STUNTestIP); err == nil && a.Unmap().Is4() != want6 {
 		return a.Unmap(), nil
 	}
-	fa := n.v4()
+	fa := n.V4()
 	network := "ip4"
 	if want6 {
-		fa, network = n.v6(), "ip6"
+		fa, network = n.V6(), "ip6"
 	}
 	switch {
-	case fa.disabled:
+	case fa.Disabled:
 		return netip.Addr{}, errNoAddress
-	case fa.addr.IsValid():
-		return fa.addr, nil
+	case fa.Addr.IsValid():
+		return fa.Addr, nil
 	}
 	if a, err := netip.ParseAddr(n.HostName); err == nil {
 		if a.Unmap().Is4() != want6 {
@@ -52,19 +51,4 @@ func (p *Prober) familyTarget(ctx context.Context, n *DERPNode, want6 bool) (net
 		return netip.Addr{}, errNoAddress
 	}
 	return addrs[0].Unmap(), nil
-}
-
-// clientNode is n as relay/client dials it.
-func (n *DERPNode) clientNode() client.Node {
-	return client.Node{HostName: n.HostName, CertName: n.CertName, IPv4: n.IPv4, IPv6: n.IPv6,
-		DERPPort: n.DERPPort, InsecureForTests: n.InsecureForTests}
-}
-
-// derpURL is the URL a client dials for n's DERP endpoint.
-func (p *Prober) derpURL(n *DERPNode) string {
-	scheme := "https"
-	if p.cfg.PlainHTTP {
-		scheme = "http"
-	}
-	return scheme + "://" + net.JoinHostPort(n.HostName, strconv.Itoa(n.DERPPortFor(p.cfg.PlainHTTP))) + "/derp"
 }

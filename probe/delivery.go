@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 // deliveryResendInterval spaces the probe packets of one delivery check. A
@@ -18,7 +20,7 @@ const deliveryResendInterval = 200 * time.Millisecond
 // for the derp class), sends packets from the first to the second, which
 // echoes them back, and reports the round trip of the first packet to
 // return. A failure says which direction broke.
-func (p *Prober) checkDelivery(from, to *DERPNode) func(context.Context, *Result) {
+func (p *Prober) checkDelivery(from, to *derpmap.DERPNode) func(context.Context, *Result) {
 	return func(ctx context.Context, r *Result) {
 		a, b, err := p.connectPair(ctx, from, to)
 		if err != nil {
@@ -115,7 +117,7 @@ const bandwidthChunk = 64 << 10
 
 // checkBandwidth moves BandwidthSize bytes between two clients on n and
 // reports the transfer time and throughput.
-func (p *Prober) checkBandwidth(n *DERPNode) func(context.Context, *Result) {
+func (p *Prober) checkBandwidth(n *derpmap.DERPNode) func(context.Context, *Result) {
 	return func(ctx context.Context, r *Result) {
 		a, b, err := p.connectPair(ctx, n, n)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
 )
@@ -14,7 +15,7 @@ import (
 // derpPeer is one fresh-key probe client on a node, with its frames read
 // in the background so that the probe can wait on both ends at once.
 type derpPeer struct {
-	node *DERPNode
+	node *derpmap.DERPNode
 	c    *client.Client
 	pkts chan receivedPacket
 	done chan struct{} // closed when the read loop ends; err says why
@@ -34,18 +35,18 @@ type receivedPacket struct {
 // when a mesh key is configured). The client enforces that ServerInfo is
 // the first frame after the handshake. The connection closes when ctx
 // ends.
-func (p *Prober) connect(ctx context.Context, n *DERPNode) (*derpPeer, error) {
+func (p *Prober) connect(ctx context.Context, n *derpmap.DERPNode) (*derpPeer, error) {
 	opts := client.Options{
 		IsProber:    true,
 		MeshKey:     p.meshKeyFor(n),
 		AppName:     "relayctl-probe",
-		Dialer:      n.clientNode().Dialer(),
+		Dialer:      client.NodeDialer(n, p.cfg.PlainHTTP),
 		RecvTimeout: -1, // the probe's context bounds the wait instead
 	}
 	if !p.cfg.PlainHTTP {
-		opts.TLSConfig = n.clientNode().TLSConfig(p.cfg.RootCAs, p.cfg.Now)
+		opts.TLSConfig = client.NodeTLSConfig(n, p.cfg.RootCAs, p.cfg.Now)
 	}
-	url := p.derpURL(n)
+	url := n.URL(p.cfg.PlainHTTP)
 	c, err := client.Dial(ctx, url, key.NewNode(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", n.Name, err)
@@ -95,7 +96,7 @@ func (dp *derpPeer) Close() {
 }
 
 // connectPair dials from and to concurrently.
-func (p *Prober) connectPair(ctx context.Context, from, to *DERPNode) (a, b *derpPeer, err error) {
+func (p *Prober) connectPair(ctx context.Context, from, to *derpmap.DERPNode) (a, b *derpPeer, err error) {
 	var wg sync.WaitGroup
 	var errA, errB error
 	wg.Go(func() { a, errA = p.connect(ctx, from) })

@@ -10,14 +10,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
-	"github.com/relayctl/relayctl/internal/certs"
 	"math/big"
 	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/stunserver"
@@ -89,8 +89,8 @@ func (n *testNode) port() int {
 }
 
 // node describes the test node in a DERP map.
-func (n *testNode) node(name string, region int) *DERPNode {
-	return &DERPNode{
+func (n *testNode) node(name string, region int) *derpmap.DERPNode {
+	return &derpmap.DERPNode{
 		Name: name, RegionID: region, HostName: "localhost", CertName: n.certPin,
 		IPv4: "127.0.0.1", IPv6: "none", STUNPort: n.stunPort, DERPPort: n.port(),
 	}
@@ -153,8 +153,8 @@ func certPinFor(c *x509.Certificate) string {
 	return certs.PinPrefix + hex.EncodeToString(sum[:])
 }
 
-func oneRegionMap(id int, code string, nodes ...*DERPNode) *DERPMap {
-	return &DERPMap{Regions: map[int]*DERPRegion{id: {RegionID: id, RegionCode: code, RegionName: "Region " + code, Nodes: nodes}}}
+func oneRegionMap(id int, code string, nodes ...*derpmap.DERPNode) *derpmap.DERPMap {
+	return &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{id: {RegionID: id, RegionCode: code, RegionName: "Region " + code, Nodes: nodes}}}
 }
 
 func resultsByName(rs []Result) map[string]Result {
@@ -163,13 +163,4 @@ func resultsByName(rs []Result) map[string]Result {
 		m[r.Name] = r
 	}
 	return m
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/key"
 )
 
@@ -18,7 +19,7 @@ import (
 
 // meshKeyFor is the mesh key to present to n: the configured key, or
 // none.
-func (p *Prober) meshKeyFor(n *DERPNode) key.MeshKey {
+func (p *Prober) meshKeyFor(n *derpmap.DERPNode) key.MeshKey {
 	if p.cfg.MeshKey.IsZero() || meshKeyWithheld(p.cfg, n) != "" {
 		return key.MeshKey{}
 	}
@@ -26,13 +27,13 @@ func (p *Prober) meshKeyFor(n *DERPNode) key.MeshKey {
 }
 
 // meshKeyWithheld says why n must not get the mesh key ("" when it may).
-func meshKeyWithheld(cfg Config, n *DERPNode) string {
+func meshKeyWithheld(cfg Config, n *derpmap.DERPNode) string {
 	switch {
 	case !slices.Contains(cfg.MeshRegions, n.RegionID):
 		return fmt.Sprintf("region %d is not a mesh region", n.RegionID)
 	case n.InsecureForTests:
 		return "InsecureForTests is set (its certificate is not checked)"
-	case cfg.PlainHTTP && !n.onThisHost():
+	case cfg.PlainHTTP && !onThisHost(n):
 		return "plain HTTP (TS_DEBUG_USE_DERP_HTTP) to a node that is not on this host"
 	}
 	return ""
@@ -41,7 +42,7 @@ func meshKeyWithheld(cfg Config, n *DERPNode) string {
 // CheckMeshKey lists the nodes of the mesh regions that would not get the
 // mesh key, so a command can refuse to start rather than probe them
 // unprivileged. Nil when there is no key or nothing to object to.
-func (c Config) CheckMeshKey(m *DERPMap) error {
+func (c Config) CheckMeshKey(m *derpmap.DERPMap) error {
 	if c.MeshKey.IsZero() {
 		return nil
 	}
@@ -66,7 +67,7 @@ func (c Config) CheckMeshKey(m *DERPMap) error {
 
 // onThisHost reports whether every address n can be dialed at is a
 // loopback address.
-func (n *DERPNode) onThisHost() bool {
+func onThisHost(n *derpmap.DERPNode) bool {
 	loop := func(s string) bool {
 		a, err := netip.ParseAddr(s)
 		return err == nil && a.Unmap().IsLoopback()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -69,9 +70,9 @@ func (kc *keyCatcher) seen() []key.MeshKey {
 	return append([]key.MeshKey(nil), kc.keys...)
 }
 
-func (kc *keyCatcher) node(name string, region int) *DERPNode {
+func (kc *keyCatcher) node(name string, region int) *derpmap.DERPNode {
 	port := kc.srv.Listener.Addr().(*net.TCPAddr).Port
-	n := &DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: -1, DERPPort: port}
+	n := &derpmap.DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: -1, DERPPort: port}
 	if kc.srv.TLS != nil {
 		n.CertName = certPinFor(kc.srv.TLS.Certificates[0].Leaf)
 	}
@@ -104,7 +105,7 @@ func TestMeshKeyOnlyToMeshRegions(t *testing.T) {
 			kc := startKeyCatcher(t, tc.tls)
 			n := kc.node("n", tc.region)
 			n.InsecureForTests = tc.insecure
-			m := &DERPMap{Regions: map[int]*DERPRegion{tc.region: {RegionID: tc.region, RegionCode: "r", Nodes: []*DERPNode{n}}}}
+			m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{tc.region: {RegionID: tc.region, RegionCode: "r", Nodes: []*derpmap.DERPNode{n}}}}
 			p := New(Config{MeshKey: meshKey, MeshRegions: []int{900}})
 			RunAll(t.Context(), p.Plan(m), RunOptions{Timeout: 2 * time.Second})
 			seen := kc.seen()
@@ -122,25 +123,25 @@ func TestMeshKeyOnlyToMeshRegions(t *testing.T) {
 
 func TestCheckMeshKey(t *testing.T) {
 	meshKey, _ := key.ParseMeshKey(strings.Repeat("ab", 32))
-	node := func(name, host string, insecure bool) *DERPNode {
-		return &DERPNode{Name: name, RegionID: 900, HostName: host, InsecureForTests: insecure}
+	node := func(name, host string, insecure bool) *derpmap.DERPNode {
+		return &derpmap.DERPNode{Name: name, RegionID: 900, HostName: host, InsecureForTests: insecure}
 	}
 	tests := []struct {
 		name    string
 		cfg     Config
-		nodes   []*DERPNode
+		nodes   []*derpmap.DERPNode
 		wantErr string
 	}{
-		{"no_key", Config{}, []*DERPNode{node("a", "derp.example", true)}, ""},
-		{"fine", Config{MeshKey: meshKey, MeshRegions: []int{900}}, []*DERPNode{node("a", "derp.example", false)}, ""},
-		{"insecure", Config{MeshKey: meshKey, MeshRegions: []int{900}}, []*DERPNode{node("a", "derp.example", true)}, "node a: InsecureForTests"},
-		{"plain_http_remote", Config{MeshKey: meshKey, MeshRegions: []int{900}, PlainHTTP: true}, []*DERPNode{node("a", "10.0.0.2", false)}, "node a: plain HTTP"},
-		{"plain_http_loopback", Config{MeshKey: meshKey, MeshRegions: []int{900}, PlainHTTP: true}, []*DERPNode{node("a", "127.0.0.1", false)}, ""},
-		{"missing_region", Config{MeshKey: meshKey, MeshRegions: []int{905}}, []*DERPNode{node("a", "derp.example", false)}, "region 905 is not in the DERP map"},
+		{"no_key", Config{}, []*derpmap.DERPNode{node("a", "derp.example", true)}, ""},
+		{"fine", Config{MeshKey: meshKey, MeshRegions: []int{900}}, []*derpmap.DERPNode{node("a", "derp.example", false)}, ""},
+		{"insecure", Config{MeshKey: meshKey, MeshRegions: []int{900}}, []*derpmap.DERPNode{node("a", "derp.example", true)}, "node a: InsecureForTests"},
+		{"plain_http_remote", Config{MeshKey: meshKey, MeshRegions: []int{900}, PlainHTTP: true}, []*derpmap.DERPNode{node("a", "10.0.0.2", false)}, "node a: plain HTTP"},
+		{"plain_http_loopback", Config{MeshKey: meshKey, MeshRegions: []int{900}, PlainHTTP: true}, []*derpmap.DERPNode{node("a", "127.0.0.1", false)}, ""},
+		{"missing_region", Config{MeshKey: meshKey, MeshRegions: []int{905}}, []*derpmap.DERPNode{node("a", "derp.example", false)}, "region 905 is not in the DERP map"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := &DERPMap{Regions: map[int]*DERPRegion{900: {RegionID: 900, Nodes: tc.nodes}}}
+			m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{900: {RegionID: 900, Nodes: tc.nodes}}}
 			err := tc.cfg.CheckMeshKey(m)
 			if tc.wantErr == "" {
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/metrics"
 )
 
@@ -16,7 +17,7 @@ type MonitorOptions struct {
 	Source string
 	// LoadMap fetches the map before each round. When it fails, the last
 	// good map stays in use and the failure is shown and counted.
-	LoadMap func(ctx context.Context) (*DERPMap, error)
+	LoadMap func(ctx context.Context) (*derpmap.DERPMap, error)
 	Prober  *Prober
 	// Interval between the starts of rounds; 0 means DefaultInterval.
 	Interval time.Duration
@@ -46,7 +47,7 @@ type Monitor struct {
 	started time.Time
 
 	mu        sync.Mutex
-	dm        *DERPMap
+	dm        *derpmap.DERPMap
 	mapErr    string
 	mapErrAt  time.Time
 	probes    map[string]*probeHistory

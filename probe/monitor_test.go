@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 func TestMonitorStatusMetricsHealthz(t *testing.T) {
@@ -18,16 +20,16 @@ func TestMonitorStatusMetricsHealthz(t *testing.T) {
 	bad := good.node("900b", 900)
 	bad.DERPPort = deadTCPPort(t)
 	bad.STUNPort = -1
-	m := &DERPMap{Regions: map[int]*DERPRegion{
-		900: {RegionID: 900, RegionCode: "home", RegionName: "Home Lab", Nodes: []*DERPNode{good.node("900a", 900)}},
-		901: {RegionID: 901, RegionCode: "away", Nodes: []*DERPNode{bad}},
-		902: {RegionID: 902, RegionCode: "soon", Nodes: []*DERPNode{expiring.node("902a", 902)}},
+	m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{
+		900: {RegionID: 900, RegionCode: "home", RegionName: "Home Lab", Nodes: []*derpmap.DERPNode{good.node("900a", 900)}},
+		901: {RegionID: 901, RegionCode: "away", Nodes: []*derpmap.DERPNode{bad}},
+		902: {RegionID: 902, RegionCode: "soon", Nodes: []*derpmap.DERPNode{expiring.node("902a", 902)}},
 	}}
 	m.Regions[901].Nodes[0].RegionID = 901
 	loads := 0
 	mon := NewMonitor(MonitorOptions{
 		Source: "test-map.json",
-		LoadMap: func(context.Context) (*DERPMap, error) {
+		LoadMap: func(context.Context) (*derpmap.DERPMap, error) {
 			loads++
 			if loads == 2 {
 				return nil, errors.New("control plane unreachable")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
@@ -101,7 +102,7 @@ const (
 // all, it measures with ICMP echo and HTTPS GET /derp/latency-check
 // instead. Alongside, it checks for a captive portal and asks the default
 // gateway for UPnP, NAT-PMP and PCP.
-func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckReport, error) {
+func Netcheck(ctx context.Context, m *derpmap.DERPMap, opts NetcheckOptions) (*NetcheckReport, error) {
 	if opts.STUNTimeout <= 0 {
 		opts.STUNTimeout = 3 * time.Second
 	}
@@ -144,7 +145,7 @@ func Netcheck(ctx context.Context, m *DERPMap, opts NetcheckOptions) (*NetcheckR
 
 // preferredRegion picks the region with the lowest latency × score; ties
 // go to the lower region ID.
-func preferredRegion(m *DERPMap, lat map[int]time.Duration) int {
+func preferredRegion(m *derpmap.DERPMap, lat map[int]time.Duration) int {
 	best, bestScore := 0, 0.0
 	for _, id := range m.RegionIDs() {
 		d, ok := lat[id]
@@ -166,7 +167,7 @@ type stunTry struct {
 
 type netchecker struct {
 	p    *Prober
-	m    *DERPMap
+	m    *derpmap.DERPMap
 	opts NetcheckOptions
 
 	emitMu sync.Mutex // serialises OnEvent

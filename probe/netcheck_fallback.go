@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/relay/client"
 )
 
 // maxLatencyCheckBody is how much of /derp/latency-check's body is read.
@@ -43,7 +45,7 @@ func (nc *netchecker) runFallback(ctx context.Context) {
 }
 
 // firstDERPNode is the region's first node that serves DERP, or nil.
-func firstDERPNode(reg *DERPRegion) *DERPNode {
+func firstDERPNode(reg *derpmap.DERPRegion) *derpmap.DERPNode {
 	for _, n := range reg.Nodes {
 		if !n.STUNOnly {
 			return n
@@ -80,21 +82,17 @@ func (nc *netchecker) runHTTPS(ctx context.Context, need []int) {
 // httpsLatency times one GET /derp/latency-check on a fresh connection,
 // from the request being written to the first response byte, so that
 // the TCP and TLS handshakes are not counted.
-func (nc *netchecker) httpsLatency(ctx context.Context, n *DERPNode) (time.Duration, netip.Addr, error) {
+func (nc *netchecker) httpsLatency(ctx context.Context, n *derpmap.DERPNode) (time.Duration, netip.Addr, error) {
 	tr := &http.Transport{
-		DialContext:       n.clientNode().Dialer(),
+		DialContext:       client.NodeDialer(n, nc.opts.PlainHTTP),
 		DisableKeepAlives: true,
 		ForceAttemptHTTP2: false,
 	}
 	if !nc.opts.PlainHTTP {
-		tr.TLSClientConfig = n.clientNode().TLSConfig(nc.opts.RootCAs, time.Now)
+		tr.TLSClientConfig = client.NodeTLSConfig(n, nc.opts.RootCAs, time.Now)
 	}
 	defer tr.CloseIdleConnections()
-	scheme := "https"
-	if nc.opts.PlainHTTP {
-		scheme = "http"
-	}
-	u := scheme + "://" + net.JoinHostPort(n.HostName, strconv.Itoa(n.DERPPortFor(nc.opts.PlainHTTP))) + "/derp/latency-check"
+	u := n.URL(nc.opts.PlainHTTP) + "/latency-check"
 	var wrote, first time.Time
 	var remote netip.Addr
 	trace := &httptrace.ClientTrace{

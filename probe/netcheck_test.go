@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 // slowSTUN answers binding requests after delay, building the
@@ -59,8 +61,8 @@ func fakeSTUN(t *testing.T, delay time.Duration, portShift uint16) int {
 // for port mapping: test traffic stays on loopback.
 func noGateway() (netip.Addr, netip.Addr, error) { return netip.Addr{}, netip.Addr{}, errNoGateway }
 
-func stunOnlyNode(name string, region, port int) *DERPNode {
-	return &DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: port, STUNOnly: true}
+func stunOnlyNode(name string, region, port int) *derpmap.DERPNode {
+	return &derpmap.DERPNode{Name: name, RegionID: region, HostName: "localhost", IPv4: "127.0.0.1", IPv6: "none", STUNPort: port, STUNOnly: true}
 }
 
 func TestNetcheckPicksNearerRegion(t *testing.T) {
@@ -78,12 +80,12 @@ func TestNetcheckPicksNearerRegion(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := &DERPMap{Regions: map[int]*DERPRegion{
-				900: {RegionID: 900, RegionCode: "near", Nodes: []*DERPNode{stunOnlyNode("900a", 900, near.stunPort)}},
-				901: {RegionID: 901, RegionCode: "far", Nodes: []*DERPNode{stunOnlyNode("901a", 901, farPort)}},
+			m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{
+				900: {RegionID: 900, RegionCode: "near", Nodes: []*derpmap.DERPNode{stunOnlyNode("900a", 900, near.stunPort)}},
+				901: {RegionID: 901, RegionCode: "far", Nodes: []*derpmap.DERPNode{stunOnlyNode("901a", 901, farPort)}},
 			}}
 			if tc.score != nil {
-				m.HomeParams = &HomeParams{RegionScore: tc.score}
+				m.HomeParams = &derpmap.DERPHomeParams{RegionScore: tc.score}
 			}
 			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second, DefaultGateway: noGateway})
 			if err != nil {
@@ -159,7 +161,7 @@ func TestNetcheckFallsBackToICMP(t *testing.T) {
 		t.Skipf("no ICMP socket (not root, group outside net.ipv4.ping_group_range): %v", err)
 	}
 	p.Close()
-	n := &DERPNode{Name: "900a", RegionID: 900, HostName: "127.0.0.1", IPv4: "127.0.0.1", IPv6: "none",
+	n := &derpmap.DERPNode{Name: "900a", RegionID: 900, HostName: "127.0.0.1", IPv4: "127.0.0.1", IPv6: "none",
 		STUNPort: deadUDPPort(t), DERPPort: deadTCPPort(t)}
 	var events []NetcheckEvent
 	rep, err := Netcheck(t.Context(), oneRegionMap(900, "home", n), NetcheckOptions{
@@ -201,10 +203,10 @@ func TestNetcheckMappingVariesByDestIP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m := &DERPMap{Regions: map[int]*DERPRegion{}}
+			m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{}}
 			for i, shift := range tc.shifts {
 				id := 900 + i
-				m.Regions[id] = &DERPRegion{RegionID: id, Nodes: []*DERPNode{stunOnlyNode(fmt.Sprint(id), id, fakeSTUN(t, 0, shift))}}
+				m.Regions[id] = &derpmap.DERPRegion{RegionID: id, Nodes: []*derpmap.DERPNode{stunOnlyNode(fmt.Sprint(id), id, fakeSTUN(t, 0, shift))}}
 			}
 			rep, err := Netcheck(t.Context(), m, NetcheckOptions{BindV4: "127.0.0.1:0", STUNTimeout: 2 * time.Second, DefaultGateway: noGateway})
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/key"
 )
 
@@ -70,9 +71,9 @@ func New(cfg Config) *Prober {
 // Probe is one check of one node (or one ordered pair of nodes).
 type Probe struct {
 	Name   string
-	Region *DERPRegion
-	Node   *DERPNode
-	Peer   *DERPNode // destination of a mesh probe; nil otherwise
+	Region *derpmap.DERPRegion
+	Node   *derpmap.DERPNode
+	Peer   *derpmap.DERPNode // destination of a mesh probe; nil otherwise
 	Class  Class
 
 	check func(ctx context.Context, r *Result)
@@ -121,7 +122,7 @@ func fail(ctx context.Context, r *Result, err error) {
 // Plan lists the probes for m: per node STUN (each family it has), TLS,
 // DERP delivery and optionally bandwidth; per ordered pair of distinct
 // nodes in a region, mesh delivery. STUN-only nodes get only STUN probes.
-func (p *Prober) Plan(m *DERPMap) []*Probe {
+func (p *Prober) Plan(m *derpmap.DERPMap) []*Probe {
 	var out []*Probe
 	for _, id := range m.RegionIDs() {
 		if !p.wantRegion(id) {
@@ -143,13 +144,13 @@ func (p *Prober) Plan(m *DERPMap) []*Probe {
 	return out
 }
 
-func (p *Prober) nodeProbes(reg *DERPRegion, n *DERPNode) []*Probe {
+func (p *Prober) nodeProbes(reg *derpmap.DERPRegion, n *derpmap.DERPNode) []*Probe {
 	var out []*Probe
 	if n.STUNPortOrDefault() > 0 {
-		if !n.v4().disabled {
+		if !n.V4().Disabled {
 			out = append(out, p.newProbe(reg, n, nil, ClassSTUN4, p.checkSTUN(n, false)))
 		}
-		if !n.v6().disabled {
+		if !n.V6().Disabled {
 			out = append(out, p.newProbe(reg, n, nil, ClassSTUN6, p.checkSTUN(n, true)))
 		}
 	}
@@ -166,7 +167,7 @@ func (p *Prober) nodeProbes(reg *DERPRegion, n *DERPNode) []*Probe {
 	return out
 }
 
-func (p *Prober) newProbe(reg *DERPRegion, n, peer *DERPNode, c Class, check func(context.Context, *Result)) *Probe {
+func (p *Prober) newProbe(reg *derpmap.DERPRegion, n, peer *derpmap.DERPNode, c Class, check func(context.Context, *Result)) *Probe {
 	peerName := ""
 	if peer != nil {
 		peerName = peer.Name

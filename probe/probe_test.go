@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 func TestProbeHealthyRelayctlNodes(t *testing.T) {
@@ -63,14 +65,14 @@ func TestProbeNamesEachFailure(t *testing.T) {
 	pinned := wrongPin.node("905a", 905)
 	pinned.CertName = good.certPin
 
-	m := &DERPMap{Regions: map[int]*DERPRegion{
-		900: {RegionID: 900, RegionCode: "good", Nodes: []*DERPNode{good.node("900a", 900)}},
-		901: {RegionID: 901, RegionCode: "stopped", Nodes: []*DERPNode{stopped}},
-		902: {RegionID: 902, RegionCode: "mute", Nodes: []*DERPNode{mute.node("902a", 902)}},
-		903: {RegionID: 903, RegionCode: "expired", Nodes: []*DERPNode{expired.node("903a", 903)}},
-		904: {RegionID: 904, RegionCode: "soon", Nodes: []*DERPNode{soon.node("904a", 904)}},
-		905: {RegionID: 905, RegionCode: "pin", Nodes: []*DERPNode{pinned}},
-		906: {RegionID: 906, RegionCode: "split", Nodes: []*DERPNode{meshA.node("906a", 906), meshB.node("906b", 906)}},
+	m := &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{
+		900: {RegionID: 900, RegionCode: "good", Nodes: []*derpmap.DERPNode{good.node("900a", 900)}},
+		901: {RegionID: 901, RegionCode: "stopped", Nodes: []*derpmap.DERPNode{stopped}},
+		902: {RegionID: 902, RegionCode: "mute", Nodes: []*derpmap.DERPNode{mute.node("902a", 902)}},
+		903: {RegionID: 903, RegionCode: "expired", Nodes: []*derpmap.DERPNode{expired.node("903a", 903)}},
+		904: {RegionID: 904, RegionCode: "soon", Nodes: []*derpmap.DERPNode{soon.node("904a", 904)}},
+		905: {RegionID: 905, RegionCode: "pin", Nodes: []*derpmap.DERPNode{pinned}},
+		906: {RegionID: 906, RegionCode: "split", Nodes: []*derpmap.DERPNode{meshA.node("906a", 906), meshB.node("906b", 906)}},
 	}}
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)

@@ -7,14 +7,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 // fakeProbes are n probes running check, in one region.
 func fakeProbes(n int, check func(ctx context.Context, r *Result)) []*Probe {
-	reg := &DERPRegion{RegionID: 900, RegionCode: "t"}
+	reg := &derpmap.DERPRegion{RegionID: 900, RegionCode: "t"}
 	var ps []*Probe
 	for i := range n {
-		node := &DERPNode{Name: fmt.Sprintf("n%d", i)}
+		node := &derpmap.DERPNode{Name: fmt.Sprintf("n%d", i)}
 		ps = append(ps, &Probe{Name: fmt.Sprintf("900/n%d/derp", i), Region: reg, Node: node, Class: ClassDERP, check: check})
 	}
 	return ps

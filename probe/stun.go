@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
@@ -16,7 +17,7 @@ import (
 // request or reply costs this much, not the whole probe.
 const stunResendInterval = 500 * time.Millisecond
 
-func (p *Prober) checkSTUN(n *DERPNode, v6 bool) func(context.Context, *Result) {
+func (p *Prober) checkSTUN(n *derpmap.DERPNode, v6 bool) func(context.Context, *Result) {
 	return func(ctx context.Context, r *Result) {
 		ip, err := p.familyTarget(ctx, n, v6)
 		if errors.Is(err, errNoAddress) {

@@ -9,17 +9,18 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/client"
 )
 
-func (p *Prober) checkTLS(n *DERPNode) func(context.Context, *Result) {
+func (p *Prober) checkTLS(n *derpmap.DERPNode) func(context.Context, *Result) {
 	return func(ctx context.Context, r *Result) {
 		if p.cfg.PlainHTTP {
 			r.Status = StatusSkip
 			r.Detail = "plain HTTP (TS_DEBUG_USE_DERP_HTTP)"
 			return
 		}
-		cfg := n.clientNode().TLSConfig(p.cfg.RootCAs, p.cfg.Now)
+		cfg := client.NodeTLSConfig(n, p.cfg.RootCAs, p.cfg.Now)
 		// Keep what the server presented even when verification fails, so
 		// that the expiry is known for a rejected certificate too.
 		var presented []*x509.Certificate
@@ -28,7 +29,7 @@ func (p *Prober) checkTLS(n *DERPNode) func(context.Context, *Result) {
 			presented = client.WithoutMetaCerts(cs.PeerCertificates)
 			return verify(cs)
 		}
-		addr := net.JoinHostPort(n.clientNode().DialHost(), strconv.Itoa(n.DERPPortFor(false)))
+		addr := net.JoinHostPort(n.DialHost(), strconv.Itoa(n.DERPPortFor(false)))
 		d := tls.Dialer{Config: cfg}
 		start := time.Now()
 		conn, err := d.DialContext(ctx, "tcp", addr)
@@ -49,7 +50,7 @@ func (p *Prober) checkTLS(n *DERPNode) func(context.Context, *Result) {
 // certificate expires within CertWarnBefore, and describes the expiry.
 // Verification already failed expired certificates, except on
 // InsecureForTests nodes, where expiry is only a warning.
-func (p *Prober) judgeExpiry(n *DERPNode, r *Result) {
+func (p *Prober) judgeExpiry(n *derpmap.DERPNode, r *Result) {
 	if r.CertExpiry.IsZero() {
 		return
 	}

@@ -1,4 +1,4 @@
-package probe
+package derpmap
 
 import (
 	"bytes"
@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// FuzzParseDERPMap feeds arbitrary bytes as a DERP map. Parsing must not
+// FuzzParse feeds arbitrary bytes as a DERP map. Parsing must not
 // panic, and a map that validates must survive a JSON round trip: encoded
 // and parsed again, it is still valid and encodes to the same bytes. (The
 // maps themselves may differ where JSON cannot tell: an empty
 // RegionScore object is omitted, so it comes back nil.)
-func FuzzParseDERPMap(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"Regions":{"900":{"RegionID":900,"RegionCode":"test","RegionName":"Test","Nodes":[` +
 		`{"Name":"900a","RegionID":900,"HostName":"127.0.0.1","IPv4":"127.0.0.1","IPv6":"none","DERPPort":3340,"STUNPort":3478}]}}}`))
 	f.Add([]byte(`{"HomeParams":{"RegionScore":{"1":0.5}},"Regions":{"1":{"RegionID":1,"RegionCode":"a","RegionName":"A",` +
@@ -21,7 +21,7 @@ func FuzzParseDERPMap(f *testing.F) {
 	f.Add([]byte(`{"Regions":{"0":null}}`))
 	f.Add([]byte(`{"Regions":{"1":{"RegionID":2,"Nodes":[null]}}}{}`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		m, err := ParseDERPMap(doc)
+		m, err := Parse(doc)
 		if err != nil {
 			if m != nil {
 				t.Fatalf("error %v with a map", err)
@@ -38,7 +38,7 @@ func FuzzParseDERPMap(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a valid map does not encode: %v", err)
 		}
-		again, err := ParseDERPMap(enc)
+		again, err := Parse(enc)
 		if err != nil {
 			t.Fatalf("a valid map, encoded, no longer parses: %v\n%s", err, enc)
 		}

@@ -1,4 +1,4 @@
-package probe
+package derpmap
 
 import (
 	"fmt"
@@ -8,10 +8,6 @@ import (
 
 	"github.com/relayctl/relayctl/internal/certs"
 )
-
-// maxRegionID is the largest region ID Tailscale accepts (2^53-1, so the
-// ID survives a JavaScript number).
-const maxRegionID = 1<<53 - 1
 
 // MapProblem is one fault in a DERP map, located as precisely as possible.
 type MapProblem struct {
@@ -150,7 +146,7 @@ func (v *validator) node(region, i int, n *DERPNode, names map[string]int) {
 	if hex, ok := strings.CutPrefix(n.CertName, certs.PinPrefix); ok && !isLowerHex64(hex) {
 		bad("CertName", "%q: a sha256-raw pin is 64 lowercase hex digits (clients compare it exactly)", n.CertName)
 	}
-	if n.CanPort80 && !n.v4().addr.IsValid() {
+	if n.CanPort80 && !n.V4().Addr.IsValid() {
 		bad("CanPort80", "set, but IPv4 holds no address")
 	}
 	if n.STUNOnly && n.STUNPort == -1 {

@@ -1,4 +1,4 @@
-package probe
+package derpmap
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ const (
 	DefaultMapLoadTimeout = 30 * time.Second
 )
 
-// LoadOptions tune LoadDERPMap. The zero value is usable.
+// LoadOptions tune Load. The zero value is usable.
 type LoadOptions struct {
 	// HTTPClient fetches http(s) sources; nil means a client with
 	// Timeout.
@@ -35,23 +35,40 @@ type LoadOptions struct {
 	HTTPSOnly bool
 }
 
-// LoadDERPMap reads a DERP map from src — a file path, a file:// URL or an
-// http(s):// URL — decodes it and validates it. Errors name src; a map
-// that decodes but is wrong is reported as a *ValidationError.
-func LoadDERPMap(ctx context.Context, src string, opts LoadOptions) (*DERPMap, error) {
+// Load reads a DERP map from src — a file path, a file:// URL or an
+// http(s):// URL — in any format Decode knows, and validates it. Errors
+// name src; a map that decodes but is wrong is reported as a
+// *ValidationError.
+func Load(ctx context.Context, src string, opts LoadOptions) (*DERPMap, error) {
 	b, err := readMapSource(ctx, src, opts)
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeMapDocument(src, b)
+	m, err := decodeValid(src, b)
 	if err != nil {
 		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)
 	}
 	return m, nil
 }
 
-// ParseDERPMap decodes and validates a DERP map JSON document.
-func ParseDERPMap(b []byte) (*DERPMap, error) {
+// decodeValid is Parse for Tailscale's JSON, else Decode and Validate.
+func decodeValid(src string, b []byte) (*DERPMap, error) {
+	if SniffFormat(b) == FormatJSON {
+		return Parse(b)
+	}
+	d, err := Decode(src, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Map.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Format, err)
+	}
+	return d.Map, nil
+}
+
+// Parse decodes and validates a DERP map in Tailscale's JSON, strictly:
+// one document, no comments.
+func Parse(b []byte) (*DERPMap, error) {
 	var m DERPMap
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil {

@@ -1,4 +1,4 @@
-package probe
+package derpmap
 
 import (
 	"os"
@@ -57,7 +57,7 @@ func TestLoadDERPMapEveryFormat(t *testing.T) {
 			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			m, err := LoadDERPMap(t.Context(), path, LoadOptions{})
+			m, err := Load(t.Context(), path, LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func TestLoadDERPMapFormatErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.doc), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := LoadDERPMap(t.Context(), path, LoadOptions{})
+			_, err := Load(t.Context(), path, LoadOptions{})
 			want := strings.ReplaceAll(tt.want, "%s", path)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error %v, want %q", err, want)

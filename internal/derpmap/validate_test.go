@@ -1,6 +1,7 @@
-package probe
+package derpmap
 
 import (
+	"encoding/json"
 	"errors"
 	"github.com/relayctl/relayctl/internal/certs"
 	"net/http"
@@ -48,7 +49,7 @@ func TestValidateNamesRegionNodeAndField(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseDERPMap([]byte(tc.json))
+			_, err := Parse([]byte(tc.json))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -57,7 +58,7 @@ func TestValidateNamesRegionNodeAndField(t *testing.T) {
 }
 
 func TestValidateDuplicateNodeNames(t *testing.T) {
-	_, err := ParseDERPMap([]byte(`{"Regions":{
+	_, err := Parse([]byte(`{"Regions":{
 		"900":{"RegionID":900,"Nodes":[{"Name":"x","RegionID":900,"HostName":"a"}]},
 		"901":{"RegionID":901,"Nodes":[{"Name":"x","RegionID":901,"HostName":"b"},{"Name":"","RegionID":901,"HostName":""}]}}}`))
 	var ve *ValidationError
@@ -113,7 +114,7 @@ func TestLoadDERPMapSources(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := LoadDERPMap(t.Context(), tc.src, LoadOptions{})
+			m, err := Load(t.Context(), tc.src, LoadOptions{})
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -129,4 +130,13 @@ func TestLoadDERPMapSources(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
