@@ -16,7 +16,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/render"
-	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/probe/netcheck"
 	"github.com/spf13/cobra"
 )
 
@@ -105,17 +105,17 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := probe.NetcheckOptions{PlainHTTP: plain, DefaultGateway: netcheckGateway}
+	opts := netcheck.Options{PlainHTTP: plain, DefaultGateway: netcheckGateway}
 	for {
 		start := time.Now()
 		if o.Verbose {
-			opts.OnEvent = func(ev probe.NetcheckEvent) {
+			opts.OnEvent = func(ev netcheck.Event) {
 				fmt.Fprintln(o.streams.ErrOut, formatNetcheckEvent(m, time.Since(start), ev))
 			}
 		}
 		// The spinner would tangle with the probe lines.
 		progress := render.StartProgress(o.streams.ErrOut, !o.Verbose && render.IsTerminal(o.streams.ErrOut), "measuring…")
-		rep, err := probe.Netcheck(ctx, m, opts)
+		rep, err := netcheck.Run(ctx, m, opts)
 		progress.Stop()
 		if ctx.Err() != nil {
 			return nil // interrupted: no half-measured report
@@ -140,7 +140,7 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 }
 
 // writeNetcheck prints one report in the chosen format.
-func writeNetcheck(w io.Writer, format string, m *derpmap.DERPMap, rep *probe.NetcheckReport) error {
+func writeNetcheck(w io.Writer, format string, m *derpmap.DERPMap, rep *netcheck.Report) error {
 	switch format {
 	case netcheckFormatJSON:
 		enc := json.NewEncoder(w)
@@ -155,7 +155,7 @@ func writeNetcheck(w io.Writer, format string, m *derpmap.DERPMap, rep *probe.Ne
 
 // formatNetcheckEvent is one --verbose line: time since the report
 // started, the method, the region, what was asked and what came back.
-func formatNetcheckEvent(m *derpmap.DERPMap, since time.Duration, ev probe.NetcheckEvent) string {
+func formatNetcheckEvent(m *derpmap.DERPMap, since time.Duration, ev netcheck.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "netcheck: +%-6s %-7s", since.Round(time.Millisecond), ev.Method)
 	if ev.Region != 0 {
@@ -185,7 +185,7 @@ func formatNetcheckEvent(m *derpmap.DERPMap, since time.Duration, ev probe.Netch
 var netcheckGateway func() (gateway, self netip.Addr, err error)
 
 // writeNetcheckReport prints the report in `tailscale netcheck`'s layout.
-func writeNetcheckReport(w io.Writer, m *derpmap.DERPMap, r *probe.NetcheckReport) {
+func writeNetcheckReport(w io.Writer, m *derpmap.DERPMap, r *netcheck.Report) {
 	fmt.Fprintf(w, "\nReport:\n")
 	fmt.Fprintf(w, "\t* Time: %s\n", r.Now.Local().Format("2006-01-02 15:04:05.999999999Z07:00"))
 	fmt.Fprintf(w, "\t* UDP: %v\n", r.UDP)
@@ -274,7 +274,7 @@ func regionTitle(id int, reg *derpmap.DERPRegion) string {
 
 // portMappingSummary lists the port-mapping protocols the gateway offers,
 // in Tailscale's words.
-func portMappingSummary(r *probe.NetcheckReport) string {
+func portMappingSummary(r *netcheck.Report) string {
 	if r.UPnP == nil && r.PMP == nil && r.PCP == nil {
 		return "not checked"
 	}
