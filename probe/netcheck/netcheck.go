@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/stunwire"
 	"github.com/relayctl/relayctl/relay/client"
-	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
 // Report is the client's view of the network, with the JSON field
@@ -279,7 +279,7 @@ func (nc *netchecker) send(c *net.UDPConn, region, fam int, dst netip.AddrPort) 
 	nc.mu.Lock()
 	nc.pending[tx] = stunTry{region: region, sent: time.Now()}
 	nc.mu.Unlock()
-	_, err := c.WriteToUDPAddrPort(stunserver.TailscaleRequest(tx), dst)
+	_, err := c.WriteToUDPAddrPort(stunwire.TailscaleRequest(tx), dst)
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
 	if err == nil {
@@ -305,7 +305,7 @@ func (nc *netchecker) readReplies(c *net.UDPConn, fam int) {
 			continue
 		}
 		at := time.Now()
-		tx, mapped, err := stunserver.ParseResponse(buf[:n])
+		tx, mapped, err := stunwire.ParseResponse(buf[:n])
 		if err != nil {
 			continue
 		}

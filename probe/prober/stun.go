@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/stunwire"
 	"github.com/relayctl/relayctl/relay/client"
-	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
 // stunResendInterval spaces STUN retransmissions within one probe; a lost
@@ -31,7 +31,7 @@ func (p *Prober) checkSTUN(n *derpmap.DERPNode, v6 bool) func(context.Context, *
 			return
 		}
 		dst := netip.AddrPortFrom(ip, uint16(n.STUNPortOrDefault()))
-		rtt, mapped, err := STUNRoundTrip(ctx, dst)
+		rtt, mapped, err := stunRoundTrip(ctx, dst)
 		if err != nil {
 			fail(ctx, r, err)
 			return
@@ -41,11 +41,11 @@ func (p *Prober) checkSTUN(n *derpmap.DERPNode, v6 bool) func(context.Context, *
 	}
 }
 
-// STUNRoundTrip sends Tailscale's binding request to dst from a fresh UDP
+// stunRoundTrip sends Tailscale's binding request to dst from a fresh UDP
 // socket, resending every half second until a matching reply arrives or
 // ctx ends. It returns the round trip of the request that was answered and
 // the address the server saw.
-func STUNRoundTrip(ctx context.Context, dst netip.AddrPort) (time.Duration, netip.AddrPort, error) {
+func stunRoundTrip(ctx context.Context, dst netip.AddrPort) (time.Duration, netip.AddrPort, error) {
 	network := "udp4"
 	if dst.Addr().Is6() {
 		network = "udp6"
@@ -70,7 +70,7 @@ func stunExchange(ctx context.Context, conn *net.UDPConn, dst netip.AddrPort) (t
 		var tx [12]byte
 		rand.Read(tx[:])
 		sent[tx] = time.Now()
-		if _, err := conn.WriteToUDPAddrPort(stunserver.TailscaleRequest(tx), dst); err != nil {
+		if _, err := conn.WriteToUDPAddrPort(stunwire.TailscaleRequest(tx), dst); err != nil {
 			lastErr = err
 		}
 		deadline := time.Now().Add(stunResendInterval)
@@ -98,7 +98,7 @@ func stunExchange(ctx context.Context, conn *net.UDPConn, dst netip.AddrPort) (t
 			if from.Addr().Unmap() != dst.Addr().Unmap() || from.Port() != dst.Port() {
 				continue
 			}
-			txID, mapped, perr := stunserver.ParseResponse(buf[:nr])
+			txID, mapped, perr := stunwire.ParseResponse(buf[:nr])
 			at, ok := sent[txID]
 			if !ok {
 				continue

@@ -1,4 +1,4 @@
-package stunserver
+package stunwire
 
 import (
 	"bytes"
@@ -61,7 +61,7 @@ func TestAppendReplyTailscaleExactBytes(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := appendReply(nil, TailscaleRequest(testTxID), tt.client)
+			got, ok := AppendReply(nil, TailscaleRequest(testTxID), tt.client)
 			if !ok {
 				t.Fatal("Tailscale request got no reply")
 			}
@@ -167,7 +167,7 @@ func TestAppendReplyRFC5389DecodedByPion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := rfcRequest(t, tt.setters...)
-			reply, ok := appendReply(nil, req.Raw, tt.client)
+			reply, ok := AppendReply(nil, req.Raw, tt.client)
 			if !ok {
 				t.Fatal("RFC 5389 request got no reply")
 			}
@@ -212,26 +212,26 @@ func checkPionReply(t testing.TB, reply []byte, txID [stun.TransactionIDSize]byt
 }
 
 func TestAppendReplyDoesNotAllocate(t *testing.T) {
-	buf := make([]byte, 0, maxReplyLen)
+	buf := make([]byte, 0, MaxReplyLen)
 	client := netip.MustParseAddrPort("[2001:db8::1]:41641")
 	for _, req := range [][]byte{TailscaleRequest(testTxID), rfcRequest(t, stun.Fingerprint).Raw} {
 		allocs := testing.AllocsPerRun(100, func() {
-			if _, ok := appendReply(buf[:0], req, client); !ok {
+			if _, ok := AppendReply(buf[:0], req, client); !ok {
 				t.Fatal("no reply")
 			}
 		})
 		if allocs != 0 {
-			t.Errorf("appendReply allocates %.1f times per request", allocs)
+			t.Errorf("AppendReply allocates %.1f times per request", allocs)
 		}
 	}
 }
 
 func BenchmarkAppendReply(b *testing.B) {
-	buf := make([]byte, 0, maxReplyLen)
+	buf := make([]byte, 0, MaxReplyLen)
 	req := TailscaleRequest(testTxID)
 	client := netip.MustParseAddrPort("198.51.100.4:41641")
 	b.ReportAllocs()
 	for b.Loop() {
-		appendReply(buf[:0], req, client)
+		AppendReply(buf[:0], req, client)
 	}
 }

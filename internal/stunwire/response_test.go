@@ -1,4 +1,4 @@
-package stunserver
+package stunwire
 
 import (
 	"encoding/hex"

@@ -1,4 +1,4 @@
-package stunserver
+package stunwire
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"github.com/pion/stun/v2"
 )
 
-// FuzzHandleRequest feeds arbitrary datagrams from arbitrary clients to the
-// request handling. Seeds live in testdata/fuzz/FuzzHandleRequest.
-func FuzzHandleRequest(f *testing.F) {
+// FuzzAppendReply feeds arbitrary datagrams from arbitrary clients to the
+// request handling. Seeds live in testdata/fuzz/FuzzAppendReply.
+func FuzzAppendReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, req, clientIP []byte, clientPort uint16) {
 		ip, ok := netip.AddrFromSlice(clientIP)
 		if !ok {
@@ -20,7 +20,7 @@ func FuzzHandleRequest(f *testing.F) {
 		client := netip.AddrPortFrom(ip, clientPort)
 		reqCopy := bytes.Clone(req)
 
-		reply, answered := appendReply(make([]byte, 0, maxReplyLen), req, client)
+		reply, answered := AppendReply(make([]byte, 0, MaxReplyLen), req, client)
 		if !bytes.Equal(req, reqCopy) {
 			t.Fatal("handling modified the request")
 		}
@@ -39,8 +39,8 @@ func FuzzHandleRequest(f *testing.F) {
 		default:
 			t.Fatalf("reply is %d bytes: %x", len(reply), reply)
 		}
-		if cap(reply) != maxReplyLen {
-			t.Fatalf("reply outgrew its %d-byte buffer", maxReplyLen)
+		if cap(reply) != MaxReplyLen {
+			t.Fatalf("reply outgrew its %d-byte buffer", MaxReplyLen)
 		}
 		txID, mapped, err := ParseResponse(reply)
 		if err != nil {
@@ -63,7 +63,7 @@ func FuzzHandleRequest(f *testing.F) {
 		}
 		// A server must never answer a reply, or two of them could be made
 		// to bounce packets between each other.
-		if _, again := appendReply(nil, reply, client); again {
+		if _, again := AppendReply(nil, reply, client); again {
 			t.Fatal("the server answers its own reply")
 		}
 	})

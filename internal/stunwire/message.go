@@ -1,4 +1,9 @@
-package stunserver
+// Package stunwire is the STUN message format (RFC 5389) as Tailscale and
+// derper use it, both sides: AppendReply answers a binding request the
+// way relay/stunserver serves it, TailscaleRequest and ParseResponse are
+// the client's side that the prober and netcheck use. Byte layouts are
+// given beside the code that reads or writes them.
+package stunwire
 
 import (
 	"encoding/binary"
@@ -36,9 +41,9 @@ const (
 	familyIPv4 = 0x01
 	familyIPv6 = 0x02
 
-	// maxReplyLen is the longest reply we build: header, an IPv6
+	// MaxReplyLen is the longest reply we build: header, an IPv6
 	// XOR-MAPPED-ADDRESS (4+20) and a FINGERPRINT.
-	maxReplyLen = headerLen + 24 + fingerprintAttrLen
+	MaxReplyLen = headerLen + 24 + fingerprintAttrLen
 )
 
 // isSTUN reports whether b has a STUN header: long enough, top two bits of
@@ -176,9 +181,9 @@ func appendBindingSuccess(dst []byte, r bindingRequest, client netip.AddrPort) [
 	return dst
 }
 
-// appendReply is the whole request handling, without a socket: the reply
+// AppendReply is the whole request handling, without a socket: the reply
 // to req from client appended to dst, or false when req gets no answer.
-func appendReply(dst, req []byte, client netip.AddrPort) ([]byte, bool) {
+func AppendReply(dst, req []byte, client netip.AddrPort) ([]byte, bool) {
 	r, ok := parseBindingRequest(req)
 	if !ok || !client.Addr().IsValid() {
 		return dst, false
