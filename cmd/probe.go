@@ -185,7 +185,7 @@ func (o *probeOptions) proberConfig(m *derpmap.DERPMap) (prober.Config, error) {
 	if err != nil {
 		return prober.Config{}, err
 	}
-	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	meshKey, err := meshKeyFlag(o.MeshPSKFile)
 	if err != nil {
 		return prober.Config{}, err
 	}
