@@ -4,9 +4,8 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/spf13/cobra"
-
-	"github.com/relayctl/relayctl/probe"
 )
 
 // fixedValues completes a flag from a fixed list.
@@ -42,7 +41,7 @@ func completeRegions(c *cobra.Command, _ []string, _ string) ([]cobra.Completion
 	if src == "" {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := probe.LoadDERPMap(context.Background(), src, probe.LoadOptions{})
+	m, err := derpmap.Load(context.Background(), src, derpmap.LoadOptions{})
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/relayctl/relayctl/internal/metrics"
-	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/probe/monitor"
 )
 
 // TestMetricsFollowPrometheusConventions scrapes /metrics on
@@ -45,7 +45,7 @@ func TestMetricsFollowPrometheusConventions(t *testing.T) {
 
 	// The prober's series, as its /metrics serves them.
 	var probeOut bytes.Buffer
-	if err := probe.NewMetrics(metrics.NewRegistry()).WritePrometheus(&probeOut); err != nil {
+	if err := monitor.NewMetrics(metrics.NewRegistry()).WritePrometheus(&probeOut); err != nil {
 		t.Fatal(err)
 	}
 	served := familyNames(string(body) + probeOut.String())

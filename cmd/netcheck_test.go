@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/probe/netcheck"
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
@@ -141,7 +141,7 @@ func TestPortMappingSummary(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := portMappingSummary(&probe.NetcheckReport{UPnP: tc.upnp, PMP: tc.pmp, PCP: tc.pcp}); got != tc.want {
+			if got := portMappingSummary(&netcheck.Report{UPnP: tc.upnp, PMP: tc.pmp, PCP: tc.pcp}); got != tc.want {
 				t.Errorf("portMappingSummary = %q, want %q", got, tc.want)
 			}
 		})

@@ -14,12 +14,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/render"
-	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/probe/monitor"
+	"github.com/relayctl/relayctl/probe/prober"
 	"github.com/relayctl/relayctl/relay/web"
+	"github.com/spf13/cobra"
 )
 
 // probeOptions are the settings of `relayctl probe`.
@@ -89,14 +90,14 @@ it shows the DERP map source without credentials or query.`,
 	f.StringVar(&o.DERPMap, "derp-map", "", "DERP map (JSON, inventory, Tailscale policy file or headscale YAML): a file path, file:// URL or http(s):// URL (required)")
 	f.BoolVar(&o.Once, "once", false, "probe once, print the results and exit (0 when all pass)")
 	f.BoolVar(&o.JSON, "json", false, "with --once: print one JSON document on stdout")
-	f.DurationVar(&o.Interval, "interval", probe.DefaultInterval, "time between probe rounds (continuous mode)")
+	f.DurationVar(&o.Interval, "interval", monitor.DefaultInterval, "time between probe rounds (continuous mode)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8030", "status page, /metrics and /healthz listen address (continuous mode); loopback by default, :8030 for every interface")
 	f.StringSliceVar(&o.Regions, "regions", nil, "probe only these regions, by ID or RegionCode (comma-separated)")
 	f.StringVar(&o.MeshPSKFile, "mesh-psk-file", "", "mesh key file: probe clients become mesh-privileged on the nodes of --mesh-regions (needed where nodes admit only known clients)")
 	f.StringSliceVar(&o.MeshRegions, "mesh-regions", nil, "regions (ID or RegionCode) whose nodes share the --mesh-psk-file key; no other node ever sees it (default: --regions)")
 	f.IntVar(&o.BandwidthSize, "bandwidth-size", 0, "also measure bandwidth on each node by moving this many bytes; 0 disables")
-	f.DurationVar(&o.Timeout, "timeout", probe.DefaultTimeout, "time limit for each probe (capped at 80% of --interval)")
-	f.IntVar(&o.Parallel, "parallel", probe.DefaultParallel, "probes run at once")
+	f.DurationVar(&o.Timeout, "timeout", prober.DefaultTimeout, "time limit for each probe (capped at 80% of --interval)")
+	f.IntVar(&o.Parallel, "parallel", prober.DefaultParallel, "probes run at once")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return c
@@ -142,8 +143,8 @@ func plainHTTPFromEnv() (bool, error) {
 
 // loadDERPMapFlag loads --derp-map; any failure is bad configuration.
 // httpsOnly (a mesh key is in use) refuses redirects that leave https.
-func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*probe.DERPMap, error) {
-	m, err := probe.LoadDERPMap(ctx, src, probe.LoadOptions{HTTPSOnly: httpsOnly})
+func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*derpmap.DERPMap, error) {
+	m, err := derpmap.Load(ctx, src, derpmap.LoadOptions{HTTPSOnly: httpsOnly})
 	if err != nil {
 		return nil, usageErrorf("--derp-map: %v", err)
 	}
@@ -151,7 +152,7 @@ func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*probe.DE
 }
 
 // resolveRegions turns --regions entries (IDs or codes) into region IDs.
-func resolveRegions(m *probe.DERPMap, names []string) ([]int, error) {
+func resolveRegions(m *derpmap.DERPMap, names []string) ([]int, error) {
 	var ids []int
 	for _, name := range names {
 		name = strings.TrimSpace(name)
@@ -175,29 +176,29 @@ func resolveRegions(m *probe.DERPMap, names []string) ([]int, error) {
 	return ids, nil
 }
 
-func (o *probeOptions) proberConfig(m *probe.DERPMap) (probe.Config, error) {
+func (o *probeOptions) proberConfig(m *derpmap.DERPMap) (prober.Config, error) {
 	plain, err := plainHTTPFromEnv()
 	if err != nil {
-		return probe.Config{}, err
+		return prober.Config{}, err
 	}
 	regions, err := resolveRegions(m, o.Regions)
 	if err != nil {
-		return probe.Config{}, err
+		return prober.Config{}, err
 	}
-	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	meshKey, err := meshKeyFlag(o.MeshPSKFile)
 	if err != nil {
-		return probe.Config{}, err
+		return prober.Config{}, err
 	}
-	cfg := probe.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}
+	cfg := prober.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}
 	if !meshKey.IsZero() {
 		cfg.MeshRegions = regions
 		if len(o.MeshRegions) > 0 {
 			if cfg.MeshRegions, err = resolveRegions(m, o.MeshRegions); err != nil {
-				return probe.Config{}, usageErrorf("--mesh-regions: %v", strings.TrimPrefix(err.Error(), "--regions: "))
+				return prober.Config{}, usageErrorf("--mesh-regions: %v", strings.TrimPrefix(err.Error(), "--regions: "))
 			}
 		}
 		if err := cfg.CheckMeshKey(m); err != nil {
-			return probe.Config{}, usageErrorf("--mesh-psk-file: %v", err)
+			return prober.Config{}, usageErrorf("--mesh-psk-file: %v", err)
 		}
 	}
 	return cfg, nil
@@ -224,25 +225,25 @@ func runProbe(ctx context.Context, o *probeOptions) error {
 		return err
 	}
 	cfg.Logger = logger
-	prober := probe.New(cfg)
+	p := prober.New(cfg)
 	if o.Once {
-		return probeOnce(ctx, o, m, prober)
+		return probeOnce(ctx, o, m, p)
 	}
-	return probeContinuously(ctx, o, prober, logger)
+	return probeContinuously(ctx, o, p, logger)
 }
 
-func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *probe.Prober) error {
-	probes := prober.Plan(m)
+func probeOnce(ctx context.Context, o *probeOptions, m *derpmap.DERPMap, p *prober.Prober) error {
+	probes := p.Plan(m)
 	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), fmt.Sprintf("probing 0/%d", len(probes)))
-	results := probe.RunAll(ctx, probes, probe.RunOptions{
+	results := prober.RunAll(ctx, probes, prober.RunOptions{
 		Parallel: o.Parallel,
 		Timeout:  o.Timeout,
-		OnResult: func(done, total int, r probe.Result) {
+		OnResult: func(done, total int, r prober.Result) {
 			progress.Set("probing %d/%d: %s %s", done, total, r.Name, r.Status)
 		},
 	})
 	progress.Stop()
-	report := probe.NewReport(logging.RedactURL(o.DERPMap), time.Now().UTC(), withHints(results))
+	report := prober.NewReport(logging.RedactURL(o.DERPMap), time.Now().UTC(), withHints(results))
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)
 		enc.SetIndent("", "  ")
@@ -259,8 +260,8 @@ func probeOnce(ctx context.Context, o *probeOptions, m *probe.DERPMap, prober *p
 }
 
 // writeProbeTables prints one table per region and a summary line.
-func writeProbeTables(w io.Writer, mode render.Mode, m *probe.DERPMap, report probe.Report) {
-	byRegion := map[int][]probe.Result{}
+func writeProbeTables(w io.Writer, mode render.Mode, m *derpmap.DERPMap, report prober.Report) {
+	byRegion := map[int][]prober.Result{}
 	for _, r := range report.Results {
 		byRegion[r.Region] = append(byRegion[r.Region], r)
 	}
@@ -287,24 +288,24 @@ func writeProbeTables(w io.Writer, mode render.Mode, m *probe.DERPMap, report pr
 	fmt.Fprintln(w, report.Summary.String())
 }
 
-func probeRow(r probe.Result) []render.Cell {
+func probeRow(r prober.Result) []render.Cell {
 	node := r.Node
 	if r.Peer != "" {
 		node = r.Node + " → " + r.Peer
 	}
 	status := render.Cell{Text: string(r.Status)}
 	switch r.Status {
-	case probe.StatusOK:
+	case prober.StatusOK:
 		status.Tone = render.Good
-	case probe.StatusWarn:
+	case prober.StatusWarn:
 		status = render.Cell{Text: "WARN", Tone: render.Warn}
-	case probe.StatusFail:
+	case prober.StatusFail:
 		status = render.Cell{Text: "FAIL", Tone: render.Bad}
-	case probe.StatusSkip:
+	case prober.StatusSkip:
 		status.Tone = render.Faint
 	}
 	latency := ""
-	if r.Latency > 0 && r.Status != probe.StatusFail {
+	if r.Latency > 0 && r.Status != prober.StatusFail {
 		latency = formatLatency(r.Latency)
 	}
 	detail := render.Cell{Text: r.Detail, Tone: render.Faint}
@@ -319,17 +320,17 @@ func formatLatency(d time.Duration) string {
 	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 }
 
-func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Prober, logger *slog.Logger) error {
+func probeContinuously(ctx context.Context, o *probeOptions, p *prober.Prober, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	mon := probe.NewMonitor(probe.MonitorOptions{
+	mon := monitor.New(monitor.Options{
 		Source: logging.RedactURL(o.DERPMap),
-		LoadMap: func(ctx context.Context) (*probe.DERPMap, error) {
-			return probe.LoadDERPMap(ctx, o.DERPMap, probe.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
+		LoadMap: func(ctx context.Context) (*derpmap.DERPMap, error) {
+			return derpmap.Load(ctx, o.DERPMap, derpmap.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
 		},
-		Prober:   prober,
+		Prober:   p,
 		Interval: o.Interval,
-		Run:      probe.RunOptions{Parallel: o.Parallel, Timeout: o.Timeout},
+		Run:      prober.RunOptions{Parallel: o.Parallel, Timeout: o.Timeout},
 		Logger:   logger,
 	})
 	ln, err := net.Listen("tcp", o.Listen)

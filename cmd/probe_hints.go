@@ -3,7 +3,7 @@ package cmd
 import (
 	"strings"
 
-	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/probe/prober"
 )
 
 // probeHints explain TLS failures whose bare message does not say what
@@ -19,7 +19,7 @@ var probeHints = []struct{ symptom, hint string }{
 }
 
 // withHints adds the hint for each result's error, where one applies.
-func withHints(results []probe.Result) []probe.Result {
+func withHints(results []prober.Result) []prober.Result {
 	for i, r := range results {
 		for _, h := range probeHints {
 			if strings.Contains(r.Error, h.symptom) {

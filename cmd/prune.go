@@ -10,18 +10,16 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/relayctl/relayctl/internal/certs"
-	"github.com/relayctl/relayctl/internal/keyfile"
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/relay/admin"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/spf13/cobra"
 )
 
 type pruneOptions struct {
@@ -111,7 +109,7 @@ func (o *pruneOptions) complete() error {
 	if chosen == 0 && !o.List {
 		return usageErrorf("choose the peers to close: --peer nodekey:…, --not-ideal or --all (or --list to only list)")
 	}
-	if pin, ok := strings.CutPrefix(o.CertName, certs.PinPrefix); ok && !isLowerHex64(pin) {
+	if strings.HasPrefix(o.CertName, certs.PinPrefix) && !certs.ValidPin(o.CertName) {
 		return usageErrorf("--cert-name %q: a sha256-raw pin is 64 lowercase hex digits, as in the DERP map", o.CertName)
 	}
 	for _, p := range o.Peers {
@@ -139,23 +137,15 @@ type prunedPeer struct {
 }
 
 func runPrune(ctx context.Context, o *pruneOptions) error {
-	meshKey, err := readMeshKeyFile(o.MeshPSKFile)
+	meshKey, err := meshKeyFlag(o.MeshPSKFile)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	copts := client.Options{MeshKey: meshKey}
-	if o.CertName != "" {
-		copts.TLSConfig = pinnedTLSConfig(o.Server, o.CertName)
-	}
-	c, err := client.Dial(ctx, o.Server, key.NewNode(), copts)
+	c, err := dialPrune(ctx, o, meshKey)
 	if err != nil {
-		var unknownCA x509.UnknownAuthorityError
-		if o.CertName == "" && errors.As(err, &unknownCA) {
-			return fmt.Errorf("connect to %s: %w (a self-signed relay: pass --cert-name with the CertName its DERP map node has, sha256-raw:…, as relayctl certgen and serve --certmode manual print it)", o.Server, err)
-		}
-		return fmt.Errorf("connect to %s: %w", o.Server, err)
+		return err
 	}
 	defer c.Close()
 	sess, err := admin.Watch(c)
@@ -167,9 +157,55 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Server, err)
 	}
+	report, targets := planPrune(o, peers)
+	switch {
+	case o.DryRun:
+		setAction(&report, "close", "would-close")
+	case o.List: // only lists, even with peers chosen
+		setAction(&report, "close", "keep")
+	case len(targets) > 0:
+		closed, err := sess.Close(ctx, targets)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.Server, err)
+		}
+		for i, p := range report.Peers {
+			switch {
+			case p.Action != "close":
+			case closed[p.Key]:
+				report.Peers[i].Action = "closed"
+			default:
+				report.Peers[i].Action = "not-confirmed"
+			}
+		}
+	}
+	if err := renderPrune(o, report); err != nil {
+		return err
+	}
+	return report.err()
+}
 
-	report := pruneReport{Server: o.Server}
-	var targets []key.NodePublic
+// dialPrune connects to --server as a mesh-privileged client.
+func dialPrune(ctx context.Context, o *pruneOptions, meshKey key.MeshKey) (*client.Client, error) {
+	copts := client.Options{MeshKey: meshKey}
+	if o.CertName != "" {
+		copts.TLSConfig = pinnedTLSConfig(o.Server, o.CertName)
+	}
+	c, err := client.Dial(ctx, o.Server, key.NewNode(), copts)
+	if err != nil {
+		var unknownCA x509.UnknownAuthorityError
+		if o.CertName == "" && errors.As(err, &unknownCA) {
+			return nil, fmt.Errorf("connect to %s: %w (a self-signed relay: pass --cert-name with the CertName its DERP map node has, sha256-raw:…, as relayctl certgen and serve --certmode manual print it)", o.Server, err)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", o.Server, err)
+	}
+	return c, nil
+}
+
+// planPrune marks the peers --peer, --all or --not-ideal choose ("close")
+// and lists the --peer keys the relay does not have. Other nodes' mesh
+// connections are never chosen by --all or --not-ideal.
+func planPrune(o *pruneOptions, peers []admin.Peer) (report pruneReport, targets []key.NodePublic) {
+	report.Server = o.Server
 	wanted := map[key.NodePublic]bool{}
 	for _, k := range o.peerKeys {
 		wanted[k] = true
@@ -189,34 +225,16 @@ func runPrune(ctx context.Context, o *pruneOptions) error {
 	for k := range wanted {
 		report.Missing = append(report.Missing, k.String())
 	}
+	return report, targets
+}
 
-	switch {
-	case o.DryRun:
-		setAction(&report, "close", "would-close")
-	case o.List: // only lists, even with peers chosen
-		setAction(&report, "close", "keep")
-	case len(targets) > 0:
-		closed, err := sess.Close(ctx, targets)
-		if err != nil {
-			return fmt.Errorf("%s: %w", o.Server, err)
-		}
-		for i := range report.Peers {
-			if report.Peers[i].Action == "close" {
-				if closed[report.Peers[i].Key] {
-					report.Peers[i].Action = "closed"
-				} else {
-					report.Peers[i].Action = "not-confirmed"
-				}
-			}
-		}
+// err is prune's outcome: a --peer the relay does not have, or a close
+// the relay did not confirm, fails the command.
+func (r pruneReport) err() error {
+	if len(r.Missing) > 0 {
+		return fmt.Errorf("not connected to %s: %s", r.Server, strings.Join(r.Missing, ", "))
 	}
-	if err := renderPrune(o, report); err != nil {
-		return err
-	}
-	if len(report.Missing) > 0 {
-		return fmt.Errorf("not connected to %s: %s", o.Server, strings.Join(report.Missing, ", "))
-	}
-	for _, p := range report.Peers {
+	for _, p := range r.Peers {
 		if p.Action == "not-confirmed" {
 			return errors.New("the relay did not confirm every close; run again with --list")
 		}
@@ -264,22 +282,6 @@ func writePruneTable(w io.Writer, r pruneReport) error {
 	return err
 }
 
-// readMeshKeyFile reads and checks a mesh PSK file for a client command.
-func readMeshKeyFile(path string) (key.MeshKey, error) {
-	if err := keyfile.CheckPrivate(path); err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	k, err := key.ParseMeshKey(string(b))
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v", path, err)
-	}
-	return k, nil
-}
-
 // pinnedTLSConfig checks the relay's certificate as a Tailscale client
 // does for a DERP map node with this CertName (a sha256-raw pin, or the
 // name to verify the chain for).
@@ -288,19 +290,7 @@ func pinnedTLSConfig(server, certName string) *tls.Config {
 	if u, err := url.Parse(server); err == nil {
 		host = u.Hostname()
 	}
-	return client.Node{HostName: host, CertName: certName}.TLSConfig(nil, nil)
-}
-
-func isLowerHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return client.NodeTLSConfig(&derpmap.DERPNode{HostName: host, CertName: certName}, nil, nil)
 }
 
 // isLoopbackName reports whether host is localhost or a loopback IP.

@@ -29,7 +29,6 @@ import (
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/internal/statedir"
 	"github.com/relayctl/relayctl/relay/acmecert"
-	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/web"
@@ -227,24 +226,6 @@ func (o *serveOptions) keyFile() (path string, cleanup func(), err error) {
 		return "", nil, usageErrorf("cannot find a state directory for the key file (set --key-file): %v", err)
 	}
 	return filepath.Join(dir, "relay-key.json"), func() {}, nil
-}
-
-func loadMeshKey(path string) (key.MeshKey, error) {
-	if path == "" {
-		return key.MeshKey{}, nil
-	}
-	if err := keyfile.CheckPrivate(path); err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	k, err := key.ParseMeshKey(string(b))
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v (make one with: relayctl keygen > %s)", path, err, path)
-	}
-	return k, nil
 }
 
 // runServe runs the relay until ctx is cancelled or SIGINT/SIGTERM.

@@ -76,7 +76,7 @@ func meshKeyFromEnv() (key.MeshKey, bool, error) {
 // variable; from says which one was used ("" for neither).
 func loadMeshKeyOrEnv(path string) (k key.MeshKey, from string, err error) {
 	if path != "" {
-		k, err = loadMeshKey(path)
+		k, err = meshKeyFlag(path)
 		return k, path, err
 	}
 	k, ok, err := meshKeyFromEnv()

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -122,11 +121,7 @@ func (o *serveOptions) setupTLS(serverKey key.NodePublic, logger *slog.Logger, r
 			get, ts.acmeHTTP, ts.run, ts.health = m.GetCertificate, m.HTTPHandler, m.Run, m.Health().Err
 			node := o.derpMapNode(lns)
 			node.HostName, node.IP = o.Hostname, netip.MustParseAddr(ip)
-			var dn *derpmap.DERPNode
-			for _, r := range node.Map().Regions {
-				dn = r.Nodes[0]
-			}
-			snippet, err := json.Marshal(dn)
+			snippet, err := derpmap.RenderNode(node.Node())
 			if err != nil {
 				return nil, err
 			}

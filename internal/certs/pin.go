@@ -26,3 +26,19 @@ func CertName(der []byte) string {
 func IsMetaCert(c *x509.Certificate) bool {
 	return strings.HasPrefix(c.Subject.CommonName, MetaCertPrefix)
 }
+
+// ValidPin reports whether certName is a well-formed pin: PinPrefix and 64
+// lowercase hex digits. Clients compare the hex exactly, so an upper-case
+// pin never matches.
+func ValidPin(certName string) bool {
+	h, ok := strings.CutPrefix(certName, PinPrefix)
+	if !ok || len(h) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -56,3 +56,29 @@ func TestIsMetaCert(t *testing.T) {
 		t.Error("leaf taken for a metacert")
 	}
 }
+
+func TestValidPin(t *testing.T) {
+	good := CertName([]byte("abc"))
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"certname", good, true},
+		{"upper_case", strings.ToUpper(good[:len(PinPrefix)]) + good[len(PinPrefix):], false},
+		{"upper_hex", PinPrefix + strings.ToUpper(good[len(PinPrefix):]), false},
+		{"short", good[:len(good)-1], false},
+		{"long", good + "0", false},
+		{"not_hex", good[:len(good)-1] + "g", false},
+		{"no_prefix", good[len(PinPrefix):], false},
+		{"name", "derp.example.net", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidPin(tt.in); got != tt.want {
+				t.Errorf("ValidPin(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}

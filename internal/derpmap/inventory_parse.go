@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/relayctl/relayctl/internal/certs"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -328,7 +329,7 @@ func (p *invParser) trust(src *NodeSource, v *yaml.Node, what string) {
 	case s == certPending:
 		src.Trust = TrustPending
 	case strings.HasPrefix(s, PinPrefix):
-		if !validPin(s) {
+		if !certs.ValidPin(s) {
 			p.bad(v, "%s: cert %q: a pin is %s and 64 lowercase hex digits (clients compare it exactly)", what, s, PinPrefix)
 			return
 		}

@@ -1,6 +1,7 @@
 package derpmap
 
 import (
+	"cmp"
 	"net/netip"
 	"strconv"
 )
@@ -23,29 +24,25 @@ type SingleNode struct {
 	STUNPort   int // 0 means 3478, -1 no STUN
 }
 
-// Map builds the one-region DERP map for n. The node's IP goes into IPv4
-// or IPv6 by family; the other family is left empty rather than "none", so
-// clients may still find it through DNS when HostName is a name, and
-// derpprobe does not report a probe of "none" as failing.
+// Map builds the one-region DERP map for n.
 func (n SingleNode) Map() *DERPMap {
-	id := n.RegionID
-	if id == 0 {
-		id = DefaultRegionID
-	}
-	code := n.RegionCode
-	if code == "" {
-		code = "custom"
-	}
-	name := n.RegionName
-	if name == "" {
-		name = n.HostName
-	}
-	nodeName := n.NodeName
-	if nodeName == "" {
-		nodeName = strconv.Itoa(id) + "a"
-	}
+	node := n.Node()
+	return &DERPMap{Regions: map[int]*DERPRegion{node.RegionID: {
+		RegionID:   node.RegionID,
+		RegionCode: cmp.Or(n.RegionCode, "custom"),
+		RegionName: cmp.Or(n.RegionName, n.HostName),
+		Nodes:      []*DERPNode{node},
+	}}}
+}
+
+// Node is n's DERP map node. The node's IP goes into IPv4 or IPv6 by
+// family; the other family is left empty rather than "none", so clients
+// may still find it through DNS when HostName is a name, and derpprobe
+// does not report a probe of "none" as failing.
+func (n SingleNode) Node() *DERPNode {
+	id := cmp.Or(n.RegionID, DefaultRegionID)
 	node := &DERPNode{
-		Name:     nodeName,
+		Name:     cmp.Or(n.NodeName, strconv.Itoa(id)+"a"),
 		RegionID: id,
 		HostName: n.HostName,
 		CertName: n.CertName,
@@ -60,10 +57,5 @@ func (n SingleNode) Map() *DERPMap {
 			node.IPv6 = ip.String()
 		}
 	}
-	return &DERPMap{Regions: map[int]*DERPRegion{id: {
-		RegionID:   id,
-		RegionCode: code,
-		RegionName: name,
-		Nodes:      []*DERPNode{node},
-	}}}
+	return node
 }

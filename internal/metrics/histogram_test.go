@@ -52,3 +52,36 @@ func BenchmarkHistogramObserveParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestHistogramVecExposition: each label set is its own series, label
+// values are escaped, and le joins the series' labels.
+func TestHistogramVecExposition(t *testing.T) {
+	r := NewRegistry()
+	v := r.HistogramVec("probe_latency_seconds", "latency", []float64{0.01, 0.1}, "region", "node")
+	v.With("900", "a").Observe(0.005)
+	v.With("900", "a").Observe(0.05)
+	v.With("901", `b"\`).Observe(1)
+	if v.With("900", "a") != v.With("900", "a") {
+		t.Error("With returned two histograms for one label set")
+	}
+	var b strings.Builder
+	if err := r.WritePrometheus(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `# HELP probe_latency_seconds latency
+# TYPE probe_latency_seconds histogram
+probe_latency_seconds_bucket{region="900",node="a",le="0.01"} 1
+probe_latency_seconds_bucket{region="900",node="a",le="0.1"} 2
+probe_latency_seconds_bucket{region="900",node="a",le="+Inf"} 2
+probe_latency_seconds_sum{region="900",node="a"} 0.055
+probe_latency_seconds_count{region="900",node="a"} 2
+probe_latency_seconds_bucket{region="901",node="b\"\\",le="0.01"} 0
+probe_latency_seconds_bucket{region="901",node="b\"\\",le="0.1"} 0
+probe_latency_seconds_bucket{region="901",node="b\"\\",le="+Inf"} 1
+probe_latency_seconds_sum{region="901",node="b\"\\"} 1
+probe_latency_seconds_count{region="901",node="b\"\\"} 1
+`
+	if b.String() != want {
+		t.Errorf("exposition:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

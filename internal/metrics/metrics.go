@@ -30,7 +30,6 @@ const (
 	kindCounter   kind = "counter"
 	kindGauge     kind = "gauge"
 	kindHistogram kind = "histogram"
-	kindUntyped   kind = "untyped"
 )
 
 type family struct {
@@ -166,11 +165,6 @@ func (r *Registry) CounterFunc(name, help string, f func() float64) {
 	r.family(name, help, kindCounter, nil).get(nil, func() sample { return funcSample(f) })
 }
 
-// UntypedFunc registers a value computed at scrape time with no declared type.
-func (r *Registry) UntypedFunc(name, help string, f func() float64) {
-	r.family(name, help, kindUntyped, nil).get(nil, func() sample { return funcSample(f) })
-}
-
 // CounterVec is a counter family with labels.
 type CounterVec struct{ f *family }
 
@@ -209,9 +203,32 @@ type Histogram struct {
 
 // Histogram registers an unlabelled histogram with the given upper bounds.
 func (r *Registry) Histogram(name, help string, bounds []float64) *Histogram {
-	return r.family(name, help, kindHistogram, nil).get(nil, func() sample {
+	return r.family(name, help, kindHistogram, nil).get(nil, newHistogram(bounds)).(*Histogram)
+}
+
+func newHistogram(bounds []float64) func() sample {
+	return func() sample {
 		return &Histogram{bounds: bounds, counts: make([]atomic.Int64, len(bounds)+1)}
-	}).(*Histogram)
+	}
+}
+
+// HistogramVec is a histogram family with labels, every series with the
+// same bounds.
+type HistogramVec struct {
+	f      *family
+	bounds []float64
+}
+
+// HistogramVec registers a labelled histogram family with the given upper
+// bounds.
+func (r *Registry) HistogramVec(name, help string, bounds []float64, labels ...string) *HistogramVec {
+	return &HistogramVec{f: r.family(name, help, kindHistogram, labels), bounds: bounds}
+}
+
+// With returns the histogram for the label values, creating it empty.
+// Look it up once and keep it: With takes a lock.
+func (v *HistogramVec) With(values ...string) *Histogram {
+	return v.f.get(values, newHistogram(v.bounds)).(*Histogram)
 }
 
 // Observe records one value.
@@ -229,15 +246,21 @@ func (h *Histogram) Observe(v float64) {
 // Sum returns the sum of the observed values.
 func (h *Histogram) Sum() float64 { return math.Float64frombits(h.sumBits.Load()) }
 
-func (h *Histogram) write(w io.Writer, name, _ string) {
+// write renders the series; labels is "" or `{a="b",…}`, and each bucket
+// adds its le label to them.
+func (h *Histogram) write(w io.Writer, name, labels string) {
+	le := "{le="
+	if labels != "" {
+		le = strings.TrimSuffix(labels, "}") + ",le="
+	}
 	var cum int64
 	for i, b := range h.bounds {
 		cum += h.counts[i].Load()
-		fmt.Fprintf(w, "%s_bucket{le=\"%s\"} %d\n", name, formatFloat(b), cum)
+		fmt.Fprintf(w, "%s_bucket%s\"%s\"} %d\n", name, le, formatFloat(b), cum)
 	}
 	cum += h.counts[len(h.bounds)].Load()
-	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n", name, cum)
-	fmt.Fprintf(w, "%s_sum %s\n%s_count %d\n", name, formatFloat(h.Sum()), name, cum)
+	fmt.Fprintf(w, "%s_bucket%s\"+Inf\"} %d\n", name, le, cum)
+	fmt.Fprintf(w, "%s_sum%s %s\n%s_count%s %d\n", name, labels, formatFloat(h.Sum()), name, labels, cum)
 }
 
 // WritePrometheus writes every family in the text exposition format,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/tlsserve"
@@ -90,7 +91,7 @@ func testLeaf(t *testing.T) (tls.Certificate, string) {
 // DERP map node with CertName "sha256-raw:…" is trusted.
 func pinnedTLS(t *testing.T, certName string, maxVersion uint16) *tls.Config {
 	t.Helper()
-	cfg := Node{CertName: certName}.TLSConfig(nil, nil)
+	cfg := NodeTLSConfig(&derpmap.DERPNode{CertName: certName}, nil, nil)
 	cfg.MaxVersion = maxVersion
 	return cfg
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 // VerifyNodeCert applies a client's checks (spec §6.4) to the certificates
@@ -21,7 +22,7 @@ import (
 //     valid for the SNI name when one was sent;
 //   - another CertName: the chain, verified for that name;
 //   - empty: the chain, verified for HostName.
-func VerifyNodeCert(n Node, cs tls.ConnectionState, roots *x509.CertPool, now time.Time) error {
+func VerifyNodeCert(n *derpmap.DERPNode, cs tls.ConnectionState, roots *x509.CertPool, now time.Time) error {
 	if n.InsecureForTests {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
 )
 
 func selfSignedLeaf(t *testing.T, hostname string) *x509.Certificate {
@@ -73,7 +74,7 @@ func TestVerifyNodeCertPinned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := VerifyNodeCert(Node{CertName: tt.certName}, tls.ConnectionState{ServerName: tt.serverName, PeerCertificates: tt.chain}, nil, tt.at)
+			err := VerifyNodeCert(&derpmap.DERPNode{CertName: tt.certName}, tls.ConnectionState{ServerName: tt.serverName, PeerCertificates: tt.chain}, nil, tt.at)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("rejected: %v", err)

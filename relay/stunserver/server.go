@@ -4,7 +4,8 @@
 // Tailscale's requests (SOFTWARE "tailnode", FINGERPRINT last) get derper's
 // exact reply: a Binding Success with only XOR-MAPPED-ADDRESS. Plain RFC
 // 5389 binding requests, which derper ignores, are answered too. Everything
-// else is dropped and counted as not_stun.
+// else is dropped and counted as not_stun. The message format, both the
+// server's side and the client's, is internal/stunwire.
 package stunserver
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/internal/stunwire"
 )
 
 // readErrorBackoff spaces out reads after an unexpected read error, so a
@@ -133,7 +135,7 @@ type packetLoop struct {
 }
 
 func newPacketLoop(s *Server) *packetLoop {
-	l := &packetLoop{s: s, packet: make([]byte, 64<<10), reply: make([]byte, 0, maxReplyLen)}
+	l := &packetLoop{s: s, packet: make([]byte, 64<<10), reply: make([]byte, 0, stunwire.MaxReplyLen)}
 	if s.control.enabled() {
 		l.recvOOB = make([]byte, controlBufLen)
 		l.sendOOB = make([]byte, 0, controlBufLen)
@@ -149,7 +151,7 @@ func (l *packetLoop) serveOne(conn *net.UDPConn) error {
 		return err
 	}
 	m := l.s.metrics
-	reply, ok := appendReply(l.reply[:0], l.packet[:n], client)
+	reply, ok := stunwire.AppendReply(l.reply[:0], l.packet[:n], client)
 	if !ok {
 		m.notSTUN.Inc()
 		return nil

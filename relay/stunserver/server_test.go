@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v2"
-
 	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/internal/stunwire"
 )
 
 const replyTimeout = 5 * time.Second
@@ -118,18 +118,18 @@ func TestServeTailscaleRequestExactReply(t *testing.T) {
 		family   byte
 		attrLen  int
 	}{
-		{name: "ipv4", ip: "127.0.0.1", family: familyIPv4, attrLen: 8},
-		{name: "ipv6", ip: "::1", family: familyIPv6, attrLen: 20},
+		{name: "ipv4", ip: "127.0.0.1", family: 0x01, attrLen: 8},
+		{name: "ipv6", ip: "::1", family: 0x02, attrLen: 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.family == familyIPv6 && !haveIPv6Loopback() {
+			if tt.family == 0x02 && !haveIPv6Loopback() {
 				t.Skip("no IPv6 loopback on this host")
 			}
 			s, _ := startServer(t, net.JoinHostPort(tt.ip, "0"))
 			c := newClient(t, tt.ip)
 			txID := newTxID(t)
-			send(t, c, serverAddrPort(t, s, tt.ip), TailscaleRequest(txID))
+			send(t, c, serverAddrPort(t, s, tt.ip), stunwire.TailscaleRequest(txID))
 			reply, _ := receive(t, c)
 
 			// Built by hand from the spec layout, not by the code under test.
@@ -154,10 +154,9 @@ func TestServeRFC5389Request(t *testing.T) {
 	tests := []struct {
 		name    string
 		setters []stun.Setter
-		wantFP  bool
 	}{
 		{name: "bare"},
-		{name: "software_and_fingerprint", setters: []stun.Setter{stun.NewSoftware("pion-test"), stun.Fingerprint}, wantFP: true},
+		{name: "software_and_fingerprint", setters: []stun.Setter{stun.NewSoftware("pion-test"), stun.Fingerprint}},
 	}
 	s, _ := startServer(t, "127.0.0.1:0")
 	for _, tt := range tests {
@@ -169,7 +168,12 @@ func TestServeRFC5389Request(t *testing.T) {
 			}
 			send(t, c, serverAddrPort(t, s, "127.0.0.1"), req.Raw)
 			reply, _ := receive(t, c)
-			checkPionReply(t, reply, req.TransactionID, clientAddrPort(c), tt.wantFP)
+			// stunwire's tests check AppendReply's answers with pion;
+			// here, that the server sends exactly that answer.
+			want, ok := stunwire.AppendReply(nil, req.Raw, clientAddrPort(c))
+			if !ok || !bytes.Equal(reply, want) {
+				t.Errorf("reply %x, want %x (answered: %v)", reply, want, ok)
+			}
 		})
 	}
 	waitCount(t, "success", s.metrics.success, int64(len(tests)))
@@ -179,12 +183,14 @@ func TestServeRFC5389Request(t *testing.T) {
 }
 
 func TestServeDropsWithoutReply(t *testing.T) {
-	ts := TailscaleRequest([12]byte{})
+	ts := stunwire.TailscaleRequest([12]byte{})
 	badFP := bytes.Clone(ts)
 	badFP[len(badFP)-1] ^= 1
-	wrongType := bytes.Clone(ts)
-	wrongType[0], wrongType[1] = 0x01, 0x01 // a Binding Success: never answer a reply
-	wrongType = refingerprint(wrongType)
+	// A Binding Success with Tailscale's SOFTWARE: never answer a reply.
+	wrongType, err := stun.Build(stun.TransactionID, stun.BindingSuccess, stun.NewSoftware("tailnode"), stun.Fingerprint)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pionReq, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +207,7 @@ func TestServeDropsWithoutReply(t *testing.T) {
 		{name: "truncated", msg: ts[:27]},
 		{name: "header_only_prefix", msg: ts[:12]},
 		{name: "garbage", msg: []byte("\x16\x03\x01 definitely not STUN, though long enough")},
-		{name: "wrong_message_type", msg: wrongType},
+		{name: "wrong_message_type", msg: wrongType.Raw},
 		{name: "empty_datagram", msg: []byte{}},
 	}
 	s, reg := startServer(t, "127.0.0.1:0")
@@ -213,9 +219,9 @@ func TestServeDropsWithoutReply(t *testing.T) {
 			// The server handles datagrams in order, so the next reply
 			// must answer this probe; a reply to tt.msg would come first.
 			probe := newTxID(t)
-			send(t, c, to, TailscaleRequest(probe))
+			send(t, c, to, stunwire.TailscaleRequest(probe))
 			reply, _ := receive(t, c)
-			got, _, err := ParseResponse(reply)
+			got, _, err := stunwire.ParseResponse(reply)
 			if err != nil || got != probe {
 				t.Fatalf("first reply after %s is %x (txid %x, err %v), want the probe's %x", tt.name, reply, got, err, probe)
 			}
@@ -296,16 +302,16 @@ func TestServeWildcardRepliesFromArrivalAddress(t *testing.T) {
 			c := newClient(t, tt.clientIP)
 			to := serverAddrPort(t, s, tt.serverIP)
 			txID := newTxID(t)
-			send(t, c, to, TailscaleRequest(txID))
+			send(t, c, to, stunwire.TailscaleRequest(txID))
 			reply, from := receive(t, c)
 			if from != to {
 				t.Errorf("reply came from %v, want %v", from, to)
 			}
-			gotTx, mapped, err := ParseResponse(reply)
+			gotTx, mapped, err := stunwire.ParseResponse(reply)
 			if err != nil || gotTx != txID || mapped != clientAddrPort(c) {
 				t.Errorf("ParseResponse = %x %v %v, want %x %v", gotTx, mapped, err, txID, clientAddrPort(c))
 			}
-			if want := byte(familyIPv4); !strings.Contains(tt.clientIP, ":") && reply[25] != want {
+			if want := byte(0x01); !strings.Contains(tt.clientIP, ":") && reply[25] != want {
 				t.Errorf("IPv4 client got family %d, want %d (unmapped)", reply[25], want)
 			}
 		})
@@ -340,7 +346,7 @@ func TestServeReturnsOnCancelWithoutGoroutines(t *testing.T) {
 			go func() { done <- s.Serve(ctx) }()
 			if tt.trafficBefore {
 				c := newClient(t, "127.0.0.1")
-				send(t, c, serverAddrPort(t, s, "127.0.0.1"), TailscaleRequest(newTxID(t)))
+				send(t, c, serverAddrPort(t, s, "127.0.0.1"), stunwire.TailscaleRequest(newTxID(t)))
 				receive(t, c)
 			}
 			cancel()
@@ -421,7 +427,7 @@ func TestServeOneDoesNotAllocate(t *testing.T) {
 			loop := newPacketLoop(s)
 			c := newClient(t, "127.0.0.1")
 			to := serverAddrPort(t, s, tt.serverIP)
-			req := TailscaleRequest(newTxID(t))
+			req := stunwire.TailscaleRequest(newTxID(t))
 			buf := make([]byte, 64)
 			c.SetReadDeadline(time.Now().Add(replyTimeout))
 			s.conn.SetReadDeadline(time.Now().Add(replyTimeout))

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
-	"github.com/relayctl/relayctl/relay/client"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
 )
 
@@ -79,7 +80,7 @@ func TestWithMetaCert(t *testing.T) {
 	}
 
 	// Pinning clients look past the metacert.
-	if err := client.VerifyNodeCert(client.Node{CertName: pinOf(t, certPEM)}, cs, nil, time.Now()); err != nil {
+	if err := client.VerifyNodeCert(&derpmap.DERPNode{CertName: pinOf(t, certPEM)}, cs, nil, time.Now()); err != nil {
 		t.Fatalf("pin check with the metacert in the chain: %v", err)
 	}
 

@@ -1,8 +1,10 @@
-// Package web is the HTTP face of a relay node apart from the DERP upgrade
-// itself: the probe and captive-portal endpoints clients use, bootstrap DNS,
-// the home page, robots.txt, the loopback-only /debug/ pages and the
-// Prometheus endpoint for a separate metrics listener. Paths, status codes
-// and headers follow Tailscale's derper so that clients, probers and
+// Package web is the HTTP face of a relay node: the /derp upgrade (HTTP
+// Upgrade and WebSocket) that hands connections to relay/server, the probe
+// and captive-portal endpoints clients use, bootstrap DNS, the home page,
+// robots.txt, the loopback-only /debug/ pages, the Prometheus endpoint for
+// a separate metrics listener, the port-80 companion of a TLS relay and
+// the http.Server settings they all run under. Paths, status codes and
+// headers follow Tailscale's derper so that clients, probers and
 // dashboards written for it keep working.
 package web
 

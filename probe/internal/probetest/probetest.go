@@ -1,0 +1,168 @@
+// Package probetest starts in-process relays on loopback (DERP over HTTP
+// or HTTPS, and STUN) for the tests of the prober, the monitor and
+// netcheck, and describes them as DERP map nodes.
+package probetest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/server"
+	"github.com/relayctl/relayctl/relay/stunserver"
+	"github.com/relayctl/relayctl/relay/web"
+)
+
+// Node is an in-process relay (DERP over HTTP or HTTPS, plus STUN) on
+// loopback.
+type Node struct {
+	http     *httptest.Server
+	STUNPort int
+	Pin      string // sha256-raw:… for TLS nodes
+	Cert     *x509.Certificate
+}
+
+// NodeOpts shape a Node: HTTPS with a certificate valid from NotBefore
+// to NotAfter (default: an hour ago to 90 days on), or no STUN.
+type NodeOpts struct {
+	TLS       bool
+	NotBefore time.Time
+	NotAfter  time.Time
+	NoSTUN    bool
+}
+
+// StartNode starts a relay that stops when the test ends.
+func StartNode(t testing.TB, o NodeOpts) *Node {
+	t.Helper()
+	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil), Hostname: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{http: httptest.NewUnstartedServer(h)}
+	if o.TLS {
+		if o.NotAfter.IsZero() {
+			o.NotBefore, o.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)
+		}
+		cert, leaf := SelfSignedCert(t, "localhost", o.NotBefore, o.NotAfter)
+		n.http.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		n.http.StartTLS()
+		n.Cert = leaf
+		n.Pin = CertPin(leaf)
+	} else {
+		n.http.Start()
+	}
+	if !o.NoSTUN {
+		st := stunserver.New(nil, nil)
+		if err := st.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		go st.Serve(ctx)
+		n.STUNPort = st.LocalAddr().(*net.UDPAddr).Port
+	} else {
+		n.STUNPort = DeadUDPPort(t)
+	}
+	t.Cleanup(func() {
+		n.http.CloseClientConnections()
+		n.http.Close()
+		cancel()
+		h.Close()
+		srv.Close()
+	})
+	return n
+}
+
+// Port is the node's DERP port.
+func (n *Node) Port() int {
+	return n.http.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// DERPNode describes the test node in a DERP map.
+func (n *Node) DERPNode(name string, region int) *derpmap.DERPNode {
+	return &derpmap.DERPNode{
+		Name: name, RegionID: region, HostName: "localhost", CertName: n.Pin,
+		IPv4: "127.0.0.1", IPv6: "none", STUNPort: n.STUNPort, DERPPort: n.Port(),
+	}
+}
+
+// DeadUDPPort is a loopback UDP port with nothing listening.
+func DeadUDPPort(t testing.TB) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	return port
+}
+
+// DeadTCPPort is a loopback TCP port with nothing listening.
+func DeadTCPPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// SelfSignedCert is a self-signed ECDSA leaf for host and 127.0.0.1.
+func SelfSignedCert(t testing.TB, host string, notBefore, notAfter time.Time) (tls.Certificate, *x509.Certificate) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: host},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{host},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, leaf
+}
+
+// CertPin is c's sha256-raw CertName pin.
+func CertPin(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return certs.PinPrefix + hex.EncodeToString(sum[:])
+}
+
+// OneRegionMap is a map of one region with nodes.
+func OneRegionMap(id int, code string, nodes ...*derpmap.DERPNode) *derpmap.DERPMap {
+	return &derpmap.DERPMap{Regions: map[int]*derpmap.DERPRegion{id: {RegionID: id, RegionCode: code, RegionName: "Region " + code, Nodes: nodes}}}
+}

@@ -1,0 +1,93 @@
+package prober
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Scheduling defaults.
+const (
+	DefaultParallel = 8
+	DefaultTimeout  = 10 * time.Second
+)
+
+// RunOptions bound a batch of probes.
+type RunOptions struct {
+	// Parallel is how many probes run at once; 0 means DefaultParallel.
+	Parallel int
+	// Timeout bounds each probe; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// OnResult, if set, is called after each probe finishes, with the
+	// number finished so far. Calls are serialized.
+	OnResult func(done, total int, r Result)
+}
+
+// RunAll runs probes, at most Parallel at a time and each within Timeout,
+// and returns their results in the order of probes. Probes that had not
+// started when ctx ended fail with "not run".
+func RunAll(ctx context.Context, probes []*Probe, opts RunOptions) []Result {
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	results := make([]Result, len(probes))
+	var (
+		mu   sync.Mutex
+		done int
+	)
+	finish := func(i int, r Result) {
+		results[i] = r
+		if opts.OnResult == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		opts.OnResult(done, len(probes), r)
+	}
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		if ctx.Err() != nil {
+			finish(i, notRun(p, ctx))
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			finish(i, notRun(p, ctx))
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			finish(i, p.Run(pctx))
+		})
+	}
+	wg.Wait()
+	return results
+}
+
+func notRun(p *Probe, ctx context.Context) Result {
+	r := Result{
+		Name:       p.Name,
+		Region:     p.Region.RegionID,
+		RegionCode: p.Region.RegionCode,
+		Node:       p.Node.Name,
+		Class:      p.Class,
+		Status:     StatusFail,
+		Error:      "not run: " + context.Cause(ctx).Error(),
+		Start:      time.Now(),
+	}
+	r.End = r.Start
+	if p.Peer != nil {
+		r.Peer = p.Peer.Name
+	}
+	return r
+}
