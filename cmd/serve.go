@@ -267,7 +267,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer cleanup()
-	priv, created, err := keyfile.LoadOrCreate(keyPath)
+	priv, created, err := key.LoadOrCreateNodeFile(keyPath)
 	if err != nil {
 		return &UsageError{fmt.Errorf("--key-file: %w", err)}
 	}

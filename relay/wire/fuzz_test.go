@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/key"
@@ -70,8 +71,8 @@ func FuzzReadFrame(f *testing.F) {
 
 // Fixed keys make ClientInfo fuzz inputs reproducible.
 var (
-	fuzzServer = key.NodePrivateFromRaw32(bytes.Repeat([]byte{7}, 32))
-	fuzzClient = key.NodePrivateFromRaw32(bytes.Repeat([]byte{9}, 32))
+	fuzzServer, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("07", 32))
+	fuzzClient, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("09", 32))
 )
 
 // FuzzClientInfo decodes arbitrary ClientInfo JSON the way the server
