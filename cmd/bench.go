@@ -286,24 +286,13 @@ func formatBenchProgress(p loadgen.Progress) string {
 	}
 	switch {
 	case p.Bytes > 0:
-		return fmt.Sprintf("%s%s  %s packets/s  %.1f MB/s", p.Phase, elapsed, si(p.Rate), p.Bytes/1e6)
+		return fmt.Sprintf("%s%s  %s packets/s  %.1f MB/s", p.Phase, elapsed, render.SI(p.Rate), p.Bytes/1e6)
 	case p.Phase == "connecting" && p.Count > 0:
-		return fmt.Sprintf("%s%s  %d clients  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+		return fmt.Sprintf("%s%s  %d clients  %s/s", p.Phase, elapsed, p.Count, render.SI(p.Rate))
 	case p.Rate > 0:
-		return fmt.Sprintf("%s%s  %d done  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+		return fmt.Sprintf("%s%s  %d done  %s/s", p.Phase, elapsed, p.Count, render.SI(p.Rate))
 	}
 	return p.Phase + elapsed
-}
-
-// si writes a rate with a k or M suffix and three significant digits.
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.3gM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.3gk", v/1e3)
-	}
-	return fmt.Sprintf("%.3g", v)
 }
 
 func row(figure, value string) []render.Cell {
@@ -335,8 +324,8 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 		Headers: []string{"Figure", "Value"},
 	}
 	t.Rows = append(t.Rows,
-		row("delivered", fmt.Sprintf("%s packets/s  %.1f MB/s", si(r.PacketsPerSecond), r.MegabytesPerSecond)),
-		row("per pair", fmt.Sprintf("min %s  median %s  max %s packets/s", si(r.PairPacketsPerSecond.Min), si(r.PairPacketsPerSecond.Median), si(r.PairPacketsPerSecond.Max))),
+		row("delivered", fmt.Sprintf("%s packets/s  %.1f MB/s", render.SI(r.PacketsPerSecond), r.MegabytesPerSecond)),
+		row("per pair", fmt.Sprintf("min %s  median %s  max %s packets/s", render.SI(r.PairPacketsPerSecond.Min), render.SI(r.PairPacketsPerSecond.Median), render.SI(r.PairPacketsPerSecond.Max))),
 		row("loss", fmt.Sprintf("%.2f %%", 100*r.LossRatio)),
 	)
 	if r.StalledReceivers > 0 {
@@ -347,7 +336,7 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 	}
 	if r.StallBaseline != nil {
 		t.Rows = append(t.Rows,
-			row("other pairs kept", fmt.Sprintf("%s of their rate before the stall (mean %s packets/s); worst %v: %s", ratioText(r.StallKeptRatio), si(r.StallBaseline.Mean), loadgen.StallWindow, ratioText(r.StallWorstWindowRatio))),
+			row("other pairs kept", fmt.Sprintf("%s of their rate before the stall (mean %s packets/s); worst %v: %s", ratioText(r.StallKeptRatio), render.SI(r.StallBaseline.Mean), loadgen.StallWindow, ratioText(r.StallWorstWindowRatio))),
 			row("control, no stall", fmt.Sprintf("%s; worst %v: %s", ratioText(r.ControlKeptRatio), loadgen.StallWindow, ratioText(r.ControlWorstWindowRatio))),
 		)
 	}
@@ -363,7 +352,7 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 	if r.Server != nil {
 		t.Rows = append(t.Rows,
 			row("server CPU", cpuText(r.Server.CPUUsage)),
-			row("packets per server CPU-second", si(r.PacketsPerServerCPUSecond)),
+			row("packets per server CPU-second", render.SI(r.PacketsPerServerCPUSecond)),
 			row("server RSS", fmt.Sprintf("%.1f MiB", float64(r.Server.RSSBytes)/(1<<20))),
 		)
 	}
@@ -387,7 +376,7 @@ func idleTable(r *loadgen.IdleResult) render.Table {
 		title = fmt.Sprintf("%d idle clients, %.0f s after each sent and received one packet", r.Clients, r.SettleSeconds)
 	}
 	t := render.Table{Title: title, Headers: []string{"Figure", "Value"}}
-	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, si(r.ConnectsPerSecond))))
+	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, render.SI(r.ConnectsPerSecond))))
 	if r.ServerRSSAfter > 0 {
 		t.Rows = append(t.Rows,
 			row("server RSS before", fmt.Sprintf("%.1f MiB", float64(r.ServerRSSBefore)/(1<<20))),
@@ -403,7 +392,7 @@ func idleTable(r *loadgen.IdleResult) render.Table {
 func handshakeTable(r *loadgen.HandshakeResult) render.Table {
 	t := render.Table{Title: fmt.Sprintf("handshakes, %d workers, %.1f s", r.Parallel, r.Seconds), Headers: []string{"Figure", "Value"}}
 	t.Rows = append(t.Rows,
-		row("handshakes", fmt.Sprintf("%d (%s/s)", r.Handshakes, si(r.HandshakesPerSecond))),
+		row("handshakes", fmt.Sprintf("%d (%s/s)", r.Handshakes, render.SI(r.HandshakesPerSecond))),
 		row("handshake time", latencyText(&loadgen.Latency{Samples: r.Time.Samples, P50: r.Time.P50, P90: r.Time.P90, P99: r.Time.P99, Max: r.Time.Max})),
 	)
 	if r.Failures > 0 {
@@ -412,7 +401,7 @@ func handshakeTable(r *loadgen.HandshakeResult) render.Table {
 	if r.Server != nil {
 		t.Rows = append(t.Rows,
 			row("server CPU", cpuText(r.Server.CPUUsage)),
-			row("handshakes per server CPU-second", si(r.HandshakesPerServerCPUSecond)),
+			row("handshakes per server CPU-second", render.SI(r.HandshakesPerServerCPUSecond)),
 		)
 	}
 	t.Rows = append(t.Rows, row("generator CPU", cpuText(r.Generator.CPUUsage)))

@@ -111,7 +111,7 @@ func (o *pruneOptions) complete() error {
 	if chosen == 0 && !o.List {
 		return usageErrorf("choose the peers to close: --peer nodekey:…, --not-ideal or --all (or --list to only list)")
 	}
-	if pin, ok := strings.CutPrefix(o.CertName, certs.PinPrefix); ok && !isLowerHex64(pin) {
+	if strings.HasPrefix(o.CertName, certs.PinPrefix) && !certs.IsPin(o.CertName) {
 		return usageErrorf("--cert-name %q: a sha256-raw pin is 64 lowercase hex digits, as in the DERP map", o.CertName)
 	}
 	for _, p := range o.Peers {
@@ -289,18 +289,6 @@ func pinnedTLSConfig(server, certName string) *tls.Config {
 		host = u.Hostname()
 	}
 	return client.Node{HostName: host, CertName: certName}.TLSConfig(nil, nil)
-}
-
-func isLowerHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // isLoopbackName reports whether host is localhost or a loopback IP.

@@ -147,7 +147,7 @@ func (v *validator) node(region, i int, n *DERPNode, names map[string]int) {
 	if n.DERPPort < 0 || n.DERPPort > 65535 {
 		bad("DERPPort", "%d: want 0 (443) or a port", n.DERPPort)
 	}
-	if hex, ok := strings.CutPrefix(n.CertName, certs.PinPrefix); ok && !isLowerHex64(hex) {
+	if strings.HasPrefix(n.CertName, certs.PinPrefix) && !certs.IsPin(n.CertName) {
 		bad("CertName", "%q: a sha256-raw pin is 64 lowercase hex digits (clients compare it exactly)", n.CertName)
 	}
 	if n.CanPort80 && !n.v4().addr.IsValid() {
@@ -161,16 +161,4 @@ func (v *validator) node(region, i int, n *DERPNode, names map[string]int) {
 func isIP(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
-}
-
-func isLowerHex64(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

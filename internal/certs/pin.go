@@ -21,6 +21,22 @@ func CertName(der []byte) string {
 	return PinPrefix + hex.EncodeToString(sum[:])
 }
 
+// IsPin reports whether certName is a well-formed pin: "sha256-raw:" and
+// 64 lowercase hex digits. Clients compare the hex exactly, so an
+// upper-case pin never matches.
+func IsPin(certName string) bool {
+	h, ok := strings.CutPrefix(certName, PinPrefix)
+	if !ok || len(h) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // IsMetaCert reports whether c is a DERP server's "derpkey" metacert,
 // which carries the server's DERP key and is no part of the real chain.
 func IsMetaCert(c *x509.Certificate) bool {

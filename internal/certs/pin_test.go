@@ -20,6 +20,28 @@ func TestCertName(t *testing.T) {
 	}
 }
 
+func TestIsPin(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{PinPrefix + hex64, true},
+		{CertName([]byte("abc")), true},
+		{PinPrefix + strings.ToUpper(hex64), false},
+		{PinPrefix + hex64[:63], false},
+		{PinPrefix + hex64 + "0", false},
+		{PinPrefix + hex64[:63] + "g", false},
+		{hex64, false},
+		{"relay.example.com", false},
+		{PinPrefix, false},
+	} {
+		if got := IsPin(tc.in); got != tc.want {
+			t.Errorf("IsPin(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
 func selfSignedLeaf(t *testing.T, hostname string) *x509.Certificate {
 	t.Helper()
 	certPEM, _, err := SelfSigned(netip.MustParseAddr("127.0.0.1"), hostname, time.Hour)

@@ -1,7 +1,6 @@
 package derpmap
 
 import (
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"net/netip"
@@ -13,17 +12,6 @@ import (
 
 // PinPrefix starts a CertName that pins the leaf certificate.
 const PinPrefix = certs.PinPrefix
-
-// validPin accepts "sha256-raw:" and 64 lowercase hex digits: clients
-// compare the hex exactly, so an upper-case pin never matches.
-func validPin(s string) bool {
-	h, ok := strings.CutPrefix(s, PinPrefix)
-	if !ok || len(h) != 64 || strings.ToLower(h) != h {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
-}
 
 // PinOfFile is the sha256-raw pin of the first certificate in a PEM file.
 func PinOfFile(path string) (string, error) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/relayctl/relayctl/internal/certs"
 )
 
 // Self-hosted relays should use region IDs in this range, which
@@ -328,7 +330,7 @@ func (p *invParser) trust(src *NodeSource, v *yaml.Node, what string) {
 	case s == certPending:
 		src.Trust = TrustPending
 	case strings.HasPrefix(s, PinPrefix):
-		if !validPin(s) {
+		if !certs.IsPin(s) {
 			p.bad(v, "%s: cert %q: a pin is %s and 64 lowercase hex digits (clients compare it exactly)", what, s, PinPrefix)
 			return
 		}
