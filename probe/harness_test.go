@@ -2,21 +2,18 @@ package probe
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/relayctl/relayctl/internal/certs"
-	"math/big"
 	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/testcert"
 
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
@@ -121,31 +118,8 @@ func deadTCPPort(t *testing.T) int {
 }
 
 func selfSignedCert(t *testing.T, host string, notBefore, notAfter time.Time) (tls.Certificate, *x509.Certificate) {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: host},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              []string{host},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, leaf
+	c := testcert.Leaf(t, host, notBefore, notAfter)
+	return c, c.Leaf
 }
 
 func certPinFor(c *x509.Certificate) string {
