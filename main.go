@@ -1,7 +1,7 @@
 // Command relayctl runs and looks after DERP relays for Tailscale clients.
 package main
 
-//go:generate go run ./internal/gendocs/cmd
+//go:generate go run ./cmd/gendocs
 
 import (
 	"os"

@@ -4,48 +4,35 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os/signal"
+	"reflect"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/relay/loadgen"
-	"github.com/relayctl/relayctl/relay/wire"
 )
 
 // benchOptions are the settings of `relayctl bench` and its subcommands.
+// The run settings are loadgen's own configs, bound to flags directly, so
+// their defaults and validation are declared once, in loadgen.
 type benchOptions struct {
-	Server    string
-	ServerPID int
-	JSON      bool
-	Insecure  bool
-	Duration  time.Duration
-
-	// throughput (bench itself)
-	Pairs          int
-	Size           int
-	Window         int
-	OpenLoop       bool
-	StallReceivers int
-	StallMixed     bool
-	Warmup         time.Duration
-	PingInterval   time.Duration
-	IdlePing       time.Duration
-
-	// a meshed throughput run: receivers on a second node
-	ReceiverServer    string
-	ReceiverServerPID int
-
-	// idle and handshakes
-	Clients  int
-	Parallel int
-	Settle   time.Duration
-	Exchange bool
+	JSON     bool
+	Insecure bool
+	// Target is --server and --server-pid; it is copied into the run's
+	// config.
+	Target     loadgen.Target
+	Throughput loadgen.ThroughputConfig
+	Idle       loadgen.IdleConfig
+	Handshakes loadgen.HandshakeConfig
+	// Receivers is --receiver-server(-pid): the second node of a meshed
+	// throughput run when its URL is set.
+	Receivers loadgen.Target
 
 	streams IOStreams
 	// windowSet records an explicit --window, which --open-loop contradicts.
@@ -61,23 +48,7 @@ const (
 	benchHandshakes benchKind = "handshakes"
 )
 
-func newBenchCmd(streams IOStreams, runF func(benchKind, *benchOptions) error) *cobra.Command {
-	o := &benchOptions{streams: streams}
-	run := func(kind benchKind) func(*cobra.Command, []string) error {
-		return func(c *cobra.Command, _ []string) error {
-			if err := o.validate(kind); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(kind, o)
-			}
-			return runBench(c.Context(), kind, o)
-		}
-	}
-	c := &cobra.Command{
-		Use:   "bench --server URL",
-		Short: "Measure a relay's capacity: packets relayed, latency under load, memory, handshakes",
-		Long: `Measure how much a DERP relay carries. Without a subcommand, bench connects --pairs
+const benchLong = `Measure how much a DERP relay carries. Without a subcommand, bench connects --pairs
 sender→receiver pairs of clients and relays --size-byte packets through the relay for
 --duration, each pair keeping at most --window packets in flight (or, with --open-loop,
 sending as fast as the relay reads). With --stall-receivers or --stall-mixed, a baseline
@@ -96,7 +67,26 @@ relays fairly. The load generator's own CPU use is reported too; if it is near o
 core per core it may run on, the generator, not the relay, was the limit.
 
 A live progress line goes to stderr on a terminal; --json prints one JSON document on
-stdout. Point it only at relays you operate: it is a load test.`,
+stdout. Point it only at relays you operate: it is a load test.`
+
+func newBenchCmd(streams IOStreams, runF func(benchKind, *benchOptions) error) *cobra.Command {
+	o := &benchOptions{streams: streams, Throughput: loadgen.DefaultThroughputConfig(),
+		Idle: loadgen.DefaultIdleConfig(), Handshakes: loadgen.DefaultHandshakeConfig()}
+	run := func(kind benchKind) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
+			if err := o.validate(kind); err != nil {
+				return benchUsageError(c, err)
+			}
+			if runF != nil {
+				return runF(kind, o)
+			}
+			return runBench(c.Context(), kind, o)
+		}
+	}
+	c := &cobra.Command{
+		Use:   "bench --server URL",
+		Short: "Measure a relay's capacity: packets relayed, latency under load, memory, handshakes",
+		Long:  benchLong,
 		Example: `  relayctl bench --server http://127.0.0.1:3340 --server-pid $(pidof relayctl)
   relayctl bench --server http://127.0.0.1:3340 --open-loop --size 64 --json
   relayctl bench idle --server http://127.0.0.1:3340 --clients 5000 --server-pid 1234
@@ -105,26 +95,32 @@ stdout. Point it only at relays you operate: it is a load test.`,
 		RunE: run(benchThroughput),
 	}
 	pf := c.PersistentFlags()
-	pf.StringVar(&o.Server, "server", "", "the relay: http://host:port or https://host[:port], optionally with the DERP path (default /derp) (required)")
-	pf.IntVar(&o.ServerPID, "server-pid", 0, "the relay's process ID on this machine, to read its CPU time and memory from /proc")
+	pf.StringVar(&o.Target.URL, "server", "", "the relay: http://host:port or https://host[:port], optionally with the DERP path (default /derp) (required)")
+	pf.IntVar(&o.Target.ServerPID, "server-pid", 0, "the relay's process ID on this machine, to read its CPU time and memory from /proc")
 	pf.BoolVar(&o.JSON, "json", false, "print one JSON document on stdout")
 	pf.BoolVar(&o.Insecure, "insecure", false, "accept any TLS certificate (self-signed test relays)")
 
-	f := c.Flags()
-	f.DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "measured time, after --warmup")
-	f.IntVar(&o.Pairs, "pairs", loadgen.DefaultPairs, "sender→receiver client pairs")
-	f.IntVar(&o.Size, "size", loadgen.DefaultPacketSize, "packet payload size in bytes")
-	f.IntVar(&o.Window, "window", loadgen.DefaultWindow, "packets in flight per pair (closed loop)")
-	f.BoolVar(&o.OpenLoop, "open-loop", false, "send as fast as the relay reads, without flow control")
-	f.IntVar(&o.StallReceivers, "stall-receivers", 0, "this many pairs' receivers stop reading when the load starts; their senders keep pace with a live pair (at most half of --pairs)")
-	f.BoolVar(&o.StallMixed, "stall-mixed", false, "add a sender that alternates packets between its own receiver and one that stops reading after the baseline (it stays connected)")
-	f.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "load before measuring; 0 for none")
-	f.DurationVar(&o.PingInterval, "ping-interval", loadgen.DefaultPingInterval, "period of the round-trip pings beside the load; 0 disables them")
-	f.DurationVar(&o.IdlePing, "idle-ping", loadgen.DefaultIdlePing, "how long to time round trips before the load starts; 0 skips it")
-	f.StringVar(&o.ReceiverServer, "receiver-server", "", "a second relay meshed with --server: receivers connect there, so every packet is forwarded between the two")
-	f.IntVar(&o.ReceiverServerPID, "receiver-server-pid", 0, "the --receiver-server relay's process ID; its CPU time is added to --server-pid's")
+	tp, f := &o.Throughput, c.Flags()
+	f.DurationVar(&tp.Duration, "duration", tp.Duration, "measured time, after --warmup")
+	f.IntVar(&tp.Pairs, "pairs", tp.Pairs, "sender→receiver client pairs")
+	f.IntVar(&tp.PacketSize, "size", tp.PacketSize, "packet payload size in bytes")
+	f.IntVar(&tp.Window, "window", tp.Window, "packets in flight per pair (closed loop)")
+	f.BoolVar(&tp.OpenLoop, "open-loop", false, "send as fast as the relay reads, without flow control")
+	f.IntVar(&tp.StalledReceivers, "stall-receivers", 0, "this many pairs' receivers stop reading when the load starts; their senders keep pace with a live pair (at most half of --pairs)")
+	f.BoolVar(&tp.MixedStall, "stall-mixed", false, "add a sender that alternates packets between its own receiver and one that stops reading after the baseline (it stays connected)")
+	f.DurationVar(&tp.Warmup, "warmup", tp.Warmup, "load before measuring; 0 for none")
+	f.DurationVar(&tp.PingInterval, "ping-interval", tp.PingInterval, "period of the round-trip pings beside the load; 0 disables them")
+	f.DurationVar(&tp.IdlePing, "idle-ping", tp.IdlePing, "how long to time round trips before the load starts; 0 skips it")
+	f.StringVar(&o.Receivers.URL, "receiver-server", "", "a second relay meshed with --server: receivers connect there, so every packet is forwarded between the two")
+	f.IntVar(&o.Receivers.ServerPID, "receiver-server-pid", 0, "the --receiver-server relay's process ID; its CPU time is added to --server-pid's")
 
-	idle := &cobra.Command{
+	c.AddCommand(newBenchIdleCmd(o, run(benchIdle)), newBenchHandshakesCmd(o, run(benchHandshakes)))
+	c.PreRun = func(c *cobra.Command, _ []string) { o.windowSet = c.Flags().Changed("window") }
+	return c
+}
+
+func newBenchIdleCmd(o *benchOptions, run func(*cobra.Command, []string) error) *cobra.Command {
+	c := &cobra.Command{
 		Use:   "idle --server URL",
 		Short: "Connect many silent clients and report the relay's memory per connection",
 		Long: `Connect --clients clients (--parallel at a time) that complete the DERP handshake and
@@ -138,14 +134,18 @@ hard one; see ulimit -Hn).`,
 		Example: `  relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --clients 5000
   relayctl bench idle --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --exchange --settle 75s`,
 		Args: cobra.NoArgs,
-		RunE: run(benchIdle),
+		RunE: run,
 	}
-	idle.Flags().IntVar(&o.Clients, "clients", loadgen.DefaultIdleClients, "idle clients to connect")
-	idle.Flags().IntVar(&o.Parallel, "parallel", loadgen.DefaultParallel, "handshakes in progress at once")
-	idle.Flags().DurationVar(&o.Settle, "settle", loadgen.DefaultSettle, "wait after the last connect (or with --exchange, the last packet) before reading memory")
-	idle.Flags().BoolVar(&o.Exchange, "exchange", false, fmt.Sprintf("every client first sends one %d-byte disco-like packet to another and reads the one sent to it, as real clients do", loadgen.ExchangeSize))
+	cfg, f := &o.Idle, c.Flags()
+	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "idle clients to connect")
+	f.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "handshakes in progress at once")
+	f.DurationVar(&cfg.Settle, "settle", cfg.Settle, "wait after the last connect (or with --exchange, the last packet) before reading memory")
+	f.BoolVar(&cfg.Exchange, "exchange", false, fmt.Sprintf("every client first sends one %d-byte disco-like packet to another and reads the one sent to it, as real clients do", loadgen.ExchangeSize))
+	return c
+}
 
-	hs := &cobra.Command{
+func newBenchHandshakesCmd(o *benchOptions, run func(*cobra.Command, []string) error) *cobra.Command {
+	c := &cobra.Command{
 		Use:   "handshakes --server URL",
 		Short: "Connect, handshake and disconnect as fast as possible; report handshakes/s",
 		Long: `Run --parallel workers that each connect, upgrade, complete the DERP key exchange and
@@ -154,100 +154,80 @@ handshakes/s, handshake time percentiles, and with --server-pid handshakes per s
 CPU-second.`,
 		Example: `  relayctl bench handshakes --server http://127.0.0.1:3340 --server-pid $(pidof relayctl) --duration 10s`,
 		Args:    cobra.NoArgs,
-		RunE:    run(benchHandshakes),
+		RunE:    run,
 	}
-	hs.Flags().DurationVar(&o.Duration, "duration", loadgen.DefaultDuration, "how long to run")
-	hs.Flags().IntVar(&o.Parallel, "parallel", loadgen.DefaultParallel, "workers connecting at once")
-
-	c.AddCommand(idle, hs)
-	c.PreRun = func(c *cobra.Command, _ []string) { o.windowSet = c.Flags().Changed("window") }
+	cfg, f := &o.Handshakes, c.Flags()
+	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to run")
+	f.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "workers connecting at once")
 	return c
 }
 
+// validate checks what only the command line can get wrong, fills the
+// run's config with the target, and leaves the rest to loadgen's Validate.
 func (o *benchOptions) validate(kind benchKind) error {
-	if o.Server == "" {
+	if o.Target.URL == "" {
 		return usageErrorf("--server is required")
 	}
-	u, err := url.Parse(o.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageErrorf("--server %q: want http://host:port or https://host[:port]", o.Server)
+	if err := o.Target.Validate(); err != nil {
+		return err
 	}
-	if o.ServerPID < 0 {
-		return usageErrorf("--server-pid %d: want a process ID", o.ServerPID)
+	if o.Insecure {
+		o.Target.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 	}
 	switch kind {
 	case benchThroughput:
 		switch {
-		case o.Pairs < 1:
-			return usageErrorf("--pairs %d: want at least 1", o.Pairs)
-		case o.Size < 1 || o.Size > wire.MaxPacketSize:
-			return usageErrorf("--size %d: want 1 to %d bytes", o.Size, wire.MaxPacketSize)
-		case o.OpenLoop && o.windowSet:
+		case o.Throughput.OpenLoop && o.windowSet:
 			return usageErrorf("--window and --open-loop exclude each other")
-		case o.Window < 1:
-			return usageErrorf("--window %d: want at least 1 (or --open-loop)", o.Window)
-		case o.StallReceivers < 0 || o.StallReceivers > o.Pairs/2:
-			return usageErrorf("--stall-receivers %d: want 0 to half of --pairs (%d)", o.StallReceivers, o.Pairs/2)
-		case o.Duration <= 0:
-			return usageErrorf("--duration %v: want a positive duration", o.Duration)
-		case o.Warmup < 0 || o.PingInterval < 0 || o.IdlePing < 0:
-			return usageErrorf("--warmup, --ping-interval and --idle-ping: want 0 or a positive duration")
-		case o.ReceiverServerPID < 0:
-			return usageErrorf("--receiver-server-pid %d: want a process ID", o.ReceiverServerPID)
-		case o.ReceiverServerPID > 0 && o.ReceiverServer == "":
+		case o.Receivers.URL == "" && o.Receivers.ServerPID != 0:
 			return usageErrorf("--receiver-server-pid needs --receiver-server")
 		}
-		if o.ReceiverServer != "" {
-			u, err := url.Parse(o.ReceiverServer)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return usageErrorf("--receiver-server %q: want http://host:port or https://host[:port]", o.ReceiverServer)
-			}
+		o.Throughput.Target, o.Throughput.Receivers = o.Target, nil
+		if o.Receivers.URL != "" {
+			o.Receivers.TLSConfig = o.Target.TLSConfig
+			o.Throughput.Receivers = &o.Receivers
 		}
+		return o.Throughput.Validate()
 	case benchIdle:
-		switch {
-		case o.Clients < 1:
-			return usageErrorf("--clients %d: want at least 1", o.Clients)
-		case o.Parallel < 1:
-			return usageErrorf("--parallel %d: want at least 1", o.Parallel)
-		case o.Settle < 0:
-			return usageErrorf("--settle %v: want 0 or a positive duration", o.Settle)
+		o.Idle.Target = o.Target
+		return o.Idle.Validate()
+	default:
+		o.Handshakes.Target = o.Target
+		return o.Handshakes.Validate()
+	}
+}
+
+// benchUsageError is a usage error that names the flag bound to the field
+// a loadgen.OptionError is about.
+func benchUsageError(c *cobra.Command, err error) error {
+	var oe *loadgen.OptionError
+	if errors.As(err, &oe) {
+		if name := flagBoundTo(c, oe.Field); name != "" {
+			return usageErrorf("--%s %v: want %s", name, oe.Value, oe.Want)
 		}
-	case benchHandshakes:
-		switch {
-		case o.Duration <= 0:
-			return usageErrorf("--duration %v: want a positive duration", o.Duration)
-		case o.Parallel < 1:
-			return usageErrorf("--parallel %d: want at least 1", o.Parallel)
+	}
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		return err
+	}
+	return &UsageError{err}
+}
+
+// flagBoundTo is the name of c's flag (its own or inherited) that writes
+// to field, a pointer; "" if none does. pflag's values are the bound
+// variables themselves, converted to flag types.
+func flagBoundTo(c *cobra.Command, field any) string {
+	want := reflect.ValueOf(field)
+	if want.Kind() != reflect.Pointer {
+		return ""
+	}
+	var name string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if v := reflect.ValueOf(f.Value); v.Kind() == reflect.Pointer && v.Pointer() == want.Pointer() {
+			name = f.Name
 		}
-	}
-	return nil
-}
-
-func (o *benchOptions) target() loadgen.Target {
-	t := loadgen.Target{URL: o.Server, ServerPID: o.ServerPID}
-	if o.Insecure {
-		t.TLSConfig = &tls.Config{InsecureSkipVerify: true}
-	}
-	return t
-}
-
-// receivers is the second node of a meshed run, or nil.
-func (o *benchOptions) receivers() *loadgen.Target {
-	if o.ReceiverServer == "" {
-		return nil
-	}
-	t := o.target()
-	t.URL, t.ServerPID = o.ReceiverServer, o.ReceiverServerPID
-	return &t
-}
-
-// orNone maps a flag's 0 ("off") to the library's negative "off"; the
-// library reads 0 as "default".
-func orNone(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
+	})
+	return name
 }
 
 func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
@@ -255,58 +235,10 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 	defer stop()
 	progress := render.StartProgress(o.streams.ErrOut, render.IsTerminal(o.streams.ErrOut), "connecting")
 	report := func(p loadgen.Progress) { progress.Set("%s", formatBenchProgress(p)) }
-	var result any
-	var table render.Table
-	var err error
-	switch kind {
-	case benchThroughput:
-		var res *loadgen.ThroughputResult
-		res, err = loadgen.RunThroughput(ctx, loadgen.ThroughputConfig{
-			Target:           o.target(),
-			Pairs:            o.Pairs,
-			PacketSize:       o.Size,
-			Window:           o.Window,
-			OpenLoop:         o.OpenLoop,
-			StalledReceivers: o.StallReceivers,
-			MixedStall:       o.StallMixed,
-			Duration:         o.Duration,
-			Warmup:           orNone(o.Warmup),
-			PingInterval:     orNone(o.PingInterval),
-			IdlePing:         orNone(o.IdlePing),
-			Progress:         report,
-			Receivers:        o.receivers(),
-		})
-		if res != nil {
-			result, table = res, throughputTable(res)
-		}
-	case benchIdle:
-		var res *loadgen.IdleResult
-		res, err = loadgen.RunIdle(ctx, loadgen.IdleConfig{
-			Target:   o.target(),
-			Clients:  o.Clients,
-			Parallel: o.Parallel,
-			Settle:   o.Settle,
-			Exchange: o.Exchange,
-			Progress: report,
-		})
-		if res != nil {
-			result, table = res, idleTable(res)
-		}
-	case benchHandshakes:
-		var res *loadgen.HandshakeResult
-		res, err = loadgen.RunHandshakes(ctx, loadgen.HandshakeConfig{
-			Target:   o.target(),
-			Duration: o.Duration,
-			Parallel: o.Parallel,
-			Progress: report,
-		})
-		if res != nil && err == nil {
-			result, table = res, handshakeTable(res)
-		}
-	}
+	result, table, err := o.run(ctx, kind, report)
 	progress.Stop()
 	if err != nil {
-		return newBenchError(fmt.Errorf("bench %s: %w", o.Server, err), o.Insecure)
+		return newBenchError(fmt.Errorf("bench %s: %w", o.Target.URL, err), o.Insecure)
 	}
 	if o.JSON {
 		enc := json.NewEncoder(o.streams.Out)
@@ -315,6 +247,34 @@ func runBench(ctx context.Context, kind benchKind, o *benchOptions) error {
 	}
 	_, err = io.WriteString(o.streams.Out, render.ModeFor(o.streams.Out).Render(table))
 	return err
+}
+
+// run runs the kind's loadgen run with its validated config and renders
+// the result as a table.
+func (o *benchOptions) run(ctx context.Context, kind benchKind, report func(loadgen.Progress)) (any, render.Table, error) {
+	switch kind {
+	case benchThroughput:
+		o.Throughput.Progress = report
+		res, err := loadgen.RunThroughput(ctx, o.Throughput)
+		if err != nil {
+			return nil, render.Table{}, err
+		}
+		return res, throughputTable(res), nil
+	case benchIdle:
+		o.Idle.Progress = report
+		res, err := loadgen.RunIdle(ctx, o.Idle)
+		if err != nil {
+			return nil, render.Table{}, err
+		}
+		return res, idleTable(res), nil
+	default:
+		o.Handshakes.Progress = report
+		res, err := loadgen.RunHandshakes(ctx, o.Handshakes)
+		if err != nil {
+			return nil, render.Table{}, err
+		}
+		return res, handshakeTable(res), nil
+	}
 }
 
 func formatBenchProgress(p loadgen.Progress) string {
@@ -326,24 +286,13 @@ func formatBenchProgress(p loadgen.Progress) string {
 	}
 	switch {
 	case p.Bytes > 0:
-		return fmt.Sprintf("%s%s  %s packets/s  %.1f MB/s", p.Phase, elapsed, si(p.Rate), p.Bytes/1e6)
+		return fmt.Sprintf("%s%s  %s packets/s  %.1f MB/s", p.Phase, elapsed, render.SI(p.Rate), p.Bytes/1e6)
 	case p.Phase == "connecting" && p.Count > 0:
-		return fmt.Sprintf("%s%s  %d clients  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+		return fmt.Sprintf("%s%s  %d clients  %s/s", p.Phase, elapsed, p.Count, render.SI(p.Rate))
 	case p.Rate > 0:
-		return fmt.Sprintf("%s%s  %d done  %s/s", p.Phase, elapsed, p.Count, si(p.Rate))
+		return fmt.Sprintf("%s%s  %d done  %s/s", p.Phase, elapsed, p.Count, render.SI(p.Rate))
 	}
 	return p.Phase + elapsed
-}
-
-// si writes a rate with a k or M suffix and three significant digits.
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.3gM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.3gk", v/1e3)
-	}
-	return fmt.Sprintf("%.3g", v)
 }
 
 func row(figure, value string) []render.Cell {
@@ -375,8 +324,8 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 		Headers: []string{"Figure", "Value"},
 	}
 	t.Rows = append(t.Rows,
-		row("delivered", fmt.Sprintf("%s packets/s  %.1f MB/s", si(r.PacketsPerSecond), r.MegabytesPerSecond)),
-		row("per pair", fmt.Sprintf("min %s  median %s  max %s packets/s", si(r.PairPacketsPerSecond.Min), si(r.PairPacketsPerSecond.Median), si(r.PairPacketsPerSecond.Max))),
+		row("delivered", fmt.Sprintf("%s packets/s  %.1f MB/s", render.SI(r.PacketsPerSecond), r.MegabytesPerSecond)),
+		row("per pair", fmt.Sprintf("min %s  median %s  max %s packets/s", render.SI(r.PairPacketsPerSecond.Min), render.SI(r.PairPacketsPerSecond.Median), render.SI(r.PairPacketsPerSecond.Max))),
 		row("loss", fmt.Sprintf("%.2f %%", 100*r.LossRatio)),
 	)
 	if r.StalledReceivers > 0 {
@@ -387,7 +336,7 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 	}
 	if r.StallBaseline != nil {
 		t.Rows = append(t.Rows,
-			row("other pairs kept", fmt.Sprintf("%s of their rate before the stall (mean %s packets/s); worst %v: %s", ratioText(r.StallKeptRatio), si(r.StallBaseline.Mean), loadgen.StallWindow, ratioText(r.StallWorstWindowRatio))),
+			row("other pairs kept", fmt.Sprintf("%s of their rate before the stall (mean %s packets/s); worst %v: %s", ratioText(r.StallKeptRatio), render.SI(r.StallBaseline.Mean), loadgen.StallWindow, ratioText(r.StallWorstWindowRatio))),
 			row("control, no stall", fmt.Sprintf("%s; worst %v: %s", ratioText(r.ControlKeptRatio), loadgen.StallWindow, ratioText(r.ControlWorstWindowRatio))),
 		)
 	}
@@ -403,7 +352,7 @@ func throughputTable(r *loadgen.ThroughputResult) render.Table {
 	if r.Server != nil {
 		t.Rows = append(t.Rows,
 			row("server CPU", cpuText(r.Server.CPUUsage)),
-			row("packets per server CPU-second", si(r.PacketsPerServerCPUSecond)),
+			row("packets per server CPU-second", render.SI(r.PacketsPerServerCPUSecond)),
 			row("server RSS", fmt.Sprintf("%.1f MiB", float64(r.Server.RSSBytes)/(1<<20))),
 		)
 	}
@@ -427,7 +376,7 @@ func idleTable(r *loadgen.IdleResult) render.Table {
 		title = fmt.Sprintf("%d idle clients, %.0f s after each sent and received one packet", r.Clients, r.SettleSeconds)
 	}
 	t := render.Table{Title: title, Headers: []string{"Figure", "Value"}}
-	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, si(r.ConnectsPerSecond))))
+	t.Rows = append(t.Rows, row("connected in", fmt.Sprintf("%.2f s (%s/s)", r.ConnectSeconds, render.SI(r.ConnectsPerSecond))))
 	if r.ServerRSSAfter > 0 {
 		t.Rows = append(t.Rows,
 			row("server RSS before", fmt.Sprintf("%.1f MiB", float64(r.ServerRSSBefore)/(1<<20))),
@@ -443,7 +392,7 @@ func idleTable(r *loadgen.IdleResult) render.Table {
 func handshakeTable(r *loadgen.HandshakeResult) render.Table {
 	t := render.Table{Title: fmt.Sprintf("handshakes, %d workers, %.1f s", r.Parallel, r.Seconds), Headers: []string{"Figure", "Value"}}
 	t.Rows = append(t.Rows,
-		row("handshakes", fmt.Sprintf("%d (%s/s)", r.Handshakes, si(r.HandshakesPerSecond))),
+		row("handshakes", fmt.Sprintf("%d (%s/s)", r.Handshakes, render.SI(r.HandshakesPerSecond))),
 		row("handshake time", latencyText(&loadgen.Latency{Samples: r.Time.Samples, P50: r.Time.P50, P90: r.Time.P90, P99: r.Time.P99, Max: r.Time.Max})),
 	)
 	if r.Failures > 0 {
@@ -452,7 +401,7 @@ func handshakeTable(r *loadgen.HandshakeResult) render.Table {
 	if r.Server != nil {
 		t.Rows = append(t.Rows,
 			row("server CPU", cpuText(r.Server.CPUUsage)),
-			row("handshakes per server CPU-second", si(r.HandshakesPerServerCPUSecond)),
+			row("handshakes per server CPU-second", render.SI(r.HandshakesPerServerCPUSecond)),
 		)
 	}
 	t.Rows = append(t.Rows, row("generator CPU", cpuText(r.Generator.CPUUsage)))

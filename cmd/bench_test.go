@@ -22,37 +22,45 @@ func TestBenchFlags(t *testing.T) {
 		check    func(t *testing.T, o *benchOptions)
 	}{
 		{"defaults", []string{"--server", server}, benchThroughput, func(t *testing.T, o *benchOptions) {
-			if o.Pairs != 8 || o.Size != 1200 || o.Window != 32 || o.OpenLoop || o.Duration != 10*time.Second || o.JSON {
+			if tp := o.Throughput; tp.Pairs != 8 || tp.PacketSize != 1200 || tp.Window != 32 || tp.OpenLoop || tp.Duration != 10*time.Second || o.JSON ||
+				tp.Warmup != time.Second || tp.PingInterval != 10*time.Millisecond || tp.IdlePing != time.Second {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
 		{"open-loop", []string{"--server", server, "--open-loop", "--size", "64", "--json", "--server-pid", "42"}, benchThroughput, func(t *testing.T, o *benchOptions) {
-			if !o.OpenLoop || o.Size != 64 || !o.JSON || o.ServerPID != 42 {
+			if !o.Throughput.OpenLoop || o.Throughput.PacketSize != 64 || !o.JSON || o.Throughput.ServerPID != 42 {
 				t.Errorf("options: %+v", o)
 			}
 		}},
 		{"stall-mixed", []string{"--server", server, "--stall-mixed", "--duration", "4s"}, benchThroughput, func(t *testing.T, o *benchOptions) {
-			if !o.StallMixed || o.StallReceivers != 0 || o.Duration != 4*time.Second {
+			if !o.Throughput.MixedStall || o.Throughput.StalledReceivers != 0 || o.Throughput.Duration != 4*time.Second {
 				t.Errorf("options: %+v", o)
 			}
 		}},
 		{"meshed", []string{"--server", server, "--receiver-server", "https://127.0.0.1:8443", "--receiver-server-pid", "43"}, benchThroughput, func(t *testing.T, o *benchOptions) {
-			if r := o.receivers(); r == nil || r.URL != "https://127.0.0.1:8443" || r.ServerPID != 43 {
+			if r := o.Throughput.Receivers; r == nil || r.URL != "https://127.0.0.1:8443" || r.ServerPID != 43 {
 				t.Errorf("receivers: %+v", r)
 			}
 		}},
 		{"idle", []string{"idle", "--server", server, "--clients", "15000", "--settle", "5s"}, benchIdle, func(t *testing.T, o *benchOptions) {
-			if o.Clients != 15000 || o.Settle != 5*time.Second || o.Parallel != 16 {
+			if o.Idle.Clients != 15000 || o.Idle.Settle != 5*time.Second || o.Idle.Parallel != 16 || o.Idle.URL != server {
 				t.Errorf("options: %+v", o)
 			}
 		}},
 		{"idle-exchange", []string{"idle", "--server", server, "--exchange", "--settle", "75s"}, benchIdle, func(t *testing.T, o *benchOptions) {
-			if !o.Exchange || o.Settle != 75*time.Second {
+			if !o.Idle.Exchange || o.Idle.Settle != 75*time.Second {
 				t.Errorf("options: %+v", o)
 			}
 		}},
+		{"off", []string{"--server", server, "--warmup", "0", "--ping-interval", "0", "--idle-ping", "0"}, benchThroughput, func(t *testing.T, o *benchOptions) {
+			// 0 is off in the flag and in loadgen alike: it reaches the
+			// config unchanged.
+			if tp := o.Throughput; tp.Warmup != 0 || tp.PingInterval != 0 || tp.IdlePing != 0 || tp.URL != server {
+				t.Errorf("options: %+v", tp)
+			}
+		}},
 		{"handshakes", []string{"handshakes", "--server", server, "--parallel", "64", "--duration", "3s"}, benchHandshakes, func(t *testing.T, o *benchOptions) {
-			if o.Parallel != 64 || o.Duration != 3*time.Second {
+			if o.Handshakes.Parallel != 64 || o.Handshakes.Duration != 3*time.Second || o.Handshakes.URL != server {
 				t.Errorf("options: %+v", o)
 			}
 		}},
@@ -93,6 +101,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bad-receiver-server", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server", "127.0.0.1:2"}, "--receiver-server"},
 		{"receiver-pid-alone", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server-pid", "7"}, "needs --receiver-server"},
 		{"zero-clients", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--clients", "0"}, "--clients"},
+		{"negative-settle", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--settle", "-1s"}, "--settle -1s: want 0 (off)"},
+		{"zero-duration", []string{"bench", "--server", "http://127.0.0.1:1", "--duration", "0"}, "--duration 0s: want a positive duration"},
+		{"negative-warmup", []string{"bench", "--server", "http://127.0.0.1:1", "--warmup", "-1s"}, "--warmup -1s"},
+		{"negative-server-pid", []string{"bench", "--server", "http://127.0.0.1:1", "--server-pid", "-3"}, "--server-pid -3"},
+		{"negative-receiver-pid", []string{"bench", "--server", "http://127.0.0.1:1", "--receiver-server", "http://127.0.0.1:2", "--receiver-server-pid", "-3"}, "--receiver-server-pid -3"},
+		{"handshakes-zero-duration", []string{"bench", "handshakes", "--server", "http://127.0.0.1:1", "--duration", "0"}, "--duration 0s"},
 		{"zero-parallel", []string{"bench", "handshakes", "--server", "http://127.0.0.1:1", "--parallel", "0"}, "--parallel"},
 		{"throughput-flag-on-idle", []string{"bench", "idle", "--server", "http://127.0.0.1:1", "--pairs", "2"}, "unknown flag"},
 		{"stray-argument", []string{"bench", "--server", "http://127.0.0.1:1", "extra"}, "unknown command"},

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,22 +46,11 @@ func relayctlIn(lab *netnslab.Lab, ns string, env []string, args ...string) *exe
 	return cmd
 }
 
-// startLabRelay runs relayctl serve in the relay namespace: plain HTTP on
-// port 80 (DERP, /generate_204, /derp/latency-check) and STUN on 3478.
-func startLabRelay(t *testing.T, lab *netnslab.Lab) {
+// startLab runs relayctl serve in the relay namespace and the gateway's
+// services, and returns the lab's DERP map file.
+func startLab(t *testing.T, lab *netnslab.Lab) string {
 	dir := t.TempDir()
-	var logs syncWriter
-	cmd := relayctlIn(lab, lab.Relay, []string{"XDG_STATE_HOME=" + dir, "XDG_CONFIG_HOME=" + dir},
-		"serve", "--certmode", "none", "--addr", netnslab.RelayIP+":80", "--http-port", "-1",
-		"--stun-port", "3478", "--key-file", filepath.Join(dir, "key.json"), "--hostname", netnslab.RelayIP)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { <-exited })
-	lab.WaitRelay(80, exited, logs.String)
+	return lab.StartServices(relayctlIn(lab, lab.Relay, nil, netnslab.RelayServeArgs(dir)...), dir)
 }
 
 // labNetcheck runs relayctl netcheck in the client namespace.
@@ -93,12 +81,7 @@ type labReport struct {
 // path one way at a time; each fault shows in the report field it should.
 func TestNetcheckNamespaces(t *testing.T) {
 	lab := netnslab.New(t)
-	startLabRelay(t, lab)
-	lab.StartGatewayServices()
-	mapPath := filepath.Join(t.TempDir(), "derpmap.json")
-	if err := os.WriteFile(mapPath, []byte(netnslab.DERPMap), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mapPath := startLab(t, lab)
 	// What each netnslab scenario must show.
 	checks := map[string]struct {
 		check       func(p *problems, r labReport)

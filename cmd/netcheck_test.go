@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/syncbuf"
 	"github.com/relayctl/relayctl/probe/netcheck"
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
@@ -213,7 +214,7 @@ func TestNetcheckEveryStreamsJSONLines(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	out := &lineCounter{n: 3, cancel: cancel}
-	var errOut syncWriter
+	var errOut syncbuf.Buffer
 	o := &netcheckOptions{DERPMap: path, Format: netcheckFormatJSONLine, Every: 20 * time.Millisecond, Verbose: true,
 		streams: IOStreams{Out: out, ErrOut: &errOut}}
 	if err := runNetcheck(ctx, o); err != nil {
@@ -240,21 +241,4 @@ func TestNetcheckEveryStreamsJSONLines(t *testing.T) {
 			t.Errorf("--verbose output lacks %q:\n%s", want, verbose)
 		}
 	}
-}
-
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

@@ -23,12 +23,12 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/relayctl/relayctl/config"
-	"github.com/relayctl/relayctl/internal/keyfile"
 	"github.com/relayctl/relayctl/internal/listen"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/internal/statedir"
 	"github.com/relayctl/relayctl/relay/acmecert"
+	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/web"
@@ -248,7 +248,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer cleanup()
-	priv, created, err := keyfile.LoadOrCreate(keyPath)
+	priv, created, err := key.LoadOrCreateNodeFile(keyPath)
 	if err != nil {
 		return &UsageError{fmt.Errorf("--key-file: %w", err)}
 	}

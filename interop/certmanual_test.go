@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,38 +135,9 @@ func startManualRelay(t *testing.T, k serverKind, certDir, hostname string) *man
 	return nil
 }
 
-// waitTLSReady polls GET /derp/probe over TLS (trusting anything: the
-// tests check the certificate themselves) until it answers 200.
+// waitTLSReady polls GET /derp/probe over TLS until it answers 200.
 func (r *manualRelay) waitTLSReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	sni := r.hostname
-	if net.ParseIP(sni) != nil {
-		sni = ""
-	}
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: sni},
-	}}
-	defer hc.CloseIdleConnections()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+r.addr+"/derp/probe", nil)
-		if sni != "" {
-			req.Host = sni
-		}
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-r.proc.exited:
-			return errors.New("exited before becoming ready")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return waitDERPProbe(ctx, r.proc.exited, true, r.addr, r.hostname)
 }
 
 // region is the certgen region with this server's ports: the only edit an

@@ -164,7 +164,7 @@ func runHostileCase(t *testing.T, k serverKind, tc hostileCase) {
 		exchange(t, connectPeer(t, h.s), connectPeer(t, h.s))
 	}
 	if !h.s.alive() {
-		t.Fatalf("%s exited: %v", k, h.s.exitErr)
+		t.Fatalf("%s exited: %v", k, h.s.exitStatus())
 	}
 }
 

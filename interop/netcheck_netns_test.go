@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/relayctl/relayctl/internal/netnslab"
-	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 // netcheckFields are the report fields both implementations have.
@@ -50,24 +48,7 @@ func TestNetcheckMatchesTailscale(t *testing.T) {
 	tsnetcheck := toolBinary(t, "github.com/relayctl/relayctl/interop/tsnetcheck")
 	lab := netnslab.New(t)
 	dir := t.TempDir()
-	var logs syncbuf.Buffer
-	relay := lab.Command(lab.Relay, relayctl, "serve", "--certmode", "none", "--addr", netnslab.RelayIP+":80",
-		"--http-port", "-1", "--stun-port", "3478", "--key-file", filepath.Join(dir, "key.json"), "--hostname", netnslab.RelayIP)
-	relay.Env = append(os.Environ(), "XDG_STATE_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	relay.Stdout, relay.Stderr = &logs, &logs
-	setDeathSignal(relay)
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { relay.Wait(); close(exited) }()
-	t.Cleanup(func() { <-exited })
-	lab.WaitRelay(80, exited, logs.String)
-	lab.StartGatewayServices()
-	mapPath := filepath.Join(dir, "derpmap.json")
-	if err := os.WriteFile(mapPath, []byte(netnslab.DERPMap), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mapPath := lab.StartServices(lab.Command(lab.Relay, append([]string{relayctl}, netnslab.RelayServeArgs(dir)...)...), dir)
 
 	for _, sc := range netnslab.Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {

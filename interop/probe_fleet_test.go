@@ -3,21 +3,13 @@ package interop
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +17,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/serverproc"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
 // fleetNode is one relay process of a probe test fleet.
@@ -119,17 +115,12 @@ func launchFleetNode(t *testing.T, k serverKind, bin, name string, o fleetNodeOp
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, n.logs, n.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := serverproc.Start(cmd)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	n.stop = func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-	if err := waitFleetNodeReady(t.Context(), n, exited); err != nil {
+	n.stop = p.Kill
+	if err := waitDERPProbe(t.Context(), p.Exited(), o.tls, addr, "localhost"); err != nil {
 		n.stop()
 		return nil, fmt.Errorf("%s %s: %w\nlogs:\n%s", bin, strings.Join(args, " "), err, n.logs)
 	}
@@ -142,71 +133,18 @@ func launchFleetNode(t *testing.T, k serverKind, bin, name string, o fleetNodeOp
 	return n, nil
 }
 
-func waitFleetNodeReady(ctx context.Context, n *fleetNode, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	scheme := "http"
-	tr := &http.Transport{}
-	if n.tls {
-		scheme = "https"
-		tr.TLSClientConfig = &tls.Config{ServerName: "localhost", InsecureSkipVerify: true}
-	}
-	client := &http.Client{Timeout: time.Second, Transport: tr}
-	defer tr.CloseIdleConnections()
-	url := fmt.Sprintf("%s://127.0.0.1:%d/derp/probe", scheme, n.derpPort)
-	for {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return errors.New("process exited before becoming ready")
-		case <-ctx.Done():
-			return fmt.Errorf("no 200 from %s within %v", url, readyTimeout)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // writeLocalhostCert writes dir/localhost.crt and .key, a self-signed
 // ECDSA certificate for "localhost" (and 127.0.0.1) as derper's manual
 // mode reads them, and returns its sha256-raw pin.
 func writeLocalhostCert(t *testing.T, dir string, notAfter time.Time) string {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	notBefore := time.Now().Add(-time.Hour)
 	if notAfter.Before(notBefore) {
 		notBefore = notAfter.Add(-30 * 24 * time.Hour)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "localhost.crt"), "CERTIFICATE", der, 0o644)
-	writePEM(t, filepath.Join(dir, "localhost.key"), "EC PRIVATE KEY", keyDER, 0o600)
-	sum := sha256.Sum256(der)
-	return "sha256-raw:" + hex.EncodeToString(sum[:])
+	c := testcert.Leaf(t, "localhost", notBefore, notAfter)
+	testcert.WriteFiles(t, dir, "localhost", c)
+	return certs.CertName(c.Certificate[0])
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte, mode os.FileMode) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/serverproc"
 )
 
 // process is a helper program (a CA, a DNS server, a relay with custom
@@ -16,34 +18,33 @@ import (
 type process struct {
 	name   string
 	logs   *logBuffer
-	exited chan struct{}
+	exited <-chan struct{}
 }
+
+// setDeathSignal makes the kernel kill a program started by a test if the
+// test binary dies without running its cleanups.
+var setDeathSignal = serverproc.SetDeathSignal
 
 // startProcess runs bin with args and extra environment, logging to a
 // buffer shown when the test fails.
 func startProcess(t *testing.T, name, bin string, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, logs: &logBuffer{}, exited: make(chan struct{})}
+	logs := &logBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logs, logs
+	p, err := serverproc.Start(cmd)
+	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() {
-		cmd.Wait()
-		close(p.exited)
-	}()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.exited
+		p.Kill()
 		if t.Failed() {
-			t.Logf("%s (%s %s) logs:\n%s", name, filepath.Base(bin), strings.Join(args, " "), p.logs)
+			t.Logf("%s (%s %s) logs:\n%s", name, filepath.Base(bin), strings.Join(args, " "), logs)
 		}
 	})
-	return p
+	return &process{name: name, logs: logs, exited: p.Exited()}
 }
 
 // waitLog waits until the process has logged a line containing all of

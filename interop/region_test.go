@@ -24,6 +24,8 @@ import (
 	"tailscale.com/tailcfg"
 	"tailscale.com/types/key"
 	"tailscale.com/types/logger"
+
+	"github.com/relayctl/relayctl/internal/serverproc"
 )
 
 // Helpers for multi-node regions: relay processes on fixed loopback ports
@@ -49,7 +51,7 @@ type regionNode struct {
 
 	logs   *logBuffer // every run's output, shown if the test fails
 	proc   *os.Process
-	exited chan struct{}
+	exited <-chan struct{}
 	// serverKey is learned from the first client that lands on the node.
 	serverKey key.NodePublic
 }
@@ -125,23 +127,13 @@ func (n *regionNode) start(t *testing.T) {
 	cmd.Dir = n.stateDir
 	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Stdout, cmd.Stderr = n.logs, n.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := serverproc.Start(cmd)
+	if err != nil {
 		t.Fatalf("start %s node %s: %v", n.kind, n.name, err)
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	n.proc, n.exited = cmd.Process, exited
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	// waitTLSReady only needs the address, the name and the exit channel.
-	probe := &manualRelay{hostname: n.hostname, addr: n.addr(), proc: &process{exited: exited}}
-	if err := probe.waitTLSReady(t.Context()); err != nil {
+	n.proc, n.exited = p.OS(), p.Exited()
+	t.Cleanup(p.Kill)
+	if err := waitDERPProbe(t.Context(), n.exited, true, n.addr(), n.hostname); err != nil {
 		t.Fatalf("%s node %s on %s not ready: %v", n.kind, n.name, n.addr(), err)
 	}
 }

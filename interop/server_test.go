@@ -1,10 +1,9 @@
 package interop
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,9 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/serverproc"
+	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
 // server is one running relay process on loopback.
@@ -25,10 +26,11 @@ type server struct {
 	stunAddr string // 127.0.0.1:port of the STUN socket
 	logs     *logBuffer
 
-	exited chan struct{} // closed when the process has been reaped
+	exited <-chan struct{} // closed when the process has been reaped
 	proc   *os.Process
-	// exitErr is the process's exit status once exited is closed.
-	exitErr error
+	// watched is the started process (nil for a server made from
+	// another helper's process); exitStatus reads it.
+	watched *serverproc.Process
 	// stopping is set by tests that end the process themselves.
 	stopping bool
 }
@@ -64,7 +66,6 @@ func tryStartServer(t *testing.T, k serverKind, bin string, extra []string) (*se
 		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)),
 		stunAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)),
 		logs:     &logBuffer{},
-		exited:   make(chan struct{}),
 	}
 	var args []string
 	switch k {
@@ -84,33 +85,20 @@ func tryStartServer(t *testing.T, k serverKind, bin string, extra []string) (*se
 	cmd.Dir = dir
 	cmd.Stdout = s.logs
 	cmd.Stderr = s.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := serverproc.Start(cmd)
+	if err != nil {
 		return nil, err
 	}
-	s.proc = cmd.Process
-	go func() {
-		s.exitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-s.exited
-	}
-
+	s.watched, s.proc, s.exited = p, p.OS(), p.Exited()
 	if err := s.waitReady(t.Context()); err != nil {
-		stop()
-		return nil, fmt.Errorf("%s %s: %w (exit: %v)\nlogs:\n%s", bin, strings.Join(args, " "), err, s.exitErr, s.logs)
+		p.Kill()
+		return nil, fmt.Errorf("%s %s: %w (exit: %v)\nlogs:\n%s", bin, strings.Join(args, " "), err, p.Err(), s.logs)
 	}
 	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-			if !s.stopping {
-				t.Errorf("%s exited during the test: %v", k, s.exitErr)
-			}
-		default:
+		if !p.Alive() && !s.stopping {
+			t.Errorf("%s exited during the test: %v", k, p.Err())
 		}
-		stop()
+		p.Kill()
 		if t.Failed() {
 			t.Logf("%s logs:\n%s", k, s.logs)
 		}
@@ -118,33 +106,35 @@ func tryStartServer(t *testing.T, k serverKind, bin string, extra []string) (*se
 	return s, nil
 }
 
+// exitStatus is the process's exit status once exited is closed.
+func (s *server) exitStatus() error {
+	if s.watched == nil {
+		return nil
+	}
+	return s.watched.Err()
+}
+
 // waitReady polls GET /derp/probe until it answers 200, the process exits,
 // or readyTimeout passes.
 func (s *server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url("/derp/probe"), nil)
-		if err != nil {
-			return err
+	return waitDERPProbe(ctx, s.exited, false, s.httpAddr, "")
+}
+
+// waitDERPProbe polls GET /derp/probe on addr until it answers 200, exited
+// closes or readyTimeout passes: over TLS for hostname (trusting any
+// certificate: the tests check it themselves) when useTLS, else plain HTTP.
+func waitDERPProbe(ctx context.Context, exited <-chan struct{}, useTLS bool, addr, hostname string) error {
+	scheme, host, tr := "http", "", &http.Transport{}
+	if useTLS {
+		scheme, host = "https", hostname
+		if net.ParseIP(host) != nil {
+			host = ""
 		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return errors.New("process exited before becoming ready")
-		case <-ctx.Done():
-			return fmt.Errorf("no 200 from /derp/probe within %v", readyTimeout)
-		case <-tick.C:
-		}
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, ServerName: host}
 	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: time.Second, Transport: tr}
+	return serverproc.WaitReady(ctx, exited, readyTimeout, serverproc.HTTPOK(client, scheme+"://"+addr+"/derp/probe", host))
 }
 
 func (s *server) url(path string) string { return "http://" + s.httpAddr + path }
@@ -159,62 +149,24 @@ func (s *server) alive() bool {
 	}
 }
 
-var (
-	portsMu   sync.Mutex
-	portsUsed = map[int]bool{}
-)
-
 // freePorts returns a TCP and a UDP port on 127.0.0.1 that the kernel just
 // reported free and that no other test in this process has been given. The
 // server binds them a moment later; startServer retries if one was taken.
 func freePorts(t *testing.T) (tcpPort, udpPort int) {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for tcpPort == 0 || udpPort == 0 {
-		if tcpPort == 0 {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
-			if !portsUsed[p] {
-				portsUsed[p], tcpPort = true, p
-			}
-		}
-		if udpPort == 0 {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := pc.LocalAddr().(*net.UDPAddr).Port
-			pc.Close()
-			if !portsUsed[-p] { // UDP ports are kept as negatives
-				portsUsed[-p], udpPort = true, p
-			}
-		}
+	tcpPort, err := serverproc.FreeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpPort, err = serverproc.FreeUDPPort()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return tcpPort, udpPort
 }
 
 // logBuffer collects a process's stdout and stderr for tests to search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // waitForJSONLine waits until some log line is a JSON object containing
 // every one of needles, and returns it.

@@ -45,8 +45,8 @@ func TestGracefulShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("relayctl still running 10 s after SIGTERM")
 	}
-	if s.exitErr != nil {
-		t.Fatalf("exit status %v, want 0", s.exitErr)
+	if err := s.exitStatus(); err != nil {
+		t.Fatalf("exit status %v, want 0", err)
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	if _, err := s.logs.waitForJSONLine(t.Context(), time.Second, `"relay stopped"`); err != nil {

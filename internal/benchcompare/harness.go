@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,8 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/serverproc"
 )
 
 // serverKind is a relay implementation under test.
@@ -122,7 +122,7 @@ func (h *harness) runOne(ctx context.Context, k serverKind, sc scenario) (map[st
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	serverproc.SetDeathSignal(cmd)
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("relayctl %s: %w: %s", strings.Join(sc.args, " "), err, lastLine(stderr.String()))
 	}
@@ -139,14 +139,13 @@ func (h *harness) runOne(ctx context.Context, k serverKind, sc scenario) (map[st
 }
 
 type runningServer struct {
-	cmd    *exec.Cmd
-	addr   string
-	tls    bool
-	log    string
-	exited chan struct{}
+	proc *serverproc.Process
+	addr string
+	tls  bool
+	log  string
 }
 
-func (s *runningServer) pid() int { return s.cmd.Process.Pid }
+func (s *runningServer) pid() int { return s.proc.OS().Pid }
 
 // url is the server's DERP endpoint.
 func (s *runningServer) url() string {
@@ -156,20 +155,10 @@ func (s *runningServer) url() string {
 	return "http://" + s.addr
 }
 
-func (s *runningServer) alive() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *runningServer) alive() bool { return s.proc.Alive() }
 
 // stop kills the server: a graceful shutdown would only add its drain time.
-func (s *runningServer) stop() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *runningServer) stop() { s.proc.Kill() }
 
 // serverSetup is how one server of a run listens.
 type serverSetup struct {
@@ -220,12 +209,11 @@ func (h *harness) startServer(ctx context.Context, k serverKind, setup serverSet
 	// Keep relayctl from reading a config file or state of this machine's.
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := serverproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", k, err)
 	}
-	s := &runningServer{cmd: cmd, addr: addr, tls: setup.tls, log: logPath, exited: make(chan struct{})}
-	go func() { cmd.Wait(); close(s.exited) }()
+	s := &runningServer{proc: proc, addr: addr, tls: setup.tls, log: logPath}
 	if err := s.waitReady(ctx); err != nil {
 		s.stop()
 		log, _ := os.ReadFile(logPath)
@@ -237,42 +225,22 @@ func (h *harness) startServer(ctx context.Context, k serverKind, setup serverSet
 const readyTimeout = 10 * time.Second
 
 func (s *runningServer) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the self-signed test certificate
 	}}
 	defer client.CloseIdleConnections()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url()+"/derp/probe", nil)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return errors.New("exited before answering /derp/probe")
-		case <-ctx.Done():
-			return fmt.Errorf("no 200 from /derp/probe within %v", readyTimeout)
-		case <-tick.C:
-		}
-	}
+	return serverproc.WaitReady(ctx, s.proc.Exited(), readyTimeout, serverproc.HTTPOK(client, s.url()+"/derp/probe", ""))
 }
 
 // freePorts finds n distinct free loopback ports.
 func freePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := serverproc.FreeTCPPort()
 		if err != nil {
 			return nil, err
 		}
-		defer l.Close() // held until all are chosen, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, p)
 	}
 	return ports, nil
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/relayctl/relayctl/internal/render"
 )
 
 // figure is one row of the comparison: a value computed from one server's
@@ -74,23 +76,23 @@ func figures() []figure {
 	pct := func(v float64) string { return fmt.Sprintf("%.1f %%", v) }
 	frac := func(v float64) string { return fmt.Sprintf("%.2f", v) }
 	return []figure{
-		{"1200 B, 8 pairs, window 32: packets per server CPU-second", si, field("closed-1200", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
-		{"  same: delivered packets/s", si, field("closed-1200", "packets_per_second"), "", nil},
+		{"1200 B, 8 pairs, window 32: packets per server CPU-second", render.SI, field("closed-1200", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
+		{"  same: delivered packets/s", render.SI, field("closed-1200", "packets_per_second"), "", nil},
 		{"  same: server CPU (cores)", frac, field("closed-1200", "server.cpu_utilization"), "", nil},
 		{"  same: load generator CPU (cores)", frac, field("closed-1200", "generator.cpu_utilization"), "", nil},
-		{"1200 B open loop: delivered packets/s", si, field("open-1200", "packets_per_second"), "", nil},
+		{"1200 B open loop: delivered packets/s", render.SI, field("open-1200", "packets_per_second"), "", nil},
 		{"  same: loss", pct, scaled(field("open-1200", "loss_ratio"), 100), "", nil},
 		{"  open-loop ÷ own closed-loop delivered rate", frac, quotient(field("open-1200", "packets_per_second"), field("closed-1200", "packets_per_second")), "≥ 0.70", ownAtLeast(0.70)},
-		{"64 B, window 32: packets per server CPU-second", si, field("closed-64", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
-		{"16000 B, window 32: packets per server CPU-second", si, field("closed-16000", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
+		{"64 B, window 32: packets per server CPU-second", render.SI, field("closed-64", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
+		{"16000 B, window 32: packets per server CPU-second", render.SI, field("closed-16000", "packets_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
 		{"round trip, idle, p50", ms, field("closed-1200", "rtt_idle.p50_ms"), "", nil},
 		{"round trip under 1200 B closed-loop load, p50", ms, field("closed-1200", "rtt_load.p50_ms"), "", nil},
 		{"round trip under 1200 B closed-loop load, p99", ms, field("closed-1200", "rtt_load.p99_ms"), "≤ ½ derper", ratioAtMost(0.5)},
 		{"round trip under open-loop load, p99", ms, field("open-1200", "rtt_load.p99_ms"), "", nil},
 		{"RSS per idle client, 5 000 clients", kb, scaled(field("idle-5000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
 		{"RSS per idle client, 15 000 clients", kb, scaled(field("idle-15000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
-		{"handshakes per server CPU-second", si, field("handshakes", "handshakes_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
-		{"  same: handshakes/s", si, field("handshakes", "handshakes_per_second"), "", nil},
+		{"handshakes per server CPU-second", render.SI, field("handshakes", "handshakes_per_server_cpu_second"), "≥ 2× derper", ratioAtLeast(2)},
+		{"  same: handshakes/s", render.SI, field("handshakes", "handshakes_per_second"), "", nil},
 		{"one receiver stalled: other pairs keep (of their rate)", frac, field("stall-1200", "stall_kept_ratio"), "≥ 0.95", ownAtLeast(0.95)},
 		{"a mixed sender's other receiver stalled: other pairs keep (mean)", frac, field("stall-mixed-1200", "stall_kept_ratio"), "≥ 0.95", ownAtLeast(0.95)},
 		{"  same: worst 250 ms", frac, field("stall-mixed-1200", "stall_worst_window_ratio"), "≥ 0.80", ownAtLeast(0.80)},
@@ -100,12 +102,12 @@ func figures() []figure {
 		{"RSS per idle client after one packet each and 75 s, 5 000 clients", kb, scaled(field("idle-exchange-5000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
 		{"RSS per idle client after one packet each and 75 s, 15 000 clients", kb, scaled(field("idle-exchange-15000", "server_rss_per_client_bytes"), 1.0/1024), "≤ 12 KB", ownAtMost(12)},
 		{"  same run, control without a stall: pairs keep", frac, field("stall-1200", "control_kept_ratio"), "", nil},
-		{"1200 B over TLS, window 32: packets per server CPU-second", si, field("tls-1200", "packets_per_server_cpu_second"), "≥ 3× derper", ratioAtLeast(3)},
-		{"  same: delivered packets/s", si, field("tls-1200", "packets_per_second"), "", nil},
+		{"1200 B over TLS, window 32: packets per server CPU-second", render.SI, field("tls-1200", "packets_per_server_cpu_second"), "≥ 3× derper", ratioAtLeast(3)},
+		{"  same: delivered packets/s", render.SI, field("tls-1200", "packets_per_second"), "", nil},
 		{"  same: server CPU (cores)", frac, field("tls-1200", "server.cpu_utilization"), "", nil},
 		{"  same: load generator CPU (cores)", frac, field("tls-1200", "generator.cpu_utilization"), "", nil},
-		{"mesh over TLS, 1200 B, senders on node 1, receivers on node 2: packets per server CPU-second (both nodes)", si, field("mesh-tls-1200", "packets_per_server_cpu_second"), "≥ 4.5× derper", ratioAtLeast(4.5)},
-		{"  same: delivered packets/s", si, field("mesh-tls-1200", "packets_per_second"), "", nil},
+		{"mesh over TLS, 1200 B, senders on node 1, receivers on node 2: packets per server CPU-second (both nodes)", render.SI, field("mesh-tls-1200", "packets_per_server_cpu_second"), "≥ 4.5× derper", ratioAtLeast(4.5)},
+		{"  same: delivered packets/s", render.SI, field("mesh-tls-1200", "packets_per_second"), "", nil},
 		{"  same: server CPU, both nodes (cores)", frac, field("mesh-tls-1200", "server.cpu_utilization"), "", nil},
 		{"  same: load generator CPU (cores)", frac, field("mesh-tls-1200", "generator.cpu_utilization"), "", nil},
 	}
@@ -210,20 +212,10 @@ func headline(scenario string, doc map[string]any) string {
 	case scenario == "handshakes":
 		v, _ := get(doc, "handshakes_per_server_cpu_second")
 		rate, _ := get(doc, "handshakes_per_second")
-		return fmt.Sprintf("%s handshakes/s, %s per server CPU-s", si(rate), si(v))
+		return fmt.Sprintf("%s handshakes/s, %s per server CPU-s", render.SI(rate), render.SI(v))
 	}
 	pps, _ := get(doc, "packets_per_second")
 	perCPU, _ := get(doc, "packets_per_server_cpu_second")
 	p99, _ := get(doc, "rtt_load.p99_ms")
-	return fmt.Sprintf("%s packets/s, %s per server CPU-s, RTT p99 %.2f ms", si(pps), si(perCPU), p99)
-}
-
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.3g M", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.3g k", v/1e3)
-	}
-	return fmt.Sprintf("%.3g", v)
+	return fmt.Sprintf("%s packets/s, %s per server CPU-s, RTT p99 %.2f ms", render.SI(pps), render.SI(perCPU), p99)
 }

@@ -1,15 +1,10 @@
 package certs
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
 func TestCertName(t *testing.T) {
@@ -20,39 +15,11 @@ func TestCertName(t *testing.T) {
 	}
 }
 
-func selfSignedLeaf(t *testing.T, hostname string) *x509.Certificate {
-	t.Helper()
-	certPEM, _, err := SelfSigned(netip.MustParseAddr("127.0.0.1"), hostname, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseCertPEM(t, certPEM)
-}
-
-func metaCert(t *testing.T) *x509.Certificate {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := pkix.Name{CommonName: MetaCertPrefix + strings.Repeat("ab", 32)}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: name, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestIsMetaCert(t *testing.T) {
-	if !IsMetaCert(metaCert(t)) {
+	if !IsMetaCert(testcert.MetaCert(t, MetaCertPrefix+strings.Repeat("ab", 32))) {
 		t.Error("metacert not recognised")
 	}
-	if IsMetaCert(selfSignedLeaf(t, "")) {
+	if IsMetaCert(testcert.ValidNow(t, "").Leaf) {
 		t.Error("leaf taken for a metacert")
 	}
 }

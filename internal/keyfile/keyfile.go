@@ -1,56 +1,16 @@
-// Package keyfile loads and creates the relay node's private key file. The
-// format is derper's ({"PrivateKey": "privkey:…"}), so an operator moving
-// from derper can point --key-file at derper's config and keep the node's
-// identity.
+// Package keyfile checks the permissions of files that hold secrets (node
+// keys, mesh keys, TLS private keys) and of the directories that hold
+// them. What a key file contains is its key type's business (relay/key
+// reads and writes the node key file); this package only refuses a file
+// or directory that someone other than its owner could read or replace.
 package keyfile
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
-
-	"github.com/relayctl/relayctl/internal/atomicfile"
-	"github.com/relayctl/relayctl/relay/key"
 )
-
-type fileFormat struct {
-	PrivateKey key.NodePrivate
-}
-
-// LoadOrCreate returns the key stored at path, creating the file (mode
-// 0600, parent directories 0700) with a fresh key when it does not exist.
-// A file that others may read or write is refused: the key is the node's
-// identity.
-func LoadOrCreate(path string) (k key.NodePrivate, created bool, err error) {
-	if err := CheckDir(filepath.Dir(path)); err != nil {
-		return key.NodePrivate{}, false, err
-	}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		k = key.NewNode()
-		if err := write(path, k); err != nil {
-			return key.NodePrivate{}, false, err
-		}
-		return k, true, nil
-	case err != nil:
-		return key.NodePrivate{}, false, fmt.Errorf("key file %s: %w", path, err)
-	}
-	if err := CheckPrivate(path); err != nil {
-		return key.NodePrivate{}, false, err
-	}
-	var f fileFormat
-	if err := json.Unmarshal(b, &f); err != nil {
-		return key.NodePrivate{}, false, fmt.Errorf("key file %s: not a relay key file: %w", path, err)
-	}
-	if f.PrivateKey.IsZero() {
-		return key.NodePrivate{}, false, fmt.Errorf("key file %s: no PrivateKey", path)
-	}
-	return f.PrivateKey, false, nil
-}
 
 // CheckPrivate refuses a secret file whose mode lets anyone but its owner
 // read or write it.
@@ -78,20 +38,6 @@ func CheckDir(dir string) error {
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return fmt.Errorf("directory %s has mode %04o: others can write to it and replace keys or plant files; run: chmod go-w %s (or keep keys elsewhere)", dir, perm, dir)
-	}
-	return nil
-}
-
-func write(path string, k key.NodePrivate) error {
-	b, err := json.MarshalIndent(fileFormat{PrivateKey: k}, "", "\t")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("key file %s: %w", path, err)
-	}
-	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("key file %s: %w", path, err)
 	}
 	return nil
 }

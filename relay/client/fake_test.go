@@ -17,10 +17,10 @@ import (
 
 // Fixed keys make expected bytes reproducible.
 var (
-	serverPriv = key.NodePrivateFromRaw32(bytes.Repeat([]byte{0x11}, 32))
-	clientPriv = key.NodePrivateFromRaw32(bytes.Repeat([]byte{0x22}, 32))
-	peerPub    = key.NodePublicFromRaw32(bytes.Repeat([]byte{0x33}, 32))
-	otherPub   = key.NodePublicFromRaw32(bytes.Repeat([]byte{0x44}, 32))
+	serverPriv, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("11", 32))
+	clientPriv, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("22", 32))
+	peerPub       = key.NodePublicFromRaw32(bytes.Repeat([]byte{0x33}, 32))
+	otherPub      = key.NodePublicFromRaw32(bytes.Repeat([]byte{0x44}, 32))
 )
 
 // hexb decodes hex written with spaces for readability.

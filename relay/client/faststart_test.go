@@ -3,9 +3,6 @@ package client
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/tlsserve"
@@ -66,27 +64,6 @@ func TestFastStartServerKey(t *testing.T) {
 	}
 }
 
-// testLeaf is a self-signed certificate for 127.0.0.1 and its pin.
-func testLeaf(t *testing.T) (tls.Certificate, string) {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, certs.CertName(der)
-}
-
 // pinnedTLS trusts exactly the certificate pinned by certName, the way a
 // DERP map node with CertName "sha256-raw:…" is trusted.
 func pinnedTLS(t *testing.T, certName string, maxVersion uint16) *tls.Config {
@@ -115,7 +92,8 @@ func startTLSRelay(t *testing.T) *tlsRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, pin := testLeaf(t)
+	leaf := testcert.ValidNow(t, "127.0.0.1")
+	pin := certs.CertName(leaf.Certificate[0])
 	get, err := tlsserve.WithMetaCert(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &leaf, nil }, priv.Public())
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +199,7 @@ func TestDialFastStartOverTLS(t *testing.T) {
 
 func TestDialWrongPinRefused(t *testing.T) {
 	relay := startTLSRelay(t)
-	_, otherPin := testLeaf(t)
+	otherPin := certs.CertName(testcert.ValidNow(t, "127.0.0.1").Certificate[0])
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	_, err := Dial(ctx, relay.url, key.NewNode(), Options{TLSConfig: pinnedTLS(t, otherPin, 0)})
@@ -237,7 +215,8 @@ func TestDialWrongPinRefused(t *testing.T) {
 // metaKey and hands the raw stream to script.
 func scriptedTLSServer(t *testing.T, metaKey key.NodePublic, script func(conn net.Conn, br *bufio.Reader) error) (url, pin string, done <-chan error) {
 	t.Helper()
-	leaf, pin := testLeaf(t)
+	leaf := testcert.ValidNow(t, "127.0.0.1")
+	pin = certs.CertName(leaf.Certificate[0])
 	get, err := tlsserve.WithMetaCert(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &leaf, nil }, metaKey)
 	if err != nil {
 		t.Fatal(err)

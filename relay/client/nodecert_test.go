@@ -1,54 +1,21 @@
 package client
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
-func selfSignedLeaf(t *testing.T, hostname string) *x509.Certificate {
-	t.Helper()
-	certPEM, _, err := certs.SelfSigned(netip.MustParseAddr("127.0.0.1"), hostname, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseCertPEM(t, certPEM)
-}
-
-func metaCert(t *testing.T) *x509.Certificate {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := pkix.Name{CommonName: certs.MetaCertPrefix + strings.Repeat("ab", 32)}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: name, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestVerifyNodeCertPinned(t *testing.T) {
-	leaf := selfSignedLeaf(t, "localhost")
-	other := selfSignedLeaf(t, "")
-	meta := metaCert(t)
+	leaf := testcert.ValidNow(t, "localhost").Leaf
+	other := testcert.ValidNow(t, "").Leaf
+	meta := testcert.MetaCert(t, certs.MetaCertPrefix+strings.Repeat("ab", 32))
 	pin := certs.CertName(leaf.Raw)
 	now := time.Now()
 	tests := []struct {
@@ -85,17 +52,4 @@ func TestVerifyNodeCertPinned(t *testing.T) {
 			}
 		})
 	}
-}
-
-func parseCertPEM(t *testing.T, certPEM []byte) *x509.Certificate {
-	t.Helper()
-	blk, _ := pem.Decode(certPEM)
-	if blk == nil {
-		t.Fatal("no PEM block")
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }

@@ -59,16 +59,6 @@ func NodePublicFromRaw32(b []byte) NodePublic {
 	return p
 }
 
-// NodePrivateFromRaw32 builds a private key from its 32 raw bytes.
-func NodePrivateFromRaw32(b []byte) NodePrivate {
-	var p NodePrivate
-	if len(b) != Len {
-		panic(fmt.Sprintf("key: NodePrivateFromRaw32 given %d bytes", len(b)))
-	}
-	copy(p.k[:], b)
-	return p
-}
-
 // IsZero reports whether k is the zero key.
 func (k NodePublic) IsZero() bool { return k == NodePublic{} }
 

@@ -12,10 +12,12 @@ import (
 
 // HandshakeConfig describes a connection-rate run: Parallel workers that
 // each connect, complete the DERP handshake and disconnect, over and over.
+// Start from DefaultHandshakeConfig.
 type HandshakeConfig struct {
 	Target
-	Duration         time.Duration
-	Parallel         int
+	Duration time.Duration
+	Parallel int
+	// Progress, when set, is called every ProgressInterval (0: never).
 	Progress         func(Progress)
 	ProgressInterval time.Duration
 }
@@ -48,98 +50,23 @@ const (
 	failureBackoff = 10 * time.Millisecond
 )
 
-func (c HandshakeConfig) withDefaults() (HandshakeConfig, error) {
-	if c.Duration == 0 {
-		c.Duration = DefaultDuration
-	}
-	if c.Parallel == 0 {
-		c.Parallel = DefaultParallel
-	}
-	if c.ProgressInterval == 0 {
-		c.ProgressInterval = DefaultProgressInterval
-	}
-	switch {
-	case c.Duration < 0:
-		return c, fmt.Errorf("duration %v: want a positive duration", c.Duration)
-	case c.Parallel < 1:
-		return c, fmt.Errorf("parallel %d: want at least 1", c.Parallel)
-	}
-	return c, nil
-}
-
 // RunHandshakes connects and disconnects for Duration. Connections end
 // with a TCP reset (see conn.abort).
 func RunHandshakes(ctx context.Context, cfg HandshakeConfig) (*HandshakeResult, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, err := newDialer(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]key.NodePrivate, cfg.Parallel*keysPerWorker)
-	for i := range keys {
-		keys[i] = key.NewNode()
-	}
 	meter, err := startCPUMeter(cfg.ServerPID)
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	deadline := start.Add(cfg.Duration)
-	var done, failed atomic.Uint64
-	var mu sync.Mutex
-	var times []time.Duration
-	var lastErr error
-	var wg sync.WaitGroup
-	for w := range cfg.Parallel {
-		wg.Go(func() {
-			var mine []time.Duration
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				priv := keys[w*keysPerWorker+i%keysPerWorker]
-				t0 := time.Now()
-				actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-				c, err := d.dial(actx, priv, smallReadBuffer)
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					lastErr = err
-					mu.Unlock()
-					// A relay refusing connections fails fast; don't
-					// spin on it.
-					time.Sleep(failureBackoff)
-					continue
-				}
-				mine = append(mine, time.Since(t0))
-				c.abort()
-				done.Add(1)
-			}
-			mu.Lock()
-			times = append(times, mine...)
-			mu.Unlock()
-		})
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	tick := time.NewTicker(cfg.ProgressInterval)
-	defer tick.Stop()
-	last, lastAt := uint64(0), start
-wait:
-	for {
-		select {
-		case <-finished:
-			break wait
-		case now := <-tick.C:
-			n := done.Load()
-			if cfg.Progress != nil {
-				cfg.Progress(Progress{Phase: "measuring", Elapsed: now.Sub(start), Total: cfg.Duration, Count: n, Rate: float64(n-last) / now.Sub(lastAt).Seconds()})
-			}
-			last, lastAt = n, now
-		}
-	}
-	seconds := time.Since(start).Seconds()
+	h := &handshakeRun{cfg: cfg, dialer: d, start: time.Now()}
+	h.run(ctx)
+	seconds := time.Since(h.start).Seconds()
 	server, generator, err := meter.stop()
 	if err != nil {
 		return nil, err
@@ -147,26 +74,89 @@ wait:
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
+	res := h.result(seconds, server, generator)
+	if res.Handshakes == 0 {
+		return res, fmt.Errorf("no handshake succeeded in %v: %v", cfg.Duration, h.lastErr)
+	}
+	return res, nil
+}
+
+// handshakeRun is one RunHandshakes: its workers' shared tallies.
+type handshakeRun struct {
+	cfg    HandshakeConfig
+	dialer *dialer
+	start  time.Time
+
+	done, failed atomic.Uint64
+	mu           sync.Mutex
+	times        []time.Duration // of the handshakes done
+	lastErr      error
+}
+
+// run runs the workers until Duration has passed, reporting progress.
+func (h *handshakeRun) run(ctx context.Context) {
+	deadline := h.start.Add(h.cfg.Duration)
+	var wg sync.WaitGroup
+	for range h.cfg.Parallel {
+		keys := make([]key.NodePrivate, keysPerWorker)
+		for i := range keys {
+			keys[i] = key.NewNode()
+		}
+		wg.Go(func() { h.work(ctx, keys, deadline) })
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	reportUntil(finished, h.cfg.ProgressInterval, h.done.Load, func(elapsed time.Duration, n uint64, rate float64) {
+		if h.cfg.Progress != nil {
+			h.cfg.Progress(Progress{Phase: "measuring", Elapsed: elapsed, Total: h.cfg.Duration, Count: n, Rate: rate})
+		}
+	})
+}
+
+// work is one worker: handshakes until deadline, cycling through keys.
+func (h *handshakeRun) work(ctx context.Context, keys []key.NodePrivate, deadline time.Time) {
+	var mine []time.Duration
+	for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+		t0 := time.Now()
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		c, err := h.dialer.dial(actx, keys[i%len(keys)], smallReadBuffer)
+		cancel()
+		if err != nil {
+			h.failed.Add(1)
+			h.mu.Lock()
+			h.lastErr = err
+			h.mu.Unlock()
+			// A relay refusing connections fails fast; don't spin on it.
+			time.Sleep(failureBackoff)
+			continue
+		}
+		mine = append(mine, time.Since(t0))
+		c.abort()
+		h.done.Add(1)
+	}
+	h.mu.Lock()
+	h.times = append(h.times, mine...)
+	h.mu.Unlock()
+}
+
+func (h *handshakeRun) result(seconds float64, server *CPUUsage, generator CPUUsage) *HandshakeResult {
 	res := &HandshakeResult{
-		Parallel:            cfg.Parallel,
+		Parallel:            h.cfg.Parallel,
 		Seconds:             seconds,
-		Handshakes:          done.Load(),
-		Failures:            failed.Load(),
-		HandshakesPerSecond: float64(done.Load()) / seconds,
-		Time:                summarize(times, len(times)+int(failed.Load())),
+		Handshakes:          h.done.Load(),
+		Failures:            h.failed.Load(),
+		HandshakesPerSecond: float64(h.done.Load()) / seconds,
+		Time:                summarize(h.times, len(h.times)+int(h.failed.Load())),
 		Generator:           ProcessUsage{CPUUsage: generator},
 	}
 	res.Generator.RSSBytes, _ = ProcessRSS(0)
-	if lastErr != nil {
-		res.LastError = lastErr.Error()
+	if h.lastErr != nil {
+		res.LastError = h.lastErr.Error()
 	}
 	if server != nil {
 		res.Server = &ProcessUsage{CPUUsage: *server}
-		res.Server.RSSBytes, _ = ProcessRSS(cfg.ServerPID)
+		res.Server.RSSBytes, _ = ProcessRSS(h.cfg.ServerPID)
 		res.HandshakesPerServerCPUSecond = rateIf(float64(res.Handshakes), server.Seconds)
 	}
-	if res.Handshakes == 0 {
-		return res, fmt.Errorf("no handshake succeeded in %v: %v", cfg.Duration, lastErr)
-	}
-	return res, nil
+	return res
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // IdleConfig describes a memory run: Clients connections that complete
-// the handshake and then stay silent.
+// the handshake and then stay silent. Start from DefaultIdleConfig; a zero
+// duration means off.
 type IdleConfig struct {
 	Target
 	Clients  int
@@ -25,11 +26,18 @@ type IdleConfig struct {
 	// disco pings before going quiet; Settle then counts from the last
 	// packet read. Without it the clients never send or receive.
 	Exchange bool
-	// ConnectTimeout bounds the whole connecting phase; zero means 30 s
-	// plus 10 ms per client.
-	ConnectTimeout   time.Duration
+	// ConnectTimeout plus ConnectTimePerClient for each client bounds
+	// the connecting phase (and the exchange); both 0 leave it to ctx.
+	ConnectTimeout       time.Duration
+	ConnectTimePerClient time.Duration
+	// Progress, when set, is called every ProgressInterval (0: never).
 	Progress         func(Progress)
 	ProgressInterval time.Duration
+}
+
+// connectBudget bounds connecting all the clients; 0 for no bound.
+func (c IdleConfig) connectBudget() time.Duration {
+	return c.ConnectTimeout + time.Duration(c.Clients)*c.ConnectTimePerClient
 }
 
 // IdleResult is a memory run's outcome. The per-client figure is the
@@ -47,38 +55,10 @@ type IdleResult struct {
 	GeneratorRSS       int64   `json:"generator_rss_bytes"`
 }
 
-func (c IdleConfig) withDefaults() (IdleConfig, error) {
-	if c.Clients == 0 {
-		c.Clients = DefaultIdleClients
-	}
-	if c.Parallel == 0 {
-		c.Parallel = DefaultParallel
-	}
-	if c.Settle == 0 {
-		c.Settle = DefaultSettle
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 30*time.Second + time.Duration(c.Clients)*10*time.Millisecond
-	}
-	if c.ProgressInterval == 0 {
-		c.ProgressInterval = DefaultProgressInterval
-	}
-	switch {
-	case c.Clients < 1:
-		return c, fmt.Errorf("clients %d: want at least 1", c.Clients)
-	case c.Parallel < 1:
-		return c, fmt.Errorf("parallel %d: want at least 1", c.Parallel)
-	case c.Settle < 0:
-		return c, fmt.Errorf("settle %v: want a positive duration", c.Settle)
-	}
-	return c, nil
-}
-
 // RunIdle connects the clients, waits Settle, reads the server's memory
 // and disconnects them all.
 func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	d, err := newDialer(cfg.Target)
@@ -129,7 +109,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 
 // connectIdle fills conns, cfg.Parallel dials at a time.
 func connectIdle(ctx context.Context, d *dialer, conns []*conn, cfg IdleConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	ctx, cancel := withTimeout(ctx, cfg.connectBudget())
 	defer cancel()
 	var next, connected atomic.Int64
 	var firstErr error
@@ -155,22 +135,12 @@ func connectIdle(ctx context.Context, d *dialer, conns []*conn, cfg IdleConfig) 
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	start := time.Now()
-	tick := time.NewTicker(cfg.ProgressInterval)
-	defer tick.Stop()
-	last, lastAt := int64(0), start
-	for {
-		select {
-		case <-done:
-			return firstErr
-		case now := <-tick.C:
-			n := connected.Load()
-			if cfg.Progress != nil {
-				cfg.Progress(Progress{Phase: "connecting", Elapsed: now.Sub(start), Count: uint64(n), Rate: float64(n-last) / now.Sub(lastAt).Seconds()})
-			}
-			last, lastAt = n, now
+	reportUntil(done, cfg.ProgressInterval, func() uint64 { return uint64(connected.Load()) }, func(elapsed time.Duration, n uint64, rate float64) {
+		if cfg.Progress != nil {
+			cfg.Progress(Progress{Phase: "connecting", Elapsed: elapsed, Count: n, Rate: rate})
 		}
-	}
+	})
+	return firstErr
 }
 
 // ExchangeSize is the size of the packet each client sends with
@@ -180,7 +150,7 @@ const ExchangeSize = 100
 // exchange has client i send one packet to client i+1 (the last to the
 // first), then every client read its packet, cfg.Parallel at a time.
 func exchange(ctx context.Context, conns []*conn, cfg IdleConfig) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	ctx, cancel := withTimeout(ctx, cfg.connectBudget())
 	defer cancel()
 	pkt := make([]byte, ExchangeSize)
 	copy(pkt, wire.DiscoMagic)
@@ -246,21 +216,41 @@ func forEachClient(ctx context.Context, n, parallel int, do func(i int) error) e
 	return firstErr
 }
 
-// sleepWithProgress waits d, calling report every interval.
+// sleepWithProgress waits d, calling report every interval (0: never).
 func sleepWithProgress(ctx context.Context, d, interval time.Duration, report func(elapsed time.Duration)) error {
 	start := time.Now()
 	end := time.NewTimer(d)
 	defer end.Stop()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	ticks, stopTicks := progressTicks(interval)
+	defer stopTicks()
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-end.C:
 			return nil
-		case now := <-tick.C:
+		case now := <-ticks:
 			report(now.Sub(start))
+		}
+	}
+}
+
+// reportUntil calls report every interval (0: never) with the time since
+// it started, count's value and its rate since the last report, until done
+// closes.
+func reportUntil(done <-chan struct{}, interval time.Duration, count func() uint64, report func(elapsed time.Duration, n uint64, rate float64)) {
+	ticks, stopTicks := progressTicks(interval)
+	defer stopTicks()
+	start := time.Now()
+	last, lastAt := uint64(0), start
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-ticks:
+			n := count()
+			report(now.Sub(start), n, float64(n-last)/now.Sub(lastAt).Seconds())
+			last, lastAt = n, now
 		}
 	}
 }

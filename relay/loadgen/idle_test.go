@@ -12,18 +12,15 @@ func TestRunIdle(t *testing.T) {
 	relay := startRelay(t)
 	const clients = 40
 	var seenByServer atomic.Int64
-	res, err := RunIdle(t.Context(), IdleConfig{
-		Target:           relay.target,
-		Clients:          clients,
-		Parallel:         4,
-		Settle:           100 * time.Millisecond,
-		ProgressInterval: 20 * time.Millisecond,
-		Progress: func(p Progress) {
-			if p.Phase == "settling" {
-				seenByServer.Store(int64(relay.srv.ConnCount()))
-			}
-		},
-	})
+	cfg := DefaultIdleConfig()
+	cfg.Target, cfg.Clients, cfg.Parallel, cfg.Settle = relay.target, clients, 4, 100*time.Millisecond
+	cfg.ProgressInterval = 20 * time.Millisecond
+	cfg.Progress = func(p Progress) {
+		if p.Phase == "settling" {
+			seenByServer.Store(int64(relay.srv.ConnCount()))
+		}
+	}
+	res, err := RunIdle(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +57,9 @@ func TestRunIdle(t *testing.T) {
 func TestRunIdleExchange(t *testing.T) {
 	relay := startRelay(t)
 	const clients = 30
-	res, err := RunIdle(t.Context(), IdleConfig{Target: relay.target, Clients: clients, Parallel: 4, Settle: 50 * time.Millisecond, Exchange: true})
+	cfg := DefaultIdleConfig()
+	cfg.Target, cfg.Clients, cfg.Parallel, cfg.Settle, cfg.Exchange = relay.target, clients, 4, 50*time.Millisecond, true
+	res, err := RunIdle(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +78,9 @@ func TestRunIdleExchange(t *testing.T) {
 }
 
 func TestRunIdleFailsWhenConnectsFail(t *testing.T) {
-	_, err := RunIdle(t.Context(), IdleConfig{Target: Target{URL: startNotARelay(t)}, Clients: 3, Settle: time.Millisecond})
+	cfg := DefaultIdleConfig()
+	cfg.Target, cfg.Clients, cfg.Settle = Target{URL: startNotARelay(t)}, 3, time.Millisecond
+	_, err := RunIdle(t.Context(), cfg)
 	if err == nil {
 		t.Fatal("RunIdle succeeded against a path that does not upgrade")
 	}
@@ -87,11 +88,9 @@ func TestRunIdleFailsWhenConnectsFail(t *testing.T) {
 
 func TestRunHandshakes(t *testing.T) {
 	relay := startRelay(t)
-	res, err := RunHandshakes(t.Context(), HandshakeConfig{
-		Target:   relay.target,
-		Duration: 300 * time.Millisecond,
-		Parallel: 3,
-	})
+	cfg := DefaultHandshakeConfig()
+	cfg.Target, cfg.Duration, cfg.Parallel = relay.target, 300*time.Millisecond, 3
+	res, err := RunHandshakes(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +107,9 @@ func TestRunHandshakes(t *testing.T) {
 }
 
 func TestRunHandshakesAllFail(t *testing.T) {
-	res, err := RunHandshakes(t.Context(), HandshakeConfig{
-		Target: Target{URL: startNotARelay(t)}, Duration: 50 * time.Millisecond, Parallel: 1,
-	})
+	cfg := DefaultHandshakeConfig()
+	cfg.Target, cfg.Duration, cfg.Parallel = Target{URL: startNotARelay(t)}, 50*time.Millisecond, 1
+	res, err := RunHandshakes(t.Context(), cfg)
 	if err == nil {
 		t.Fatal("RunHandshakes succeeded with no handshake")
 	}

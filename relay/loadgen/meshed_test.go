@@ -62,12 +62,11 @@ func startMeshedPair(t *testing.T) (a, b testRelay) {
 // crossed the mesh, and the CPU figures cover both nodes.
 func TestRunThroughputMeshed(t *testing.T) {
 	a, b := startMeshedPair(t)
-	res, err := RunThroughput(t.Context(), ThroughputConfig{
-		Target: a.target, Receivers: &b.target,
-		Pairs: 2, PacketSize: 1200, Window: 4,
-		Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
-		IdlePing: 100 * time.Millisecond, PingInterval: 5 * time.Millisecond,
-	})
+	cfg := DefaultThroughputConfig()
+	cfg.Target, cfg.Receivers = a.target, &b.target
+	cfg.Pairs, cfg.Window = 2, 4
+	cfg.Duration, cfg.Warmup, cfg.IdlePing, cfg.PingInterval = 300*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond, 5*time.Millisecond
+	res, err := RunThroughput(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,22 +18,6 @@ type Progress struct {
 	Bytes   float64       // payload bytes per second over the last interval (throughput only)
 }
 
-// Defaults for the zero values of the run configurations.
-const (
-	DefaultPairs            = 8
-	DefaultPacketSize       = 1200
-	DefaultWindow           = 32
-	DefaultDuration         = 10 * time.Second
-	DefaultWarmup           = time.Second
-	DefaultPingInterval     = 10 * time.Millisecond
-	DefaultIdlePing         = time.Second
-	DefaultConnectTimeout   = 30 * time.Second
-	DefaultProgressInterval = 500 * time.Millisecond
-	DefaultIdleClients      = 5000
-	DefaultSettle           = 2 * time.Second
-	DefaultParallel         = 16
-)
-
 // ProcessUsage is what one process spent during a measurement.
 type ProcessUsage struct {
 	CPUUsage

@@ -2,7 +2,9 @@ package loadgen
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,21 +13,22 @@ import (
 func TestRunThroughput(t *testing.T) {
 	tests := []struct {
 		name     string
-		cfg      ThroughputConfig
+		edit     func(*ThroughputConfig)
 		wantMode string
 	}{
-		{"closed-loop", ThroughputConfig{Pairs: 3, PacketSize: 1200, Window: 4}, "closed-loop"},
-		{"closed-loop-window-1", ThroughputConfig{Pairs: 1, PacketSize: 64, Window: 1}, "closed-loop"},
-		{"large-packets", ThroughputConfig{Pairs: 2, PacketSize: 16000, Window: 8}, "closed-loop"},
-		{"open-loop", ThroughputConfig{Pairs: 2, PacketSize: 1200, OpenLoop: true}, "open-loop"},
-		{"stalled-receiver", ThroughputConfig{Pairs: 2, PacketSize: 1200, Window: 8, StalledReceivers: 1}, "closed-loop"},
-		{"mixed-stall", ThroughputConfig{Pairs: 2, PacketSize: 1200, Window: 8, MixedStall: true}, "closed-loop"},
-		{"mixed-stall-open-loop", ThroughputConfig{Pairs: 1, PacketSize: 1200, OpenLoop: true, MixedStall: true}, "open-loop"},
+		{"closed-loop", func(c *ThroughputConfig) { c.Pairs, c.Window = 3, 4 }, "closed-loop"},
+		{"closed-loop-window-1", func(c *ThroughputConfig) { c.Pairs, c.PacketSize, c.Window = 1, 64, 1 }, "closed-loop"},
+		{"large-packets", func(c *ThroughputConfig) { c.Pairs, c.PacketSize, c.Window = 2, 16000, 8 }, "closed-loop"},
+		{"open-loop", func(c *ThroughputConfig) { c.Pairs, c.OpenLoop = 2, true }, "open-loop"},
+		{"stalled-receiver", func(c *ThroughputConfig) { c.Pairs, c.Window, c.StalledReceivers = 2, 8, 1 }, "closed-loop"},
+		{"mixed-stall", func(c *ThroughputConfig) { c.Pairs, c.Window, c.MixedStall = 2, 8, true }, "closed-loop"},
+		{"mixed-stall-open-loop", func(c *ThroughputConfig) { c.Pairs, c.OpenLoop, c.MixedStall = 1, true, true }, "open-loop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			relay := startRelay(t)
-			cfg := tt.cfg
+			cfg := DefaultThroughputConfig()
+			tt.edit(&cfg)
 			cfg.Target = relay.target
 			cfg.Duration = 300 * time.Millisecond
 			cfg.Warmup = 50 * time.Millisecond
@@ -107,18 +110,23 @@ func TestRunThroughput(t *testing.T) {
 
 func TestRunThroughputWithoutPings(t *testing.T) {
 	relay := startRelay(t)
-	res, err := RunThroughput(t.Context(), ThroughputConfig{
-		Target:       Target{URL: relay.target.URL},
-		Pairs:        1,
-		Duration:     100 * time.Millisecond,
-		Warmup:       -1,
-		PingInterval: -1,
-	})
+	cfg := DefaultThroughputConfig()
+	cfg.Target = Target{URL: relay.target.URL}
+	cfg.Pairs, cfg.Duration = 1, 100*time.Millisecond
+	// 0 is off: no warmup, no pings, no connect timeout, progress only
+	// at each phase's start.
+	cfg.Warmup, cfg.PingInterval, cfg.ConnectTimeout, cfg.ProgressInterval = 0, 0, 0, 0
+	var phases []string
+	cfg.Progress = func(p Progress) { phases = append(phases, p.Phase) }
+	res, err := RunThroughput(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.RTTIdle != nil || res.RTTLoad != nil || res.Server != nil || res.PacketsPerServerCPUSecond != 0 {
 		t.Errorf("got RTT or server figures without pings or pid: %+v", res)
+	}
+	if want := []string{"connecting", "measuring", "draining"}; !slices.Equal(phases, want) {
+		t.Errorf("progress %q, want only the phase starts %q", phases, want)
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -137,9 +145,9 @@ func TestRunThroughputWithoutPings(t *testing.T) {
 
 func TestRunThroughputJSON(t *testing.T) {
 	relay := startRelay(t)
-	res, err := RunThroughput(t.Context(), ThroughputConfig{
-		Target: relay.target, Pairs: 1, Duration: 100 * time.Millisecond, IdlePing: 50 * time.Millisecond,
-	})
+	cfg := DefaultThroughputConfig()
+	cfg.Target, cfg.Pairs, cfg.Duration, cfg.IdlePing = relay.target, 1, 100*time.Millisecond, 50*time.Millisecond
+	res, err := RunThroughput(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,23 +180,85 @@ func TestRunThroughputJSON(t *testing.T) {
 	}
 }
 
-func TestThroughputConfigErrors(t *testing.T) {
+// TestValidate: each config names the field out of range, and points at
+// it, so relayctl bench can name the flag bound to it.
+func TestValidate(t *testing.T) {
+	url := "http://127.0.0.1:1"
+	tp := func(edit func(*ThroughputConfig)) validator {
+		c := DefaultThroughputConfig()
+		c.Target.URL = url
+		edit(&c)
+		return &c
+	}
+	idle := func(edit func(*IdleConfig)) validator {
+		c := DefaultIdleConfig()
+		c.Target.URL = url
+		edit(&c)
+		return &c
+	}
+	hs := func(edit func(*HandshakeConfig)) validator {
+		c := DefaultHandshakeConfig()
+		c.Target.URL = url
+		edit(&c)
+		return &c
+	}
 	tests := []struct {
-		name string
-		cfg  ThroughputConfig
+		name      string
+		cfg       validator
+		wantField string // "" for valid
 	}{
-		{"no-url", ThroughputConfig{}},
-		{"bad-scheme", ThroughputConfig{Target: Target{URL: "ftp://127.0.0.1:1"}}},
-		{"negative-pairs", ThroughputConfig{Target: Target{URL: "http://127.0.0.1:1"}, Pairs: -1}},
-		{"oversized-packet", ThroughputConfig{Target: Target{URL: "http://127.0.0.1:1"}, PacketSize: 65537}},
-		{"most-stalled", ThroughputConfig{Target: Target{URL: "http://127.0.0.1:1"}, Pairs: 3, StalledReceivers: 2}},
+		{"throughput-defaults", tp(func(*ThroughputConfig) {}), ""},
+		{"open-loop-ignores-window", tp(func(c *ThroughputConfig) { c.OpenLoop, c.Window = true, 0 }), ""},
+		{"everything-off", tp(func(c *ThroughputConfig) {
+			c.Warmup, c.PingInterval, c.IdlePing, c.ConnectTimeout, c.ProgressInterval = 0, 0, 0, 0, 0
+		}), ""},
+		{"no-url", tp(func(c *ThroughputConfig) { c.URL = "" }), "Target URL"},
+		{"bad-scheme", tp(func(c *ThroughputConfig) { c.URL = "ftp://127.0.0.1:1" }), "Target URL"},
+		{"negative-pid", tp(func(c *ThroughputConfig) { c.ServerPID = -1 }), "Target ServerPID"},
+		{"bad-receivers", tp(func(c *ThroughputConfig) { c.Receivers = &Target{URL: "127.0.0.1:2"} }), "Receivers URL"},
+		{"zero-pairs", tp(func(c *ThroughputConfig) { c.Pairs = 0 }), "Pairs"},
+		{"oversized-packet", tp(func(c *ThroughputConfig) { c.PacketSize = 65537 }), "PacketSize"},
+		{"zero-window", tp(func(c *ThroughputConfig) { c.Window = 0 }), "Window"},
+		{"most-stalled", tp(func(c *ThroughputConfig) { c.Pairs, c.StalledReceivers = 3, 2 }), "StalledReceivers"},
+		{"zero-duration", tp(func(c *ThroughputConfig) { c.Duration = 0 }), "Duration"},
+		{"negative-warmup", tp(func(c *ThroughputConfig) { c.Warmup = -1 }), "Warmup"},
+		{"idle-defaults", idle(func(*IdleConfig) {}), ""},
+		{"idle-no-settle", idle(func(c *IdleConfig) { c.Settle = 0 }), ""},
+		{"zero-clients", idle(func(c *IdleConfig) { c.Clients = 0 }), "Clients"},
+		{"idle-zero-parallel", idle(func(c *IdleConfig) { c.Parallel = 0 }), "Parallel"},
+		{"negative-settle", idle(func(c *IdleConfig) { c.Settle = -time.Second }), "Settle"},
+		{"handshake-defaults", hs(func(*HandshakeConfig) {}), ""},
+		{"handshake-zero-duration", hs(func(c *HandshakeConfig) { c.Duration = 0 }), "Duration"},
+		{"handshake-zero-parallel", hs(func(c *HandshakeConfig) { c.Parallel = 0 }), "Parallel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := RunThroughput(t.Context(), tt.cfg); err == nil {
-				t.Error("RunThroughput succeeded")
+			err := tt.cfg.Validate()
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("valid config refused: %v", err)
+				}
+				return
+			}
+			var oe *OptionError
+			if !errors.As(err, &oe) || oe.Name != tt.wantField || oe.Field == nil || !strings.HasPrefix(err.Error(), tt.wantField+" ") {
+				t.Fatalf("error %v (%#v), want an OptionError for %s", err, oe, tt.wantField)
 			}
 		})
+	}
+}
+
+type validator interface{ Validate() error }
+
+func TestRunRefusesInvalidConfig(t *testing.T) {
+	if _, err := RunThroughput(t.Context(), ThroughputConfig{Target: Target{URL: "http://127.0.0.1:1"}}); err == nil {
+		t.Error("RunThroughput ran a zero config")
+	}
+	if _, err := RunIdle(t.Context(), IdleConfig{Target: Target{URL: "http://127.0.0.1:1"}}); err == nil {
+		t.Error("RunIdle ran a zero config")
+	}
+	if _, err := RunHandshakes(t.Context(), HandshakeConfig{Target: Target{URL: "http://127.0.0.1:1"}}); err == nil {
+		t.Error("RunHandshakes ran a zero config")
 	}
 }
 
@@ -196,9 +266,9 @@ func TestRunThroughputUnreachable(t *testing.T) {
 	relay := startRelay(t)
 	url := relay.target.URL
 	relay.srv.Close()
-	_, err := RunThroughput(t.Context(), ThroughputConfig{
-		Target: Target{URL: url + "/nowhere"}, Pairs: 1, Duration: 50 * time.Millisecond, ConnectTimeout: 2 * time.Second,
-	})
+	cfg := DefaultThroughputConfig()
+	cfg.Target, cfg.Pairs, cfg.Duration, cfg.ConnectTimeout = Target{URL: url + "/nowhere"}, 1, 50*time.Millisecond, 2*time.Second
+	_, err := RunThroughput(t.Context(), cfg)
 	if err == nil {
 		t.Fatal("RunThroughput against a closed relay succeeded")
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/relayctl/relayctl/relay/key"
@@ -117,8 +118,8 @@ func parseServerFrame(t *testing.T, typ wire.FrameType, p []byte) {
 
 // Fixed keys make ClientInfo fuzz inputs reproducible.
 var (
-	fuzzServer = key.NodePrivateFromRaw32(bytes.Repeat([]byte{7}, 32))
-	fuzzClient = key.NodePrivateFromRaw32(bytes.Repeat([]byte{9}, 32))
+	fuzzServer, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("07", 32))
+	fuzzClient, _ = key.ParseNodePrivate("privkey:" + strings.Repeat("09", 32))
 )
 
 // FuzzClientInfo decodes arbitrary ClientInfo JSON the way the server
