@@ -79,7 +79,7 @@ type Client struct {
 
 	wmu     sync.Mutex
 	bw      *bufio.Writer
-	scratch [wire.FrameHeaderLen + 2*wire.KeyLen]byte // header and keys of the frame being written
+	scratch [wire.ForwardPacketHeadLen]byte // head of the frame being written
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,7 +125,7 @@ func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.No
 // packet is read or written with one system call.
 const (
 	readBufferSize  = 4 << 10
-	writeBufferSize = wire.FrameHeaderLen + wire.KeyLen + wire.MaxPacketSize
+	writeBufferSize = wire.SendPacketHeadLen + wire.MaxPacketSize
 )
 
 // ServerPublicKey is the key the server presented in its ServerKey frame.

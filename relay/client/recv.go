@@ -47,9 +47,12 @@ func (c *Client) recv() (Message, error) {
 		}
 		return UnknownFrame{Type: t, Len: int(n)}, nil
 	}
-	p, err := c.readPayload(n)
+	p, err := wire.ReadFrameBody(c.br, t, n, wire.MaxServerFrameLen, c.rbuf)
 	if err != nil {
-		return nil, fmt.Errorf("%v frame body: %w", t, unexpectedEOF(err))
+		return nil, err
+	}
+	if cap(p) > cap(c.rbuf) && cap(p) <= maxKeptReadBuffer {
+		c.rbuf = p
 	}
 	return c.parse(t, p), nil
 }
@@ -61,19 +64,6 @@ func knownServerFrame(t wire.FrameType) bool {
 		return true
 	}
 	return false
-}
-
-func (c *Client) readPayload(n uint32) ([]byte, error) {
-	buf := c.rbuf
-	if uint32(cap(buf)) < n {
-		buf = make([]byte, n)
-		if n <= maxKeptReadBuffer {
-			c.rbuf = buf
-		}
-	}
-	buf = buf[:n]
-	_, err := io.ReadFull(c.br, buf)
-	return buf, err
 }
 
 func (c *Client) parse(t wire.FrameType, p []byte) Message {

@@ -52,9 +52,7 @@ func (c *Client) SendBatch(pkts []Packet) error {
 // writeSendPacket buffers one frame. bufio.Writer errors are sticky, so the
 // caller's Flush reports any failure.
 func (c *Client) writeSendPacket(dst key.NodePublic, pkt []byte) {
-	b := wire.AppendFrameHeader(c.scratch[:0], wire.FrameSendPacket, uint32(wire.KeyLen+len(pkt)))
-	b = dst.AppendTo(b)
-	c.bw.Write(b)
+	c.bw.Write(wire.AppendSendPacketHead(c.scratch[:0], dst, len(pkt)))
 	c.bw.Write(pkt)
 }
 
@@ -81,10 +79,7 @@ func (c *Client) ForwardBatch(pkts []Forwarded) error {
 }
 
 func (c *Client) writeForwardPacket(src, dst key.NodePublic, pkt []byte) {
-	b := wire.AppendFrameHeader(c.scratch[:0], wire.FrameForwardPacket, uint32(2*wire.KeyLen+len(pkt)))
-	b = src.AppendTo(b)
-	b = dst.AppendTo(b)
-	c.bw.Write(b)
+	c.bw.Write(wire.AppendForwardPacketHead(c.scratch[:0], src, dst, len(pkt)))
 	c.bw.Write(pkt)
 }
 

@@ -27,7 +27,7 @@ type frameBatch struct {
 // is a fixed pattern whose first byte is not that of disco's magic, so
 // relays treat it as ordinary data.
 func newFrameBatch(dsts []key.NodePublic, size, maxCount int) frameBatch {
-	frameLen := wire.FrameHeaderLen + wire.KeyLen + size
+	frameLen := wire.SendPacketHeadLen + size
 	rounds := len(dsts)
 	count := max(rounds, min(maxCount, batchBytes/frameLen)/rounds*rounds)
 	payload := make([]byte, size)
@@ -36,9 +36,7 @@ func newFrameBatch(dsts []key.NodePublic, size, maxCount int) frameBatch {
 	}
 	buf := make([]byte, 0, count*frameLen)
 	for i := range count {
-		buf = wire.AppendFrameHeader(buf, wire.FrameSendPacket, uint32(wire.KeyLen+size))
-		buf = dsts[i%rounds].AppendTo(buf)
-		buf = append(buf, payload...)
+		buf = append(wire.AppendSendPacketHead(buf, dsts[i%rounds], size), payload...)
 	}
 	return frameBatch{buf: buf, frameLen: frameLen, count: count}
 }

@@ -76,14 +76,24 @@ func (c *sclient) skipFrame(t wire.FrameType, n uint32) error {
 	return err
 }
 
+// readPacket reads the size bytes of a packet frame's packet into a pooled
+// buffer, which the caller then owns.
+func (c *sclient) readPacket(size int) (*[]byte, error) {
+	buf := packetbuf.Get(size)
+	if err := c.rd.readFull(*buf); err != nil {
+		packetbuf.Put(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
 func (c *sclient) handleSendPacket(n uint32) error {
 	dst, size, err := wire.ReadSendPacketHead(&c.rd, n)
 	if err != nil {
 		return err
 	}
-	buf := packetbuf.Get(size)
-	if err := c.rd.readFull(*buf); err != nil {
-		packetbuf.Put(buf)
+	buf, err := c.readPacket(size)
+	if err != nil {
 		return err
 	}
 	m := c.s.metrics
@@ -160,9 +170,8 @@ func (c *sclient) handleForwardPacket(n uint32) error {
 	if err != nil {
 		return err
 	}
-	buf := packetbuf.Get(size)
-	if err := c.rd.readFull(*buf); err != nil {
-		packetbuf.Put(buf)
+	buf, err := c.readPacket(size)
+	if err != nil {
 		return err
 	}
 	c.s.metrics.forwardedIn.Inc()

@@ -281,22 +281,18 @@ func (fw *frameWriter) packet(src key.NodePublic, pkt []byte) {
 	if fw.err != nil {
 		return
 	}
-	hdrLen := wire.FrameHeaderLen + wire.KeyLen
-	if hdrLen+len(pkt) > writeBufSize {
-		// Too big to gather: flush what is pending and send header and
+	if wire.RecvPacketHeadLen+len(pkt) > writeBufSize {
+		// Too big to gather: flush what is pending and send head and
 		// payload with one writev, without copying the payload.
 		fw.flush()
-		fw.ensure(hdrLen)
-		b := wire.AppendFrameHeader(*fw.buf, wire.FrameRecvPacket, uint32(wire.KeyLen+len(pkt)))
-		*fw.buf = src.AppendTo(b)
+		fw.ensure(wire.RecvPacketHeadLen)
+		*fw.buf = wire.AppendRecvPacketHead(*fw.buf, src, len(pkt))
 		fw.writeVector(*fw.buf, pkt)
 		*fw.buf = (*fw.buf)[:0]
 		return
 	}
-	fw.ensure(hdrLen + len(pkt))
-	b := wire.AppendFrameHeader(*fw.buf, wire.FrameRecvPacket, uint32(wire.KeyLen+len(pkt)))
-	b = src.AppendTo(b)
-	*fw.buf = append(b, pkt...)
+	fw.ensure(wire.RecvPacketHeadLen + len(pkt))
+	*fw.buf = append(wire.AppendRecvPacketHead(*fw.buf, src, len(pkt)), pkt...)
 }
 
 // vectorWrite is what one writev needs, kept on the heap and pooled: a

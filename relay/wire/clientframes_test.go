@@ -106,3 +106,49 @@ func TestClientFrameReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestPacketHeadsRoundTrip: what the Append*Head functions write, the
+// readers and parsers read back, and each head is as long as its
+// constant says.
+func TestPacketHeadsRoundTrip(t *testing.T) {
+	src := key.NodePublicFromRaw32(bytes.Repeat([]byte{3}, wire.KeyLen))
+	dst := key.NodePublicFromRaw32(bytes.Repeat([]byte{4}, wire.KeyLen))
+	pkt := []byte("the packet")
+	read := func(t *testing.T, head []byte, wantLen int) *bufio.Reader {
+		t.Helper()
+		if len(head) != wantLen {
+			t.Fatalf("head of %d bytes, want %d", len(head), wantLen)
+		}
+		return bufio.NewReader(bytes.NewReader(append(head, pkt...)))
+	}
+	t.Run("SendPacket", func(t *testing.T) {
+		br := read(t, wire.AppendSendPacketHead(nil, dst, len(pkt)), wire.SendPacketHeadLen)
+		typ, n, err := wire.ReadFrameHeader(br)
+		if err != nil || typ != wire.FrameSendPacket {
+			t.Fatalf("header %v %v", typ, err)
+		}
+		if gotDst, size, err := wire.ReadSendPacketHead(br, n); err != nil || gotDst != dst || size != len(pkt) {
+			t.Fatalf("got %v %d %v", gotDst, size, err)
+		}
+	})
+	t.Run("ForwardPacket", func(t *testing.T) {
+		br := read(t, wire.AppendForwardPacketHead(nil, src, dst, len(pkt)), wire.ForwardPacketHeadLen)
+		typ, n, err := wire.ReadFrameHeader(br)
+		if err != nil || typ != wire.FrameForwardPacket {
+			t.Fatalf("header %v %v", typ, err)
+		}
+		if gotSrc, gotDst, size, err := wire.ReadForwardPacketHead(br, n); err != nil || gotSrc != src || gotDst != dst || size != len(pkt) {
+			t.Fatalf("got %v %v %d %v", gotSrc, gotDst, size, err)
+		}
+	})
+	t.Run("RecvPacket", func(t *testing.T) {
+		br := read(t, wire.AppendRecvPacketHead(nil, src, len(pkt)), wire.RecvPacketHeadLen)
+		typ, p, err := wire.ReadFrame(br, wire.MaxServerFrameLen, nil)
+		if err != nil || typ != wire.FrameRecvPacket {
+			t.Fatalf("frame %v %v", typ, err)
+		}
+		if gotSrc, got, err := wire.ParseRecvPacket(p); err != nil || gotSrc != src || !bytes.Equal(got, pkt) {
+			t.Fatalf("got %v %q %v", gotSrc, got, err)
+		}
+	})
+}

@@ -131,6 +131,34 @@ func OpenServerInfoWith(shared key.SharedKey, p []byte) (ServerInfo, error) {
 	return info, nil
 }
 
+// The packet frames are a head (frame header and keys) and the packet.
+// Writers append the head and then write the packet from wherever it is,
+// without copying it into a frame first.
+const (
+	SendPacketHeadLen    = FrameHeaderLen + KeyLen   // header ‖ dst_pub
+	ForwardPacketHeadLen = FrameHeaderLen + 2*KeyLen // header ‖ src_pub ‖ dst_pub
+	RecvPacketHeadLen    = FrameHeaderLen + KeyLen   // header ‖ src_pub
+)
+
+// AppendSendPacketHead appends the head of a SendPacket frame for a packet
+// of pktLen bytes to dst.
+func AppendSendPacketHead(b []byte, dst key.NodePublic, pktLen int) []byte {
+	return dst.AppendTo(AppendFrameHeader(b, FrameSendPacket, uint32(KeyLen+pktLen)))
+}
+
+// AppendForwardPacketHead appends the head of a ForwardPacket frame for a
+// packet of pktLen bytes from src to dst.
+func AppendForwardPacketHead(b []byte, src, dst key.NodePublic, pktLen int) []byte {
+	b = AppendFrameHeader(b, FrameForwardPacket, uint32(2*KeyLen+pktLen))
+	return dst.AppendTo(src.AppendTo(b))
+}
+
+// AppendRecvPacketHead appends the head of a RecvPacket frame for a packet
+// of pktLen bytes from src.
+func AppendRecvPacketHead(b []byte, src key.NodePublic, pktLen int) []byte {
+	return src.AppendTo(AppendFrameHeader(b, FrameRecvPacket, uint32(KeyLen+pktLen)))
+}
+
 // ParseRecvPacket splits a RecvPacket payload.
 func ParseRecvPacket(p []byte) (src key.NodePublic, pkt []byte, err error) {
 	if len(p) < KeyLen {
