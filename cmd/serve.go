@@ -288,10 +288,6 @@ func runServe(ctx context.Context, o *serveOptions) error {
 	reg := metrics.NewRegistry()
 	reg.CounterFunc("relayctl_log_lines_suppressed", "log lines held back by the per-message rate limit (each interval ends with a summary line)",
 		func() float64 { return float64(logLimiter.Suppressed()) })
-	writeTimeout := o.TCPWriteTimeout
-	if writeTimeout == 0 {
-		writeTimeout = -1 // the flag's 0 means "no deadline"
-	}
 	admit, err := o.Admission.admitFunc(ctx, logger, reg)
 	if err != nil {
 		return err
@@ -304,7 +300,7 @@ func runServe(ctx context.Context, o *serveOptions) error {
 		MeshKey:            meshKey,
 		Logger:             logger,
 		Metrics:            reg,
-		WriteTimeout:       writeTimeout,
+		WriteTimeout:       o.TCPWriteTimeout,
 	})
 	if err != nil {
 		return err

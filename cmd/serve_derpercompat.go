@@ -120,7 +120,7 @@ func (o *serveOptions) checkACMEBinding(ctx context.Context, logger *slog.Logger
 	}
 	ctx, cancel := context.WithTimeout(ctx, acmeDirectoryTimeout)
 	defer cancel()
-	required, err := acmecert.RequiresEAB(ctx, acmecert.Options{DirectoryURL: o.ACMEDirectoryURL})
+	required, err := acmecert.NewHost(o.Hostname, acmecert.Options{DirectoryURL: o.ACMEDirectoryURL}, nil).RequiresEAB(ctx)
 	if err != nil {
 		logger.Warn("cannot read the ACME directory to check for External Account Binding; the relay still asks the CA for a certificate, and logs each failed attempt", "err", err)
 		return nil

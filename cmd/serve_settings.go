@@ -41,9 +41,11 @@ func serveSpec() config.Spec {
 			(&serveOptions{}).addFlags(fs)
 			return fs
 		},
-		Meta:        serveSettingMeta,
-		NotSettings: []string{"config", "policy"},
-		Overlays:    []config.Overlay{rateConfigOverlay()},
+		Meta:          serveSettingMeta,
+		NotSettings:   []string{config.FileFlag, config.PolicyFlag},
+		RegionSetting: "region-id",
+		NodeSetting:   "node-name",
+		Overlays:      []config.Overlay{rateConfigOverlay()},
 	}
 }
 

@@ -170,7 +170,7 @@ func Resolve(spec Spec, src Sources) (*Result, error) {
 
 	// Policy scopes are chosen by this node's identity, which only the
 	// lower layers may set.
-	region, node := nodeIdentity(fs)
+	region, node := spec.nodeIdentity(fs)
 	policy, err := loadPolicy(src, region, node)
 	if err != nil {
 		return nil, err
@@ -297,11 +297,11 @@ func unknownEnv(environ []string, known map[string]bool, notSettings []string) [
 }
 
 // nodeIdentity reads the settings that select policy scopes.
-func nodeIdentity(fs *pflag.FlagSet) (region, node string) {
-	if f := fs.Lookup("region-id"); f != nil {
+func (s Spec) nodeIdentity(fs *pflag.FlagSet) (region, node string) {
+	if f := fs.Lookup(s.RegionSetting); f != nil {
 		region = f.Value.String()
 	}
-	if f := fs.Lookup("node-name"); f != nil {
+	if f := fs.Lookup(s.NodeSetting); f != nil {
 		node = f.Value.String()
 	}
 	return region, node

@@ -25,6 +25,14 @@ func EnvName(name string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// FileFlag and PolicyFlag are the flags (and RELAYCTL_ variables) that
+// name the config file and the fleet policy sources: they select sources
+// rather than being settings.
+const (
+	FileFlag   = "config"
+	PolicyFlag = "policy"
+)
+
 // Source says where a setting's value came from.
 type Source string
 
@@ -58,8 +66,11 @@ type Spec struct {
 	// Meta by setting name; absent means restart-only, not secret.
 	Meta map[string]Meta
 	// NotSettings are flags that select sources rather than being
-	// settings (--config, --policy).
+	// settings (FileFlag, PolicyFlag).
 	NotSettings []string
+	// RegionSetting and NodeSetting name the settings that say which
+	// fleet policy scopes apply to this node (region-…, node-… files).
+	RegionSetting, NodeSetting string
 	// Overlays are files named by a setting that set other settings.
 	Overlays []Overlay
 }
