@@ -19,6 +19,7 @@ import (
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe"
+	"github.com/relayctl/relayctl/relay/node"
 	"github.com/relayctl/relayctl/relay/web"
 )
 
@@ -184,7 +185,7 @@ func (o *probeOptions) proberConfig(m *probe.DERPMap) (probe.Config, error) {
 	if err != nil {
 		return probe.Config{}, err
 	}
-	meshKey, err := loadMeshKey(o.MeshPSKFile)
+	meshKey, err := node.ReadMeshKey(o.MeshPSKFile)
 	if err != nil {
 		return probe.Config{}, err
 	}
@@ -338,7 +339,7 @@ func probeContinuously(ctx context.Context, o *probeOptions, prober *probe.Probe
 	}
 	srv := web.NewServer(mon.Handler(), web.ServerOptions{Logger: logger})
 	errc := make(chan error, 1)
-	go func() { errc <- serveHTTP(srv, ln, "status") }()
+	go func() { errc <- web.Serve(srv, ln, "status") }()
 	logger.Info("probing", "derp_map", logging.RedactURL(o.DERPMap), "interval", o.Interval, "listen", ln.Addr().String())
 
 	monDone := make(chan struct{})

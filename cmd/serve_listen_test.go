@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -162,3 +163,6 @@ func TestListenersFailAlike(t *testing.T) {
 		}
 	})
 }
+
+// portOf is the port of a bound address.
+func portOf(a net.Addr) int { return int(netip.MustParseAddrPort(a.String()).Port()) }

@@ -72,7 +72,7 @@ func NewIPManager(ip netip.Addr, o Options, reg *metrics.Registry) (*IPManager, 
 	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("acme IP certificate: %w", err)
 	}
-	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), acme: &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient}, retryBase: minRetry, health: NewHealth(reg)}
+	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), acme: o.newClient(), retryBase: minRetry, health: NewHealth(reg)}
 	if c, err := tls.LoadX509KeyPair(m.certPath(), m.keyPath()); err == nil && c.Leaf != nil && time.Now().Before(c.Leaf.NotAfter) {
 		m.setCert(&c)
 		m.logger.Info("loaded ACME IP certificate", "ip", m.ip, "expires", c.Leaf.NotAfter)
