@@ -137,7 +137,13 @@ func Resolve(spec Spec, src Sources) (*Result, error) {
 	if err := r.policyLayer(policy); err != nil {
 		return nil, err
 	}
-	return &Result{Flags: fs, Policy: policy, Entries: r.entries(), Warnings: unknownEnv(src.Environ, r.known, spec.NotSettings)}, nil
+	res := &Result{Flags: fs, Policy: policy, Entries: r.entries(), Warnings: unknownEnv(src.Environ, r.known, spec.NotSettings)}
+	if spec.Check != nil {
+		if err := spec.Check(res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // resolution is a resolution under way: fs holds the values so far,

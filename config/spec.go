@@ -4,10 +4,11 @@
 // source can override it). It knows settings, sources and files, nothing
 // of DERP.
 //
-// The settings are a command's flags: each flag is registered once, with
-// its type, default and description, and Meta adds whether it applies live.
-// The file key and environment name derive from the flag name, so flags,
-// files, environment and docs cannot drift apart.
+// A Spec describes the settings: a flag set built from their declarations
+// (relay/node declares a relay's, each once, with its type, default and
+// description) and Meta for what a flag cannot say (live, secret, local).
+// The file key, policy key and environment name all derive from the flag
+// name, so flags, files, environment and docs cannot drift apart.
 package config
 
 import (
@@ -73,6 +74,10 @@ type Spec struct {
 	RegionSetting, NodeSetting string
 	// Overlays are files named by a setting that set other settings.
 	Overlays []Overlay
+	// Check, when set, rejects a resultant set whose values their
+	// settings do not take (a port out of range), at start and on every
+	// recomputation: a bad edit leaves the last good set in force.
+	Check func(*Result) error
 }
 
 func (s Spec) isSetting(name string) bool {

@@ -218,3 +218,32 @@ func TestNodeStopsAndCleansUp(t *testing.T) {
 		t.Errorf("running-status file left behind: %v", err)
 	}
 }
+
+// TestLiveChangeToABadValueIsRejected: a live setting changed to a value
+// its declaration refuses is rejected like a file that does not parse:
+// counted, logged, and the last good settings stay in force. (The value
+// used to be applied: only the start checked values.)
+func TestLiveChangeToABadValueIsRejected(t *testing.T) {
+	dir := isolate(t)
+	cfgFile := filepath.Join(dir, "relayctl.yaml")
+	if err := os.WriteFile(cfgFile, []byte("per-client-rate-limit: 100000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, cfgFile, "--certmode", "none", "--addr", "127.0.0.1:0", "--stun=false", "--key-file", filepath.Join(dir, "key.json"))
+	if err := os.WriteFile(cfgFile, []byte("per-client-rate-limit: 100000\nper-client-rate-burst: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.Reload()
+	metric := func(want string) bool {
+		var b strings.Builder
+		n.reg.WritePrometheus(&b)
+		return strings.Contains(b.String(), want)
+	}
+	waitUntil(t, "the change rejected", func() bool { return metric(`relayctl_config_reloads{result="rejected"} 1`) })
+	if !metric(`relayctl_config_reloads{result="ok"} 0`) {
+		t.Error("the bad change was also applied")
+	}
+	if !strings.Contains(n.logs.String(), "per-client-rate-burst: 10: want at least 65568") {
+		t.Errorf("the log does not name the bad value:\n%s", n.logs)
+	}
+}

@@ -122,6 +122,13 @@ func Spec() config.Spec {
 		RegionSetting: nameRegionID,
 		NodeSetting:   nameNodeName,
 		Overlays:      []config.Overlay{rateConfigOverlay()},
+		Check: func(res *config.Result) error {
+			c, err := configFrom(res)
+			if err != nil {
+				return err
+			}
+			return checkSettings(&c, sources{res})
+		},
 	}
 }
 

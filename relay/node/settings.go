@@ -31,6 +31,11 @@ const (
 	nameRateLimit       = "per-client-rate-limit"
 	nameRateBurst       = "per-client-rate-burst"
 	nameVerifyClientURL = "verify-client-url"
+	nameKeyFile         = "key-file"
+	nameMeshWith        = "mesh-with"
+	nameHostname        = "hostname"
+	namePublicIP        = "public-ip"
+	nameACMEIPCerts     = "acme-ip-certs"
 )
 
 const (
@@ -62,14 +67,13 @@ var settings = []setting{
 	declare("stun", func(c *Config) *bool { return &c.STUN }, true, "run the STUN server"),
 	declare("stun-port", func(c *Config) *int { return &c.STUNPort }, 3478, "UDP STUN port (on the IP of --addr)").
 		checkedBy(func(c *Config) error { return inRange(c.STUNPort, 0, 65535, "want 0 to 65535") }),
-	declare("hostname", func(c *Config) *string { return &c.Hostname }, "", "the node's public name or IP; required for TLS modes").local(),
+	declare(nameHostname, func(c *Config) *string { return &c.Hostname }, "", "the node's public name or IP; required for TLS modes").local(),
 	declare(nameCertMode, func(c *Config) *string { return &c.CertMode }, "letsencrypt", "letsencrypt, manual (certs from --certdir) or none (plain HTTP)").
 		checkedBy(func(c *Config) error { return oneOf(c.CertMode, "letsencrypt", "manual", "none") }),
 	declare("certdir", func(c *Config) *string { return &c.CertDir }, "", "certificate directory (default <state>/certs)"),
-	declare("key-file", func(c *Config) *string { return &c.KeyFile }, "", "the node's private key file, created on first start (default <state>/relay-key.json)").local().
-		checkedBy(checkKeyFileDir),
+	declare(nameKeyFile, func(c *Config) *string { return &c.KeyFile }, "", "the node's private key file, created on first start (default <state>/relay-key.json)").local(),
 	declare("mesh-psk-file", func(c *Config) *string { return &c.MeshPSKFile }, "", "file holding the region's mesh key (64 hex characters); without it, derper's TAILSCALE_DERPER_MESH_KEY is read"),
-	declare("mesh-with", func(c *Config) *[]string { return &c.MeshWith }, nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)").
+	declare(nameMeshWith, func(c *Config) *[]string { return &c.MeshWith }, nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)").
 		checkedBy(checkMeshWith),
 	declare("dev", func(c *Config) *bool { return &c.Dev }, false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory").local(),
 	declare("metrics-addr", func(c *Config) *string { return &c.MetricsAddr }, "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090").
@@ -100,8 +104,8 @@ var settings = []setting{
 		checkedBy(func(c *Config) error { return inRange(c.AcceptConnBurst, 1, math.MaxInt, "want at least 1") }),
 	declare("acme-directory-url", func(c *Config) *string { return &c.ACMEDirectoryURL }, acmecert.LetsEncryptURL, "ACME directory of the CA for --certmode letsencrypt (any RFC 8555 CA: ZeroSSL, step-ca, a private CA)"),
 	declare("acme-email", func(c *Config) *string { return &c.ACMEEmail }, "", "contact address for the ACME account"),
-	declare("acme-ip-certs", func(c *Config) *bool { return &c.ACMEIPCerts }, false, "get ACME certificates for an IP --hostname (RFC 8738), e.g. Let's Encrypt's short-lived IP certificates"),
-	declare("public-ip", func(c *Config) *string { return &c.PublicIP }, "", "with --acme-ip-certs: the public IP to certify when it differs from --hostname's (behind NAT)"),
+	declare(nameACMEIPCerts, func(c *Config) *bool { return &c.ACMEIPCerts }, false, "get ACME certificates for an IP --hostname (RFC 8738), e.g. Let's Encrypt's short-lived IP certificates"),
+	declare(namePublicIP, func(c *Config) *string { return &c.PublicIP }, "", "with --acme-ip-certs: the public IP to certify when it differs from --hostname's (behind NAT)"),
 	declare(nameRateLimit, func(c *Config) *int64 { return &c.PerClientRate }, 0, "bytes per second each client may send (mesh peers exempt); 0 = no limit. Over it the relay reads more slowly; nothing is dropped").
 		appliedBy(liveRateLimit).
 		checkedBy(func(c *Config) error {
@@ -209,7 +213,8 @@ func offOrPositive(d time.Duration) error {
 	return nil
 }
 
-// checkKeyFileDir: relayctl creates its own state directory, never one it
+// checkKeyFileDir is a check of the host, not of the value (config show
+// runs elsewhere): relayctl creates its own state directory, never one it
 // was only pointed at, since a typo would scatter keys over the disk.
 func checkKeyFileDir(c *Config) error {
 	if c.KeyFile == "" {

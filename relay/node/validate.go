@@ -90,24 +90,17 @@ func complete(c *Config, src sources) error {
 			c.CertMode = "none"
 		}
 	}
-	for _, s := range settings {
-		if s.check == nil {
-			continue
-		}
-		if err := s.check(c); err != nil {
-			if s.isSecret {
-				// The value is not shown; the check's error shows what
-				// of it can be.
-				return configErrorf("--%s %v", s.name, err)
-			}
-			return src.bad(s.name, err)
-		}
+	if err := checkSettings(c, src); err != nil {
+		return err
+	}
+	if err := checkKeyFileDir(c); err != nil {
+		return src.bad(nameKeyFile, err)
 	}
 	if err := completeTLS(c, src); err != nil {
 		return err
 	}
 	if len(c.MeshWith) > 0 && !c.hasMeshKeySource() {
-		return configErrorf("%s needs --mesh-psk-file, which is not set (make a key with: relayctl keygen > mesh.key)", src.spelled("mesh-with"))
+		return configErrorf("%s needs --mesh-psk-file, which is not set (make a key with: relayctl keygen > mesh.key)", src.spelled(nameMeshWith))
 	}
 	if c.VerifyClients && c.Socket == "" {
 		return configErrorf("--verify-clients needs --socket (tailscaled's socket, default %s)", admission.DefaultSocket())
@@ -127,6 +120,26 @@ func complete(c *Config, src sources) error {
 	return nil
 }
 
+// checkSettings checks each setting's value on its own, by its
+// declaration. It looks at values only, never at the host: config show
+// and validate check files meant for other machines.
+func checkSettings(c *Config, src sources) error {
+	for _, s := range settings {
+		if s.check == nil {
+			continue
+		}
+		if err := s.check(c); err != nil {
+			if s.isSecret {
+				// The value is not shown; the check's error shows what
+				// of it can be.
+				return configErrorf("--%s %v", s.name, err)
+			}
+			return src.bad(s.name, err)
+		}
+	}
+	return nil
+}
+
 // completeTLS checks the certificate settings for the chosen certmode and
 // fills in the certificate directory.
 func completeTLS(c *Config, src sources) error {
@@ -139,23 +152,23 @@ func completeTLS(c *Config, src sources) error {
 	hostIP, hostErr := netip.ParseAddr(c.Hostname)
 	if hostErr == nil {
 		if why := UnservableIP(hostIP.Unmap()); why != "" {
-			return configErrorf("%s: %s; give the address clients reach the relay on", src.spelled("hostname"), why)
+			return configErrorf("%s: %s; give the address clients reach the relay on", src.spelled(nameHostname), why)
 		}
 	}
 	if c.CertMode == "letsencrypt" {
 		if c.ACMEIPCerts {
 			if c.PublicIP != "" {
 				if _, err := netip.ParseAddr(c.PublicIP); err != nil {
-					return src.bad("public-ip", errors.New("not an IP address"))
+					return src.bad(namePublicIP, errors.New("not an IP address"))
 				}
 			} else if hostErr != nil {
-				return configErrorf("%s needs an IP --hostname or --public-ip; %s is a name", src.spelled("acme-ip-certs"), src.spelled("hostname"))
+				return configErrorf("%s needs an IP --hostname or --public-ip; %s is a name", src.spelled(nameACMEIPCerts), src.spelled(nameHostname))
 			}
 		} else if hostErr == nil {
-			return configErrorf("%s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", src.spelled("hostname"))
+			return configErrorf("%s is an IP address: add --acme-ip-certs for an ACME IP certificate, or use --certmode manual (self-signed; see relayctl certgen)", src.spelled(nameHostname))
 		}
 	} else if c.ACMEIPCerts {
-		return configErrorf("%s needs --certmode letsencrypt, not %s", src.spelled("acme-ip-certs"), src.spelled(nameCertMode))
+		return configErrorf("%s needs --certmode letsencrypt, not %s", src.spelled(nameACMEIPCerts), src.spelled(nameCertMode))
 	}
 	if c.CertDir == "" {
 		dir, err := statedir.State()
