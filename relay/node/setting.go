@@ -30,6 +30,9 @@ type setting struct {
 	// check says what is wrong with the setting's value on its own;
 	// settings that only fail in combination are checked in validate.go.
 	check func(c *Config) error
+	// choices are the values of an enumerated setting, each with an
+	// optional tab and description (shell completion offers them).
+	choices []string
 }
 
 // liveChange is how a running node applies new values of one or more
@@ -79,6 +82,21 @@ func (s setting) appliedBy(l *liveChange) setting { s.live = l; return s }
 
 // checkedBy sets the check of the setting's value.
 func (s setting) checkedBy(check func(c *Config) error) setting { s.check = check; return s }
+
+// offering sets the values shell completion offers.
+func (s setting) offering(choices ...string) setting { s.choices = choices; return s }
+
+// Completions are the values of each enumerated setting, by name, each
+// with an optional tab and description, for shell completion.
+func Completions() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range settings {
+		if len(s.choices) > 0 {
+			out[s.name] = s.choices
+		}
+	}
+	return out
+}
 
 // lookupSetting is the declaration of name.
 func lookupSetting(name string) (setting, bool) {

@@ -43,6 +43,13 @@ const (
 	devSTUNAddr = "127.0.0.1"
 )
 
+// The values of the enumerated settings, with descriptions for shell
+// completion.
+var (
+	certModes  = []string{"letsencrypt\tcertificates from an ACME CA", "manual\tcertificates from --certdir", "none\tplain HTTP"}
+	logFormats = []string{"text", "json"}
+)
+
 // How a running node applies the live settings.
 var (
 	liveLogLevel = &liveChange{"applied at once", func(n *Node, c *Config) {
@@ -69,7 +76,8 @@ var settings = []setting{
 		checkedBy(func(c *Config) error { return inRange(c.STUNPort, 0, 65535, "want 0 to 65535") }),
 	declare(nameHostname, func(c *Config) *string { return &c.Hostname }, "", "the node's public name or IP; required for TLS modes").local(),
 	declare(nameCertMode, func(c *Config) *string { return &c.CertMode }, "letsencrypt", "letsencrypt, manual (certs from --certdir) or none (plain HTTP)").
-		checkedBy(func(c *Config) error { return oneOf(c.CertMode, "letsencrypt", "manual", "none") }),
+		offering(certModes...).
+		checkedBy(func(c *Config) error { return oneOf(c.CertMode, certModes...) }),
 	declare("certdir", func(c *Config) *string { return &c.CertDir }, "", "certificate directory (default <state>/certs)"),
 	declare(nameKeyFile, func(c *Config) *string { return &c.KeyFile }, "", "the node's private key file, created on first start (default <state>/relay-key.json)").local(),
 	declare("mesh-psk-file", func(c *Config) *string { return &c.MeshPSKFile }, "", "file holding the region's mesh key (64 hex characters); without it, derper's TAILSCALE_DERPER_MESH_KEY is read"),
@@ -134,8 +142,15 @@ var settings = []setting{
 	declare("drain-timeout", func(c *Config) *time.Duration { return &c.DrainTimeout }, 5*time.Second, "on SIGTERM/SIGINT, how long clients get to receive the Restarting notice and queued packets").
 		checkedBy(func(c *Config) error { return offOrPositive(c.DrainTimeout) }),
 	declare("log-format", func(c *Config) *string { return &c.LogFormat }, "text", "log format: text or json").
-		checkedBy(func(c *Config) error { return oneOf(strings.ToLower(c.LogFormat), "text", "json", "") }),
+		offering(logFormats...).
+		checkedBy(func(c *Config) error {
+			if c.LogFormat == "" {
+				return nil
+			}
+			return oneOf(strings.ToLower(c.LogFormat), logFormats...)
+		}),
 	declare("log-level", func(c *Config) *string { return &c.LogLevel }, "info", "log level: debug, info, warn or error").
+		offering("debug", "info", "warn", "error").
 		appliedBy(liveLogLevel).
 		checkedBy(func(c *Config) error {
 			if new(slog.LevelVar).UnmarshalText([]byte(c.LogLevel)) != nil {
@@ -180,20 +195,17 @@ func inRange[T int | int64](v, lo, hi T, want string) error {
 	return nil
 }
 
-func oneOf(v string, allowed ...string) error {
-	if containsString(allowed, v) {
-		return nil
-	}
-	var shown []string
-	for _, a := range allowed {
-		if a != "" {
-			shown = append(shown, a)
+// oneOf checks v against choices (their descriptions aside).
+func oneOf(v string, choices ...string) error {
+	var values []string
+	for _, c := range choices {
+		value, _, _ := strings.Cut(c, "\t")
+		if v == value {
+			return nil
 		}
+		values = append(values, value)
 	}
-	if len(shown) == 2 {
-		return fmt.Errorf("want %s or %s", shown[0], shown[1])
-	}
-	return fmt.Errorf("want %s or %s", strings.Join(shown[:len(shown)-1], ", "), shown[len(shown)-1])
+	return fmt.Errorf("want %s or %s", strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
 }
 
 func containsString(list []string, v string) bool {
