@@ -58,5 +58,8 @@ type DocSection struct{ File, Name, Body string }
 
 // DocSections are the parts of docs/ generated from the code.
 func DocSections() []DocSection {
-	return []DocSection{{File: "docs/configuration.md", Name: "live settings", Body: node.LiveSettingsTable()}}
+	return []DocSection{
+		{File: "docs/configuration.md", Name: "live settings", Body: node.LiveSettingsTable()},
+		{File: "docs/configuration.md", Name: "local settings", Body: node.LocalSettingsList()},
+	}
 }

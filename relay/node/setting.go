@@ -191,3 +191,16 @@ func LiveSettingsTable() string {
 	b.WriteString("| everything else | logged as `takes effect at the next restart`, counted in `relayctl_config_pending_restart`, and shown as pending by `config show` |\n")
 	return b.String()
 }
+
+// LocalSettingsList is docs/configuration.md's list of the settings that
+// describe the node itself, which fleet policy may not set.
+func LocalSettingsList() string {
+	var names []string
+	for _, s := range settings {
+		if s.isLocal {
+			names = append(names, "`"+s.name+"`")
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ") + "\n"
+}
