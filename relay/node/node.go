@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 
 	"github.com/relayctl/relayctl/config"
@@ -114,7 +115,7 @@ func (n *Node) STUNAddr() net.Addr {
 	return n.stunAddr
 }
 
-// Run serves until ctx ends, then tells clients to reconnect, drains for
+// Run serves until ctx ends (call it once), then tells clients to reconnect, drains for
 // the drain timeout and stops; or until a listener fails. A bad setting
 // found only now (a key file that is not a key, tailscaled that does not
 // answer, a CA that requires account binding) is a *ConfigError.
@@ -189,7 +190,7 @@ func (n *Node) setup(ctx context.Context, done *cleanups) error {
 		return err
 	}
 	n.reg.GaugeVec("relayctl_node_info", "this node's place in the fleet", "region_id", "node_name").
-		With(itoa(n.cfg.RegionID), n.cfg.NodeName).Set(1)
+		With(strconv.Itoa(n.cfg.RegionID), n.cfg.NodeName).Set(1)
 	return n.watchConfig(ctx, keyPath, done)
 }
 

@@ -205,5 +205,3 @@ func (n *Node) wait(ctx context.Context, s *serving) error {
 	n.logger.Info("relay stopped")
 	return runErr
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -23,7 +23,9 @@ type setting struct {
 	name string
 	// define registers the setting as a flag on fs, bound to its field
 	// of c, with its default and description.
-	define   func(fs *pflag.FlagSet, c *Config)
+	define func(fs *pflag.FlagSet, c *Config)
+	// value reads the setting's field of c.
+	value    func(c *Config) any
 	isSecret bool
 	isLocal  bool
 	live     *liveChange
@@ -50,7 +52,7 @@ type flagType interface {
 
 // declare makes a setting bound to field, a Config field of type T.
 func declare[T flagType](name string, field func(*Config) *T, def T, doc string) setting {
-	return setting{name: name, define: func(fs *pflag.FlagSet, c *Config) {
+	return setting{name: name, value: func(c *Config) any { return *field(c) }, define: func(fs *pflag.FlagSet, c *Config) {
 		switch p := any(field(c)).(type) {
 		case *string:
 			fs.StringVar(p, name, any(def).(string), doc)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -52,14 +53,16 @@ func (s sources) bad(name string, err error) error {
 	return configErrorf("%s: %v", s.spelled(name), err)
 }
 
-// isDefault says whether name still has its default: no source set it.
+// isDefault says whether name still has its default: no source set it
+// (without a resolution: its value is the default).
 func (s sources) isDefault(name string, c *Config) bool {
 	if s.res != nil {
 		e, _ := s.res.Lookup(name)
 		return e.Source == config.SourceDefault
 	}
 	d := DefaultConfig()
-	return flagValue(&d, name) == flagValue(c, name)
+	decl, _ := lookupSetting(name)
+	return reflect.DeepEqual(decl.value(c), decl.value(&d))
 }
 
 func (s sources) sourceOf(name string) config.Source {
@@ -68,15 +71,6 @@ func (s sources) sourceOf(name string) config.Source {
 	}
 	e, _ := s.res.Lookup(name)
 	return e.Source
-}
-
-// flagValue is name's value in c as its flag prints it.
-func flagValue(c *Config, name string) string {
-	f := bindFlags(c).Lookup(name)
-	if f == nil {
-		return ""
-	}
-	return f.Value.String()
 }
 
 // complete applies --dev and the host-dependent defaults to c and checks
