@@ -64,7 +64,7 @@ func TestRateConfigSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.cfg.PerClientRate != 5000 || n.src.sourceOf(nameRateLimit) != SourceRateConfig {
+	if n.cfg.PerClientRate != 5000 || n.src.sourceOf(nameRateLimit) != sourceRateConfig {
 		t.Errorf("rate %d from %s, want 5000 from rate-config", n.cfg.PerClientRate, n.src.sourceOf(nameRateLimit))
 	}
 	os.WriteFile(path, []byte(`{"PerClientRateLimit": 5000}`), 0o644)

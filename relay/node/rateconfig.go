@@ -12,8 +12,8 @@ import (
 	"github.com/relayctl/relayctl/relay/server"
 )
 
-// SourceRateConfig is how values from --rate-config show in config show.
-const SourceRateConfig config.Source = nameRateConfig
+// sourceRateConfig is how values from --rate-config show in config show.
+const sourceRateConfig config.Source = nameRateConfig
 
 // derperRateConfig is derper's rate-config file.
 type derperRateConfig struct {
@@ -25,7 +25,7 @@ type derperRateConfig struct {
 // the per-client rate settings, above the command line and below policy,
 // and is re-read on change and SIGHUP with the other sources.
 func rateConfigOverlay() config.Overlay {
-	return config.Overlay{PathSetting: nameRateConfig, Source: SourceRateConfig, Read: readRateConfig}
+	return config.Overlay{PathSetting: nameRateConfig, Source: sourceRateConfig, Read: readRateConfig}
 }
 
 // readRateConfig reads derper's format with derper's meaning: a zero
