@@ -50,9 +50,6 @@ type Meta struct {
 	// Live settings are applied to a running relay; the others wait for
 	// a restart and are reported as pending.
 	Live bool
-	// OnChange says what a running relay does with a new value of a live
-	// setting (docs/configuration.md's table is generated from it).
-	OnChange string
 	// Secret values are shown as "<redacted>".
 	Secret bool
 	// Local settings describe the node itself (its identity, where its

@@ -129,11 +129,7 @@ func bindFlags(c *Config) *pflag.FlagSet {
 func Spec() config.Spec {
 	meta := map[string]config.Meta{}
 	for _, s := range settings {
-		m := config.Meta{Secret: s.isSecret, Local: s.isLocal}
-		if s.live != nil {
-			m.Live, m.OnChange = true, s.live.onChange
-		}
-		meta[s.name] = m
+		meta[s.name] = config.Meta{Live: s.live != nil, Secret: s.isSecret, Local: s.isLocal}
 	}
 	return config.Spec{
 		NewFlags:      func() *pflag.FlagSet { return bindFlags(new(Config)) },
