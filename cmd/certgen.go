@@ -16,6 +16,7 @@ import (
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/statedir"
+	"github.com/relayctl/relayctl/relay/node"
 )
 
 // certgenOptions are the inputs of one self-signed certificate and its
@@ -94,7 +95,7 @@ func (o *certgenOptions) complete(cmd *cobra.Command) error {
 		return usageErrorf("--ip %q: not an IP address", o.IP)
 	}
 	o.ip = ip.Unmap()
-	if why := unservableIP(o.ip); why != "" {
+	if why := node.UnservableIP(o.ip); why != "" {
 		return usageErrorf("--ip %s: %s; give the address clients reach the relay on", o.ip, why)
 	}
 	if o.Hostname != "" {
@@ -199,19 +200,6 @@ tailnet policy's "derpMap" (or Headscale's derp map). Renew before %s; the new
 certificate has a new pin.
 `, certFile, keyFile, notAfter, certName, o.serveCommand(host, dm), notAfter)
 	return nil
-}
-
-// unservableIP says why ip cannot be the address clients dial, or "".
-func unservableIP(ip netip.Addr) string {
-	switch {
-	case ip.IsUnspecified():
-		return "the unspecified address means \"every address\" to a listener, not one clients can dial"
-	case ip.IsMulticast():
-		return "a multicast address cannot carry a TCP connection"
-	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return "the broadcast address cannot carry a TCP connection"
-	}
-	return ""
 }
 
 // serveCommand is the serve command whose printed DERP map is m: the same

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/relay/node"
 	"github.com/spf13/cobra"
 )
 
@@ -15,14 +16,10 @@ func fixedValues(values ...string) cobra.CompletionFunc {
 	}
 }
 
-// registerValueCompletions offers the known values of enumerated flags,
-// wherever a command has them.
+// registerValueCompletions offers the known values of enumerated flags
+// (as the settings' declarations list them), wherever a command has them.
 func registerValueCompletions(c *cobra.Command) {
-	for flag, values := range map[string][]string{
-		"certmode":   {"letsencrypt\tcertificates from an ACME CA", "manual\tcertificates from --certdir", "none\tplain HTTP"},
-		"log-format": {"text", "json"},
-		"log-level":  {"debug", "info", "warn", "error"},
-	} {
+	for flag, values := range node.Completions() {
 		if c.Flags().Lookup(flag) != nil {
 			c.RegisterFlagCompletionFunc(flag, fixedValues(values...))
 		}

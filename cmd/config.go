@@ -13,6 +13,7 @@ import (
 
 	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/internal/render"
+	"github.com/relayctl/relayctl/relay/node"
 )
 
 func newConfigCmd(streams IOStreams) *cobra.Command {
@@ -31,7 +32,7 @@ relay. They take the same flags as serve.`,
 }
 
 func newConfigShowCmd(streams IOStreams) *cobra.Command {
-	o := &serveOptions{streams: streams}
+	f := &serveFlags{streams: streams}
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "show [serve flags]",
@@ -41,21 +42,22 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
   relayctl config show --json | jq '.[] | select(.source=="policy")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.resolveSettings(cmd.Flags()); err != nil {
+			cfg, opts, err := f.resolve(cmd.Flags())
+			if err != nil {
 				return err
 			}
-			o.policyFetcher.SetLogger(stderrLogger(streams))
-			o.printWarnings()
-			entries := o.shownEntries()
+			opts.PolicyFetcher.SetLogger(stderrLogger(streams))
+			printWarnings(streams, opts.Resolved)
+			entries := shownEntries(&cfg, opts.Resolved)
 			if asJSON {
 				enc := json.NewEncoder(streams.Out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(entries)
 			}
-			return writeSettingsTable(streams, o, entries)
+			return writeSettingsTable(streams, opts.Resolved, entries)
 		},
 	}
-	o.addFlags(c.Flags())
+	f.addFlags(c.Flags())
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array: name, value, source, pending_restart, …")
 	return c
 }
@@ -64,38 +66,31 @@ func newConfigShowCmd(streams IOStreams) *cobra.Command {
 // secrets redacted, and restart-only settings marked pending when a
 // running relay (found through its key file's directory) would run with
 // another value after a restart.
-func (o *serveOptions) shownEntries() []config.Entry {
-	var running *runningStatus
-	if path, cleanup, err := o.keyFile(); err == nil {
+func shownEntries(cfg *node.Config, res *config.Result) []config.Entry {
+	var running *node.RunningStatus
+	if path, cleanup, err := cfg.KeyPath(); err == nil {
 		cleanup()
-		running, _ = readRunningStatus(path)
+		running, _ = node.ReadRunningStatus(path)
 	}
-	out := make([]config.Entry, 0, len(o.resolved.Entries))
-	for _, e := range o.resolved.Entries {
+	out := make([]config.Entry, 0, len(res.Entries))
+	for _, e := range res.Entries {
 		if running != nil && !e.Live {
-			e.PendingRestart = running.pendingFor(e)
+			e.PendingRestart = running.PendingFor(e)
 		}
 		out = append(out, e.Shown())
 	}
 	return out
 }
 
-// pendingFor says whether e, as config show resolved it, is a change the
-// running relay has not applied. The relay resolves its own sources (its
-// command line and environment, the file and policy as they are now) on
-// every change and lists what differs from what it started with: that
-// list is the answer, since config show's command line is not the
-// relay's. Only a value config show was itself given on its command line
-// is compared directly: "what would serve --flag v change?".
-func (st *runningStatus) pendingFor(e config.Entry) bool {
-	if e.Source == config.SourceFlag {
-		v, ok := st.Values[e.Name]
-		return ok && v != storedValue(e)
+// printWarnings shows what resolving the settings found wrong but
+// harmless (a RELAYCTL_* variable that names no setting).
+func printWarnings(streams IOStreams, res *config.Result) {
+	for _, w := range res.Warnings {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w)
 	}
-	return slices.Contains(st.Pending, e.Name)
 }
 
-func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Entry) error {
+func writeSettingsTable(streams IOStreams, res *config.Result, entries []config.Entry) error {
 	t := render.Table{Headers: []string{"SETTING", "VALUE", "SOURCE", "NOTE"}}
 	for _, e := range entries {
 		var notes []string
@@ -130,37 +125,41 @@ func writeSettingsTable(streams IOStreams, o *serveOptions, entries []config.Ent
 	if _, err := io.WriteString(streams.Out, render.ModeFor(streams.Out).Render(t)); err != nil {
 		return err
 	}
-	if p := o.resolved.Policy; p != nil && len(p.Documents) > 0 {
+	if p := res.Policy; p != nil && len(p.Documents) > 0 {
 		fmt.Fprintf(streams.ErrOut, "fleet policy read from: %s\n", strings.Join(p.Documents, ", "))
 	}
 	return nil
 }
 
 func newConfigValidateCmd(streams IOStreams) *cobra.Command {
-	o := &serveOptions{streams: streams}
+	f := &serveFlags{streams: streams}
 	c := &cobra.Command{
 		Use:     "validate [serve flags]",
 		Short:   "Check the config file, environment and fleet policy without starting anything",
 		Example: `  relayctl config validate --config /etc/relayctl/relayctl.yaml --policy /etc/relayctl/policy.d`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.complete(cmd); err != nil {
+			cfg, opts, err := f.resolve(cmd.Flags())
+			if err != nil {
 				return err
 			}
-			o.policyFetcher.SetLogger(stderrLogger(streams))
-			o.printWarnings()
-			sources := []string{}
-			if o.sources.File != "" && fileExists(o.sources.File) {
-				sources = append(sources, o.sources.File)
+			if _, err := node.New(cfg, opts); err != nil {
+				return err
 			}
-			sources = append(sources, o.sources.Policies...)
+			opts.PolicyFetcher.SetLogger(stderrLogger(streams))
+			printWarnings(streams, opts.Resolved)
+			sources := []string{}
+			if opts.Sources.File != "" && fileExists(opts.Sources.File) {
+				sources = append(sources, opts.Sources.File)
+			}
+			sources = append(sources, opts.Sources.Policies...)
 			slices.Sort(sources)
 			fmt.Fprintf(streams.ErrOut, "configuration is valid (%d settings; sources: %s)\n",
-				len(o.resolved.Entries), strings.Join(append([]string{"defaults", "environment", "flags"}, sources...), ", "))
+				len(opts.Resolved.Entries), strings.Join(append([]string{"defaults", "environment", "flags"}, sources...), ", "))
 			return nil
 		},
 	}
-	o.addFlags(c.Flags())
+	f.addFlags(c.Flags())
 	return c
 }
 

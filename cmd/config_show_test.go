@@ -102,8 +102,8 @@ func TestConfigShowPendingMatchesTheRunningRelay(t *testing.T) {
 	}
 }
 
-// TestDocsListTheLiveSettings: docs/configuration.md's table of live
-// settings is the one serveSettingMeta declares.
+// TestDocsListTheLiveSettings: docs/configuration.md's lists of live and
+// node-local settings are the ones the settings' declarations give.
 func TestDocsListTheLiveSettings(t *testing.T) {
 	for _, sec := range DocSections() {
 		ok, err := gendocs.Section{File: sec.File, Name: sec.Name, Body: sec.Body}.Current("..")

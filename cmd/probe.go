@@ -339,7 +339,7 @@ func probeContinuously(ctx context.Context, o *probeOptions, p *prober.Prober, l
 	}
 	srv := web.NewServer(mon.Handler(), web.ServerOptions{Logger: logger})
 	errc := make(chan error, 1)
-	go func() { errc <- serveHTTP(srv, ln, "status") }()
+	go func() { errc <- web.Serve(srv, ln, "status") }()
 	logger.Info("probing", "derp_map", logging.RedactURL(o.DERPMap), "interval", o.Interval, "listen", ln.Addr().String())
 
 	monDone := make(chan struct{})

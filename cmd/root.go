@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relayctl/relayctl/relay/node"
 )
 
 // IOStreams are the command's standard streams, replaceable in tests.
@@ -88,13 +90,15 @@ func usageErrorf(format string, args ...any) error {
 	return &UsageError{fmt.Errorf(format, args...)}
 }
 
-// ExitCode maps an error to relayctl's exit codes in one place.
+// ExitCode maps an error to relayctl's exit codes in one place. A
+// library's bad-configuration error (node.ConfigError) is bad usage.
 func ExitCode(err error) int {
 	var ue *UsageError
+	var ce *node.ConfigError
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		return 2
 	}
 	// cobra reports unknown commands and bad arguments as plain errors.

@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"github.com/relayctl/relayctl/internal/derperflags"
-	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/node"
 )
 
 // Every relayctl setting the migration table names is a serve flag.
 func TestDerperTableSettingsAreServeFlags(t *testing.T) {
-	fs := serveSpec().NewFlags()
+	fs := node.Spec().NewFlags()
 	for _, f := range derperflags.Flags {
 		if f.Carried() && fs.Lookup(f.Setting) == nil {
 			t.Errorf("derper -%s maps to --%s, which serve does not have", f.Name, f.Setting)
@@ -93,135 +93,6 @@ func TestFromDerperUsage(t *testing.T) {
 			stdout, stderr, code := runCLI(t, append([]string{"config", "from-derper"}, tt.args...)...)
 			if code != tt.code || !strings.Contains(stdout, tt.wantStdout) || !strings.Contains(stderr, tt.wantStderr) {
 				t.Errorf("exit %d (want %d)\nstdout %s (want %q)\nstderr %s (want %q)", code, tt.code, stdout, tt.wantStdout, stderr, tt.wantStderr)
-			}
-		})
-	}
-}
-
-func TestReadRateConfig(t *testing.T) {
-	tests := []struct {
-		body      string
-		want      map[string]string
-		wantError string
-	}{
-		{body: `{"PerClientRateLimitBytesPerSec": 100000, "PerClientRateBurstBytes": 200000}`,
-			want: map[string]string{"per-client-rate-limit": "100000", "per-client-rate-burst": "200000"}},
-		// derper raises a small burst to one largest frame.
-		{body: `{"PerClientRateLimitBytesPerSec": 100000, "PerClientRateBurstBytes": 10}`,
-			want: map[string]string{"per-client-rate-limit": "100000", "per-client-rate-burst": "65568"}},
-		{body: `{"PerClientRateLimitBytesPerSec": 100000}`,
-			want: map[string]string{"per-client-rate-limit": "100000", "per-client-rate-burst": "65568"}},
-		// Zero (or an empty object) turns rate limiting off, as in derper.
-		{body: `{}`, want: map[string]string{"per-client-rate-limit": "0"}},
-		{body: `{"PerClientRateLimitBytesPerSecond": 1}`, wantError: `unknown field "PerClientRateLimitBytesPerSecond"`},
-		{body: `{"PerClientRateLimitBytesPerSec": -1}`, wantError: "not a derper rate config"},
-		{body: `{"PerClientRateLimitBytesPerSec": 18446744073709551615}`, wantError: "too large"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.body, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "rate.json")
-			os.WriteFile(path, []byte(tt.body), 0o644)
-			got, err := readRateConfig(path)
-			if tt.wantError != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
-					t.Fatalf("error %v, want %q", err, tt.wantError)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-			for k, v := range tt.want {
-				if got[k] != v {
-					t.Errorf("%s = %q, want %q", k, got[k], v)
-				}
-			}
-		})
-	}
-}
-
-// --rate-config values show with source rate-config, above the flags.
-func TestRateConfigSource(t *testing.T) {
-	dir := isolate(t)
-	path := filepath.Join(dir, "rate.json")
-	os.WriteFile(path, []byte(`{"PerClientRateLimitBytesPerSec": 5000}`), 0o644)
-	o, err := parseServe(t, "--certmode", "none", "--per-client-rate-limit", "7", "--rate-config", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.PerClientRate != 5000 || o.sourceOf("per-client-rate-limit") != sourceRateConfig {
-		t.Errorf("rate %d from %s, want 5000 from rate-config", o.PerClientRate, o.sourceOf("per-client-rate-limit"))
-	}
-	os.WriteFile(path, []byte(`{"PerClientRateLimit": 5000}`), 0o644)
-	if _, err := parseServe(t, "--certmode", "none", "--rate-config", path); err == nil || !strings.Contains(err.Error(), "rate-config "+path) {
-		t.Errorf("bad file: error %v, want it to name --rate-config's file", err)
-	}
-}
-
-// derper's TAILSCALE_DERPER_MESH_KEY is read when no --mesh-psk-file is
-// given; the file wins.
-func TestMeshKeyFromDerperEnv(t *testing.T) {
-	dir := isolate(t)
-	fileKey, envKey := key.NewMesh(), key.NewMesh()
-	file := filepath.Join(dir, "mesh.key")
-	os.WriteFile(file, []byte(fileKey.Hex()+"\n"), 0o600)
-
-	t.Setenv(derperflags.MeshKeyEnv, envKey.Hex())
-	k, from, err := loadMeshKeyOrEnv("")
-	if err != nil || k != envKey || from != derperflags.MeshKeyEnv {
-		t.Errorf("env only: key match %v, from %q, err %v", k == envKey, from, err)
-	}
-	k, from, err = loadMeshKeyOrEnv(file)
-	if err != nil || k != fileKey || from != file {
-		t.Errorf("file and env: key match %v (want the file's), from %q, err %v", k == fileKey, from, err)
-	}
-	if _, err := parseServe(t, "--certmode", "none", "--mesh-with", "d2.example.com"); err != nil {
-		t.Errorf("--mesh-with with the key in %s: %v", derperflags.MeshKeyEnv, err)
-	}
-
-	t.Setenv(derperflags.MeshKeyEnv, "not-hex")
-	if _, _, err := loadMeshKeyOrEnv(""); err == nil || !strings.Contains(err.Error(), derperflags.MeshKeyEnv) {
-		t.Errorf("bad env key: error %v, want it to name %s", err, derperflags.MeshKeyEnv)
-	}
-	t.Setenv(derperflags.MeshKeyEnv, "")
-	if k, from, err := loadMeshKeyOrEnv(""); err != nil || !k.IsZero() || from != "" {
-		t.Errorf("no key at all: %v %q %v", k.IsZero(), from, err)
-	}
-	if _, err := parseServe(t, "--certmode", "none", "--mesh-with", "d2.example.com"); err == nil {
-		t.Error("--mesh-with without any mesh key accepted")
-	}
-}
-
-func TestEABFlags(t *testing.T) {
-	isolate(t)
-	base := []string{"--hostname", "derp.example.com", "--certdir", t.TempDir()}
-	tests := []struct {
-		args []string
-		want string // error substring; "" for success
-	}{
-		{[]string{"--acme-eab-kid", "kid1", "--acme-eab-key", "c2VjcmV0LWhtYWMta2V5"}, ""},
-		{[]string{"--acme-eab-kid", "kid1", "--acme-eab-key", "a2V5_-8"}, ""}, // base64url
-		{[]string{"--acme-eab-kid", "kid1"}, "go together"},
-		{[]string{"--acme-eab-key", "c2VjcmV0"}, "go together"},
-		{[]string{"--acme-eab-kid", "kid1", "--acme-eab-key", "not base64!"}, "--acme-eab-key: not base64"},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			o, err := parseServe(t, append(base, tt.args...)...)
-			if tt.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if eab, err := o.Derper.eab(); err != nil || eab == nil || eab.KID != "kid1" {
-					t.Errorf("eab %+v %v", eab, err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %v, want %q", err, tt.want)
 			}
 		})
 	}

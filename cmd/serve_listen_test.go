@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -141,6 +142,7 @@ func TestListenersFailAlike(t *testing.T) {
 		{"http_port", []string{"--addr", "127.0.0.1:0", "--http-port", busyPort, "--stun-port", "0"}, "--http-port: "},
 		{"stun_port", []string{"--addr", "127.0.0.1:0", "--http-port", "-1", "--stun-port", busyUDPPort}, "--stun-port: "},
 		{"metrics_addr", []string{"--addr", "127.0.0.1:0", "--http-port", "-1", "--stun-port", "0", "--metrics-addr", "127.0.0.1:" + busyPort}, "--metrics-addr: "},
+		{"debug_addr", []string{"--addr", "127.0.0.1:0", "--http-port", "-1", "--stun-port", "0", "--debug-addr", "127.0.0.1:" + busyPort}, "--debug-addr: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runRelayctl(t, "relay listening", append(base, tc.args...)...)
@@ -162,3 +164,6 @@ func TestListenersFailAlike(t *testing.T) {
 		}
 	})
 }
+
+// portOf is the port of a bound address.
+func portOf(a net.Addr) int { return int(netip.MustParseAddrPort(a.String()).Port()) }

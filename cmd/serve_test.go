@@ -7,16 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/relay/node"
 )
 
 // parseServe runs `relayctl serve args…` up to option completion and
 // returns the options run would get, or the error.
-func parseServe(t *testing.T, args ...string) (*serveOptions, error) {
+func parseServe(t *testing.T, args ...string) (node.Config, error) {
 	t.Helper()
-	var got *serveOptions
+	var got node.Config
 	var stderr bytes.Buffer
 	streams := IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &stderr}
-	c := newServeCmd(streams, func(o *serveOptions) error { got = o; return nil })
+	c := newServeCmd(streams, func(n *node.Node) error { got = n.Config(); return nil })
 	c.SetArgs(args)
 	c.SetOut(streams.Out)
 	c.SetErr(streams.ErrOut)
@@ -45,30 +47,29 @@ func TestServeOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, o *serveOptions)
+		check func(t *testing.T, o node.Config)
 	}{
-		{"dev_defaults", []string{"--dev"}, func(t *testing.T, o *serveOptions) {
-			if o.Addr != "127.0.0.1:3340" || o.CertMode != "none" || o.stunAddr() != "127.0.0.1:3478" {
-				t.Errorf("addr %q certmode %q stun %q", o.Addr, o.CertMode, o.stunAddr())
+		{"dev_defaults", []string{"--dev"}, func(t *testing.T, o node.Config) {
+			if o.Addr != "127.0.0.1:3340" || o.CertMode != "none" || o.STUNPort != 3478 {
+				t.Errorf("addr %q certmode %q stun port %d", o.Addr, o.CertMode, o.STUNPort)
 			}
 		}},
-		{"dev_keeps_explicit_addr", []string{"--dev", "--addr", "127.0.0.1:9999"}, func(t *testing.T, o *serveOptions) {
+		{"dev_keeps_explicit_addr", []string{"--dev", "--addr", "127.0.0.1:9999"}, func(t *testing.T, o node.Config) {
 			if o.Addr != "127.0.0.1:9999" {
 				t.Errorf("addr %q", o.Addr)
 			}
 		}},
-		{"plain", []string{"--certmode", "none", "--addr", "[::1]:8080", "--stun-port", "4000", "--tcp-write-timeout", "0"}, func(t *testing.T, o *serveOptions) {
-			if o.stunAddr() != "[::1]:4000" || o.TCPWriteTimeout != 0 {
-				t.Errorf("stun %q write timeout %v", o.stunAddr(), o.TCPWriteTimeout)
+		{"plain", []string{"--certmode", "none", "--addr", "[::1]:8080", "--stun-port", "4000", "--tcp-write-timeout", "0"}, func(t *testing.T, o node.Config) {
+			if o.Addr != "[::1]:8080" || o.STUNPort != 4000 || o.TCPWriteTimeout != 0 {
+				t.Errorf("addr %q stun port %d write timeout %v", o.Addr, o.STUNPort, o.TCPWriteTimeout)
 			}
 		}},
-		{"limits", []string{"--certmode", "none", "--per-client-rate-limit", "100000", "--max-conns-per-ip", "4", "--trusted-proxy", "10.0.0.0/8,192.0.2.1"}, func(t *testing.T, o *serveOptions) {
-			tp, err := o.trustedProxies()
-			if err != nil || len(tp) != 2 || tp[1].String() != "192.0.2.1/32" || o.PerClientBurst != 65568 {
-				t.Errorf("trusted %v %v burst %d", tp, err, o.PerClientBurst)
+		{"limits", []string{"--certmode", "none", "--per-client-rate-limit", "100000", "--max-conns-per-ip", "4", "--trusted-proxy", "10.0.0.0/8,192.0.2.1"}, func(t *testing.T, o node.Config) {
+			if strings.Join(o.TrustedProxies, " ") != "10.0.0.0/8 192.0.2.1" || o.PerClientBurst != 65568 || o.PerClientRate != 100000 || o.MaxConnsPerIP != 4 {
+				t.Errorf("trusted %q burst %d rate %d per IP %d", o.TrustedProxies, o.PerClientBurst, o.PerClientRate, o.MaxConnsPerIP)
 			}
 		}},
-		{"bootstrap_names_list", []string{"--certmode", "none", "--bootstrap-dns-names", "a.example,b.example"}, func(t *testing.T, o *serveOptions) {
+		{"bootstrap_names_list", []string{"--certmode", "none", "--bootstrap-dns-names", "a.example,b.example"}, func(t *testing.T, o node.Config) {
 			if strings.Join(o.BootstrapDNSNames, " ") != "a.example b.example" {
 				t.Errorf("names %q", o.BootstrapDNSNames)
 			}
@@ -172,4 +173,20 @@ func TestServeConfigErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestServeRefusesWritableCertDir: a certificate directory others can
+// write to is refused (they could swap the certificate and its key).
+func TestServeRefusesWritableCertDir(t *testing.T) {
+	dir := filepath.Join(isolate(t), "certs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := parseServe(t, "--certmode", "manual", "--hostname", "relay.example", "--certdir", dir)
+	if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), "--certdir: directory "+dir+" has mode 0777") {
+		t.Fatalf("got %v (exit %d), want exit 2 naming the directory", err, ExitCode(err))
+	}
 }

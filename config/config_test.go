@@ -36,7 +36,9 @@ func testSpec() Spec {
 			"region-id":             {Local: true},
 			"node-name":             {Local: true},
 		},
-		NotSettings: []string{"config", "policy"},
+		NotSettings:   []string{FileFlag, PolicyFlag},
+		RegionSetting: "region-id",
+		NodeSetting:   "node-name",
 	}
 }
 

@@ -112,107 +112,138 @@ type layerValue struct {
 // and value at fault.
 func Resolve(spec Spec, src Sources) (*Result, error) {
 	fs := spec.NewFlags()
-	file, err := readConfigFile(src.File, src.FileExplicit)
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]bool{}
+	r := &resolution{spec: spec, fs: fs, known: map[string]bool{}, sources: map[string]Entry{}}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if spec.isSetting(f.Name) {
-			known[f.Name] = true
+			r.known[f.Name] = true
 		}
 	})
-	for k := range file {
-		if !known[k] {
-			return nil, fmt.Errorf("config file %s: unknown setting %q%s", src.File, k, suggest(k, known))
-		}
-	}
-
-	res := &Result{Flags: fs, Warnings: unknownEnv(src.Environ, known, spec.NotSettings)}
-	sources := map[string]Entry{}
-	var errs []error
-	set := func(name string, v layerValue, s Source) {
-		f := fs.Lookup(name)
-		if err := setLike(f, v.values); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", spell(name, strings.Join(v.values, ","), s, v.origin), typeError(f, err)))
-			return
-		}
-		e := sources[name]
-		e.Source, e.Origin = s, v.origin
-		sources[name] = e
-	}
-	fs.VisitAll(func(f *pflag.Flag) {
-		if !known[f.Name] {
-			return
-		}
-		sources[f.Name] = Entry{Source: SourceDefault}
-		if v, ok := file[f.Name]; ok {
-			set(f.Name, v, SourceFile)
-		}
-		if src.Env != nil {
-			if v, ok := src.Env(EnvName(f.Name)); ok {
-				set(f.Name, layerValue{values: []string{v}, origin: EnvName(f.Name)}, SourceEnv)
-			}
-		}
-		if v, ok := src.Flags[f.Name]; ok {
-			set(f.Name, layerValue{values: v, origin: "--" + f.Name}, SourceFlag)
-		}
-	})
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	if err := applyOverlays(spec, fs, known, set); err != nil {
+	if err := r.lowerLayers(src); err != nil {
 		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := applyOverlays(spec, fs, r.known, r.set); err != nil {
+		return nil, err
 	}
-
+	if err := r.joined(); err != nil {
+		return nil, err
+	}
 	// Policy scopes are chosen by this node's identity, which only the
 	// lower layers may set.
-	region, node := nodeIdentity(fs)
+	region, node := spec.nodeIdentity(fs)
 	policy, err := loadPolicy(src, region, node)
 	if err != nil {
 		return nil, err
 	}
-	res.Policy = policy
-	for name, v := range policy.Settings {
-		if !known[name] {
-			return nil, fmt.Errorf("fleet policy %s: unknown setting %q%s", v.origin, name, suggest(name, known))
-		}
-		if spec.Meta[name].Local {
-			return nil, fmt.Errorf("fleet policy %s: %q describes the node itself and cannot be set by policy", v.origin, name)
-		}
-		before := sources[name]
-		var overridden string
-		if before.Source != SourceDefault {
-			overridden = fs.Lookup(name).Value.String()
-		}
-		set(name, v, SourcePolicy)
-		e := sources[name]
-		if overridden != "" && overridden != fs.Lookup(name).Value.String() {
-			e.Overridden = overridden
-			sources[name] = e
+	if err := r.policyLayer(policy); err != nil {
+		return nil, err
+	}
+	res := &Result{Flags: fs, Policy: policy, Entries: r.entries(), Warnings: unknownEnv(src.Environ, r.known, spec.NotSettings)}
+	if spec.Check != nil {
+		if err := spec.Check(res); err != nil {
+			return nil, err
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return res, nil
+}
 
-	fs.VisitAll(func(f *pflag.Flag) {
-		if !known[f.Name] {
+// resolution is a resolution under way: fs holds the values so far,
+// sources where each came from.
+type resolution struct {
+	spec    Spec
+	fs      *pflag.FlagSet
+	known   map[string]bool
+	sources map[string]Entry
+	errs    []error
+}
+
+// set gives name the value v from source s; a bad value is kept as an
+// error, so that every bad value is reported at once.
+func (r *resolution) set(name string, v layerValue, s Source) {
+	f := r.fs.Lookup(name)
+	if err := setLike(f, v.values); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %w", spell(name, strings.Join(v.values, ","), s, v.origin), typeError(f, err)))
+		return
+	}
+	e := r.sources[name]
+	e.Source, e.Origin = s, v.origin
+	r.sources[name] = e
+}
+
+func (r *resolution) joined() error { return errors.Join(r.errs...) }
+
+// lowerLayers applies the config file, the environment and the command
+// line, in that order.
+func (r *resolution) lowerLayers(src Sources) error {
+	file, err := readConfigFile(src.File, src.FileExplicit)
+	if err != nil {
+		return err
+	}
+	for k := range file {
+		if !r.known[k] {
+			return fmt.Errorf("config file %s: unknown setting %q%s", src.File, k, suggest(k, r.known))
+		}
+	}
+	r.fs.VisitAll(func(f *pflag.Flag) {
+		if !r.known[f.Name] {
 			return
 		}
-		e := sources[f.Name]
+		r.sources[f.Name] = Entry{Source: SourceDefault}
+		if v, ok := file[f.Name]; ok {
+			r.set(f.Name, v, SourceFile)
+		}
+		if src.Env != nil {
+			if v, ok := src.Env(EnvName(f.Name)); ok {
+				r.set(f.Name, layerValue{values: []string{v}, origin: EnvName(f.Name)}, SourceEnv)
+			}
+		}
+		if v, ok := src.Flags[f.Name]; ok {
+			r.set(f.Name, layerValue{values: v, origin: "--" + f.Name}, SourceFlag)
+		}
+	})
+	return r.joined()
+}
+
+// policyLayer applies fleet policy's settings over everything else,
+// noting what a lower source had asked for.
+func (r *resolution) policyLayer(policy *Policy) error {
+	for name, v := range policy.Settings {
+		if !r.known[name] {
+			return fmt.Errorf("fleet policy %s: unknown setting %q%s", v.origin, name, suggest(name, r.known))
+		}
+		if r.spec.Meta[name].Local {
+			return fmt.Errorf("fleet policy %s: %q describes the node itself and cannot be set by policy", v.origin, name)
+		}
+		var overridden string
+		if r.sources[name].Source != SourceDefault {
+			overridden = r.fs.Lookup(name).Value.String()
+		}
+		r.set(name, v, SourcePolicy)
+		if overridden != "" && overridden != r.fs.Lookup(name).Value.String() {
+			e := r.sources[name]
+			e.Overridden = overridden
+			r.sources[name] = e
+		}
+	}
+	return r.joined()
+}
+
+// entries lists every setting's resultant value, by name.
+func (r *resolution) entries() []Entry {
+	var out []Entry
+	r.fs.VisitAll(func(f *pflag.Flag) {
+		if !r.known[f.Name] {
+			return
+		}
+		e := r.sources[f.Name]
 		e.Name = f.Name
 		e.Value = displayValue(f)
 		e.Description = f.Usage
-		e.Live = spec.Meta[f.Name].Live
-		e.secret = spec.Meta[f.Name].Secret
-		res.Entries = append(res.Entries, e)
+		e.Live = r.spec.Meta[f.Name].Live
+		e.secret = r.spec.Meta[f.Name].Secret
+		out = append(out, e)
 	})
-	slices.SortFunc(res.Entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
-	return res, nil
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // spell writes a setting the way its source holds it, so an error points
@@ -297,11 +328,11 @@ func unknownEnv(environ []string, known map[string]bool, notSettings []string) [
 }
 
 // nodeIdentity reads the settings that select policy scopes.
-func nodeIdentity(fs *pflag.FlagSet) (region, node string) {
-	if f := fs.Lookup("region-id"); f != nil {
+func (s Spec) nodeIdentity(fs *pflag.FlagSet) (region, node string) {
+	if f := fs.Lookup(s.RegionSetting); f != nil {
 		region = f.Value.String()
 	}
-	if f := fs.Lookup("node-name"); f != nil {
+	if f := fs.Lookup(s.NodeSetting); f != nil {
 		node = f.Value.String()
 	}
 	return region, node

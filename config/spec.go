@@ -4,10 +4,11 @@
 // source can override it). It knows settings, sources and files, nothing
 // of DERP.
 //
-// The settings are a command's flags: each flag is registered once, with
-// its type, default and description, and Meta adds whether it applies live.
-// The file key and environment name derive from the flag name, so flags,
-// files, environment and docs cannot drift apart.
+// A Spec describes the settings: a flag set built from their declarations
+// (relay/node declares a relay's, each once, with its type, default and
+// description) and Meta for what a flag cannot say (live, secret, local).
+// The file key, policy key and environment name all derive from the flag
+// name, so flags, files, environment and docs cannot drift apart.
 package config
 
 import (
@@ -25,6 +26,14 @@ func EnvName(name string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// FileFlag and PolicyFlag are the flags (and RELAYCTL_ variables) that
+// name the config file and the fleet policy sources: they select sources
+// rather than being settings.
+const (
+	FileFlag   = "config"
+	PolicyFlag = "policy"
+)
+
 // Source says where a setting's value came from.
 type Source string
 
@@ -41,9 +50,6 @@ type Meta struct {
 	// Live settings are applied to a running relay; the others wait for
 	// a restart and are reported as pending.
 	Live bool
-	// OnChange says what a running relay does with a new value of a live
-	// setting (docs/configuration.md's table is generated from it).
-	OnChange string
 	// Secret values are shown as "<redacted>".
 	Secret bool
 	// Local settings describe the node itself (its identity, where its
@@ -58,10 +64,17 @@ type Spec struct {
 	// Meta by setting name; absent means restart-only, not secret.
 	Meta map[string]Meta
 	// NotSettings are flags that select sources rather than being
-	// settings (--config, --policy).
+	// settings (FileFlag, PolicyFlag).
 	NotSettings []string
+	// RegionSetting and NodeSetting name the settings that say which
+	// fleet policy scopes apply to this node (region-…, node-… files).
+	RegionSetting, NodeSetting string
 	// Overlays are files named by a setting that set other settings.
 	Overlays []Overlay
+	// Check, when set, rejects a resultant set whose values their
+	// settings do not take (a port out of range), at start and on every
+	// recomputation: a bad edit leaves the last good set in force.
+	Check func(*Result) error
 }
 
 func (s Spec) isSetting(name string) bool {

@@ -101,13 +101,6 @@ func NewWatcher(spec Spec, src Sources, opts WatchOptions) (*Watcher, *Result, e
 	return w, res, nil
 }
 
-// Current is the set in force.
-func (w *Watcher) Current() *Result {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.current
-}
-
 // Pending lists restart-only settings changed since start.
 func (w *Watcher) Pending() []Entry {
 	w.mu.Lock()

@@ -17,14 +17,18 @@ import (
 
 // TCPOptions are the socket options for accepted connections.
 type TCPOptions struct {
-	KeepAlive   time.Duration // TCP keepalive period; 0 = Go's default
-	UserTimeout time.Duration // TCP_USER_TIMEOUT (Linux); 0 = kernel default
+	KeepAlive   time.Duration // TCP keepalive period; 0 = off
+	UserTimeout time.Duration // TCP_USER_TIMEOUT (Linux); 0 = off (the kernel's retransmission limits)
 }
 
 // TCP listens on addr with opts applied to every accepted connection.
 func TCP(ctx context.Context, addr string, opts TCPOptions) (net.Listener, error) {
+	keepAlive := opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = -1 // 0 is off, as for every duration setting; net's 0 is its default
+	}
 	lc := net.ListenConfig{
-		KeepAlive: opts.KeepAlive,
+		KeepAlive: keepAlive,
 		Control: func(network, address string, c syscall.RawConn) error {
 			return setUserTimeout(c, opts.UserTimeout)
 		},

@@ -39,6 +39,16 @@ func (o Options) directory() string {
 	return o.DirectoryURL
 }
 
+// userAgent names relayctl to the CA. Set before the client is shared:
+// autocert fills in its own on first use, which would race with the EAB
+// check reading the directory through the same client.
+const userAgent = "relayctl"
+
+// newClient is an ACME client for the CA, without an account key yet.
+func (o Options) newClient() *acme.Client {
+	return &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient, UserAgent: userAgent}
+}
+
 func (o Options) logger() *slog.Logger {
 	if o.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -55,7 +65,7 @@ func NewHostManager(hostname string, o Options) *autocert.Manager {
 		HostPolicy: autocert.HostWhitelist(hostname),
 		Cache:      autocert.DirCache(o.CacheDir),
 		Email:      o.Email,
-		Client:     &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient},
+		Client:     o.newClient(),
 
 		ExternalAccountBinding: o.EAB,
 	}

@@ -32,15 +32,15 @@ func ParseEAB(kid, b64Key string) (*acme.ExternalAccountBinding, error) {
 	return &acme.ExternalAccountBinding{KID: kid, Key: key}, nil
 }
 
-// RequiresEAB asks the CA's directory whether new accounts need External
+// requiresEAB asks c's CA directory whether new accounts need External
 // Account Binding (RFC 8555 §7.1.1 externalAccountRequired), so that a
-// missing binding is reported at start rather than as a failed TLS
-// handshake when the first client arrives.
-func RequiresEAB(ctx context.Context, o Options) (bool, error) {
-	c := &acme.Client{DirectoryURL: o.directory(), HTTPClient: o.HTTPClient}
+// missing binding is reported by the relay rather than as a failed TLS
+// handshake when the first client arrives. The client caches the
+// directory: the certificate requests that follow do not fetch it again.
+func requiresEAB(ctx context.Context, c *acme.Client) (bool, error) {
 	dir, err := c.Discover(ctx)
 	if err != nil {
-		return false, fmt.Errorf("ACME directory %s: %w", o.directory(), err)
+		return false, fmt.Errorf("ACME directory %s: %w", c.DirectoryURL, err)
 	}
 	return dir.ExternalAccountRequired, nil
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -38,18 +40,41 @@ func TestParseEAB(t *testing.T) {
 	}
 }
 
-func TestRequiresEAB(t *testing.T) {
+// TestRequiresEABFetchesTheDirectoryOnce: the EAB check and the
+// certificate requests share one ACME client, so the CA's directory is
+// fetched once however often either asks.
+func TestRequiresEABFetchesTheDirectoryOnce(t *testing.T) {
 	for _, required := range []bool{false, true} {
+		var fetches atomic.Int32
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/dir" {
+				http.Error(w, "not an ACME CA", http.StatusNotFound)
+				return
+			}
+			fetches.Add(1)
 			fmt.Fprintf(w, `{"newNonce":"%[1]s/nonce","newAccount":"%[1]s/acct","newOrder":"%[1]s/order","meta":{"externalAccountRequired":%[2]v}}`, "http://"+r.Host, required)
 		}))
-		got, err := RequiresEAB(t.Context(), Options{DirectoryURL: srv.URL, HTTPClient: srv.Client()})
+		opts := Options{DirectoryURL: srv.URL + "/dir", HTTPClient: srv.Client(), CacheDir: t.TempDir()}
+		h := NewHost("relay.test", opts, nil)
+		ipm, err := NewIPManager(netip.MustParseAddr("192.0.2.1"), opts, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, check := range map[string]func() (bool, error){"host": func() (bool, error) { return h.RequiresEAB(t.Context()) }, "ip": func() (bool, error) { return ipm.RequiresEAB(t.Context()) }} {
+			if got, err := check(); err != nil || got != required {
+				t.Errorf("%s: directory with externalAccountRequired=%v: got %v, %v", name, required, got, err)
+			}
+		}
+		// The certificate requests read the directory from the same client.
+		h.m.GetCertificate(h.hello())
+		ipm.obtain(t.Context())
 		srv.Close()
-		if err != nil || got != required {
-			t.Errorf("directory with externalAccountRequired=%v: got %v, %v", required, got, err)
+		if n := fetches.Load(); n != 2 {
+			t.Errorf("directory fetched %d times by two managers, want once each", n)
 		}
 	}
-	if _, err := RequiresEAB(t.Context(), Options{DirectoryURL: "http://127.0.0.1:1/dir"}); err == nil || !strings.Contains(err.Error(), "ACME directory http://127.0.0.1:1/dir") {
+	h := NewHost("relay.test", Options{DirectoryURL: "http://127.0.0.1:1/dir", CacheDir: t.TempDir()}, nil)
+	if _, err := h.RequiresEAB(t.Context()); err == nil || !strings.Contains(err.Error(), "ACME directory http://127.0.0.1:1/dir") {
 		t.Errorf("unreachable directory: error %v", err)
 	}
 }

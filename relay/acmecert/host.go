@@ -48,6 +48,11 @@ func NewHost(hostname string, o Options, reg *metrics.Registry) *Host {
 // Health is the certificate's state.
 func (h *Host) Health() *Health { return h.health }
 
+// RequiresEAB says whether the CA requires External Account Binding. It
+// reads the directory through the manager's own ACME client, so the
+// certificate requests reuse it rather than fetching it again.
+func (h *Host) RequiresEAB(ctx context.Context) (bool, error) { return requiresEAB(ctx, h.m.Client) }
+
 // HTTPHandler answers HTTP-01 challenges on port 80, passing everything
 // else to fallback.
 func (h *Host) HTTPHandler(fallback http.Handler) http.Handler { return h.m.HTTPHandler(fallback) }

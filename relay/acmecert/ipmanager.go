@@ -45,13 +45,12 @@ type IPManager struct {
 	ip     netip.Addr
 	opts   Options
 	logger *slog.Logger
+	// acme is the one client for the CA, so its directory is fetched
+	// once; Run's goroutine gives it the account key.
+	acme *acme.Client
 
 	cert   atomic.Pointer[tls.Certificate]
 	tokens sync.Map // HTTP-01 path → key authorization
-
-	// ready is closed once a certificate is available.
-	ready     chan struct{}
-	readyOnce sync.Once
 
 	// retryBase is the first retry delay; tests shorten it.
 	retryBase time.Duration
@@ -73,7 +72,7 @@ func NewIPManager(ip netip.Addr, o Options, reg *metrics.Registry) (*IPManager, 
 	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("acme IP certificate: %w", err)
 	}
-	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), ready: make(chan struct{}), retryBase: minRetry, health: NewHealth(reg)}
+	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), acme: o.newClient(), retryBase: minRetry, health: NewHealth(reg)}
 	if c, err := tls.LoadX509KeyPair(m.certPath(), m.keyPath()); err == nil && c.Leaf != nil && time.Now().Before(c.Leaf.NotAfter) {
 		m.setCert(&c)
 		m.logger.Info("loaded ACME IP certificate", "ip", m.ip, "expires", c.Leaf.NotAfter)
@@ -90,11 +89,7 @@ func (m *IPManager) keyPath() string  { return filepath.Join(m.opts.CacheDir, m.
 func (m *IPManager) setCert(c *tls.Certificate) {
 	m.cert.Store(c)
 	m.health.succeeded()
-	m.readyOnce.Do(func() { close(m.ready) })
 }
-
-// Ready is closed once a certificate is available.
-func (m *IPManager) Ready() <-chan struct{} { return m.ready }
 
 // GetCertificate serves the IP certificate to clients that send no SNI or
 // our IP; other names are refused.
@@ -186,12 +181,19 @@ func (m *IPManager) untilRenewal() time.Duration {
 	return min(time.Until(renewAt), time.Hour)
 }
 
+// RequiresEAB says whether the CA requires External Account Binding,
+// through the client the certificate requests use (see Host.RequiresEAB).
+func (m *IPManager) RequiresEAB(ctx context.Context) (bool, error) { return requiresEAB(ctx, m.acme) }
+
 func (m *IPManager) client(ctx context.Context) (*acme.Client, error) {
-	key, err := m.accountKey()
-	if err != nil {
-		return nil, err
+	c := m.acme
+	if c.Key == nil {
+		key, err := m.accountKey()
+		if err != nil {
+			return nil, err
+		}
+		c.Key = key
 	}
-	c := &acme.Client{Key: key, DirectoryURL: m.opts.directory(), HTTPClient: m.opts.HTTPClient}
 	acct := &acme.Account{ExternalAccountBinding: m.opts.EAB}
 	if m.opts.Email != "" {
 		acct.Contact = []string{"mailto:" + m.opts.Email}

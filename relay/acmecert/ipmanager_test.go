@@ -39,10 +39,8 @@ func TestIPManagerGetCertificate(t *testing.T) {
 	}
 	chain, k, leaf := testCert(t, ip, time.Now(), time.Now().Add(6*24*time.Hour))
 	m.setCert(&tls.Certificate{Certificate: chain, PrivateKey: k, Leaf: leaf})
-	select {
-	case <-m.Ready():
-	default:
-		t.Fatal("not ready after a certificate was set")
+	if !m.Health().Available() {
+		t.Fatal("not available after a certificate was set")
 	}
 	for _, tc := range []struct {
 		sni string

@@ -23,7 +23,7 @@ func TestSenderDoesNotYieldToStuckWriter(t *testing.T) {
 	var yields atomic.Int64
 	t.Cleanup(server.SetYieldToWriterForTest(func() { yields.Add(1) }))
 	const depth = 4
-	r := newTestRelay(t, server.Options{QueueDepth: depth, WriteTimeout: -1})
+	r := newTestRelay(t, server.Options{QueueDepth: depth})
 
 	// Z completes the handshake over a pipe and then never reads: the
 	// server's next write to it blocks for good.

@@ -31,7 +31,9 @@ const (
 )
 
 // Options configure a Server. The zero value of each field means its
-// default, except WriteTimeout where a negative value disables deadlines.
+// default, except WriteTimeout, a duration that can be off: 0 is no
+// deadline, as 0 is "off" for every such setting (DefaultWriteTimeout is
+// what serve's --tcp-write-timeout starts at).
 type Options struct {
 	PrivateKey key.NodePrivate // required
 	MeshKey    key.MeshKey     // zero: no mesh privileges for anyone
@@ -39,7 +41,7 @@ type Options struct {
 	Metrics    *metrics.Registry
 
 	// WriteTimeout bounds each write to a regular client (mesh peers get
-	// MeshWriteTimeout). 0 = DefaultWriteTimeout; negative = none.
+	// MeshWriteTimeout). 0 = none.
 	WriteTimeout     time.Duration
 	HandshakeTimeout time.Duration
 	KeepAlive        time.Duration
@@ -133,6 +135,9 @@ func New(opts Options) (*Server, error) {
 	if opts.PrivateKey.IsZero() {
 		return nil, errors.New("relay server: a private key is required")
 	}
+	if opts.WriteTimeout < 0 {
+		return nil, fmt.Errorf("relay server: write timeout %v: want 0 (none) or a positive duration", opts.WriteTimeout)
+	}
 	prepared, err := opts.PrivateKey.Prepare()
 	if err != nil {
 		return nil, fmt.Errorf("relay server: %w", err)
@@ -163,12 +168,6 @@ func New(opts Options) (*Server, error) {
 	reg.GaugeFunc("relayctl_send_queue_packets", "packets waiting in all clients' send queues", s.queuedPackets)
 	s.rateMetrics = newRateMetrics(reg)
 	s.SetPerClientRateLimit(opts.PerClientRateLimit, opts.PerClientRateBurst)
-	switch {
-	case s.writeTimeout == 0:
-		s.writeTimeout = DefaultWriteTimeout
-	case s.writeTimeout < 0:
-		s.writeTimeout = 0
-	}
 	if s.handshakeTimeout <= 0 {
 		s.handshakeTimeout = DefaultHandshakeTimeout
 	}

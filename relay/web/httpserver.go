@@ -1,7 +1,10 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -41,4 +44,14 @@ func NewServer(h http.Handler, opts ServerOptions) *http.Server {
 		WriteTimeout:      wt,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+}
+
+// Serve runs srv on ln until it is shut down or closed, which is not an
+// error; any other end is, named after the listener (name).
+func Serve(srv *http.Server, ln net.Listener, name string) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return fmt.Errorf("%s listener: %w", name, err)
 }

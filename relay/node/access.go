@@ -1,7 +1,8 @@
-package cmd
+package node
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/relayctl/relayctl/config"
@@ -57,4 +58,21 @@ func sameAccess(a, b *config.Policy) bool {
 		}
 	}
 	return true
+}
+
+// applyAccessPolicy puts the fleet policy's tags and ACLs in force; a
+// policy that does not compile is logged and the previous one stays.
+func applyAccessPolicy(logger *slog.Logger, relay *server.Server, p *config.Policy) {
+	ap, err := accessPolicyFrom(p)
+	if err == nil {
+		var closed int
+		closed, err = relay.SetAccessPolicy(ap)
+		if err == nil {
+			if ap != nil {
+				logger.Info("access policy in force", "tags", len(ap.Tags), "rules", len(ap.Rules), "disconnected", closed)
+			}
+			return
+		}
+	}
+	logger.Error("access policy rejected; the previous one stays in force", "err", err)
 }

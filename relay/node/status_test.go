@@ -1,4 +1,4 @@
-package cmd
+package node
 
 import (
 	"log/slog"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relayctl/relayctl/config"
 )
@@ -20,25 +21,24 @@ func TestRunningStatusFile(t *testing.T) {
 	if err := os.Mkdir(keyDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	o, err := parseServe(t, "--certmode", "none", "--addr", "127.0.0.1:0", "--key-file", filepath.Join(keyDir, "relay-key.json"),
+	keyFile := filepath.Join(keyDir, "relay-key.json")
+	src := sourcesFor(t, "", "--certmode", "none", "--addr", "127.0.0.1:0", "--key-file", keyFile,
 		"--verify-client-url", "https://user:pw@admit.example/verify?token=s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	victim := filepath.Join(dir, "victim")
 	if err := os.WriteFile(victim, []byte("untouched"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	statusPath := statusFileFor(o.KeyFile)
+	statusPath := statusFileFor(keyFile)
 	if err := os.Symlink(victim, statusPath+".tmp"); err != nil {
 		t.Fatal(err)
 	}
-	w, _, err := config.NewWatcher(serveSpec(), o.sources, config.WatchOptions{})
+	w, _, err := config.NewWatcher(Spec(), src, config.WatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := &liveConfig{watcher: w, statusPath: statusPath, logger: slog.New(slog.DiscardHandler)}
-	lc.writeStatus(nil)
+	if err := writeRunningStatus(statusPath, time.Now(), w.Initial(), nil); err != nil {
+		t.Fatal(err)
+	}
 
 	if b, _ := os.ReadFile(victim); string(b) != "untouched" {
 		t.Fatalf("the symlink's target was overwritten: %q", b)
@@ -55,7 +55,7 @@ func TestRunningStatusFile(t *testing.T) {
 	if !strings.Contains(string(b), `"verify-client-url": "https://admit.example/verify?\u003credacted\u003e"`) {
 		t.Fatalf("running-config.json lacks the redacted URL:\n%s", b)
 	}
-	st, ok := readRunningStatus(o.KeyFile)
+	st, ok := ReadRunningStatus(keyFile)
 	if !ok || st.PID != os.Getpid() {
 		t.Fatalf("status not readable back: %+v %v", st, ok)
 	}
@@ -78,12 +78,12 @@ func TestWarnSecretInArgv(t *testing.T) {
 			if tc.env != "" {
 				t.Setenv(config.EnvName("verify-client-url"), tc.env)
 			}
-			o, err := parseServe(t, append([]string{"--certmode", "none", "--addr", "127.0.0.1:0"}, tc.args...)...)
+			n, err := newFromArgs(t, append([]string{"--certmode", "none", "--addr", "127.0.0.1:0"}, tc.args...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var logs strings.Builder
-			o.warnSecretInArgv(slog.New(slog.NewTextHandler(&logs, nil)))
+			warnSecretInArgv(&n.cfg, n.src, slog.New(slog.NewTextHandler(&logs, nil)))
 			if got := strings.Contains(logs.String(), "on the command line"); got != tc.warn {
 				t.Fatalf("warned %v, want %v:\n%s", got, tc.warn, logs.String())
 			}
@@ -91,21 +91,5 @@ func TestWarnSecretInArgv(t *testing.T) {
 				t.Fatalf("the warning shows the secret:\n%s", logs.String())
 			}
 		})
-	}
-}
-
-// TestServeRefusesWritableCertDir: a certificate directory others can
-// write to is refused (they could swap the certificate and its key).
-func TestServeRefusesWritableCertDir(t *testing.T) {
-	dir := filepath.Join(isolate(t), "certs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	_, err := parseServe(t, "--certmode", "manual", "--hostname", "relay.example", "--certdir", dir)
-	if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), "--certdir: directory "+dir+" has mode 0777") {
-		t.Fatalf("got %v (exit %d), want exit 2 naming the directory", err, ExitCode(err))
 	}
 }

@@ -1,4 +1,4 @@
-package cmd
+package node
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 )
 
 // sourceRateConfig is how values from --rate-config show in config show.
-const sourceRateConfig config.Source = "rate-config"
+const sourceRateConfig config.Source = nameRateConfig
 
 // derperRateConfig is derper's rate-config file.
 type derperRateConfig struct {
@@ -25,7 +25,7 @@ type derperRateConfig struct {
 // the per-client rate settings, above the command line and below policy,
 // and is re-read on change and SIGHUP with the other sources.
 func rateConfigOverlay() config.Overlay {
-	return config.Overlay{PathSetting: "rate-config", Source: sourceRateConfig, Read: readRateConfig}
+	return config.Overlay{PathSetting: nameRateConfig, Source: sourceRateConfig, Read: readRateConfig}
 }
 
 // readRateConfig reads derper's format with derper's meaning: a zero
@@ -46,9 +46,9 @@ func readRateConfig(path string) (map[string]string, error) {
 	if rc.PerClientRateLimitBytesPerSec > math.MaxInt64 || rc.PerClientRateBurstBytes > math.MaxInt {
 		return nil, fmt.Errorf("values too large")
 	}
-	out := map[string]string{"per-client-rate-limit": strconv.FormatUint(rc.PerClientRateLimitBytesPerSec, 10)}
+	out := map[string]string{nameRateLimit: strconv.FormatUint(rc.PerClientRateLimitBytesPerSec, 10)}
 	if rc.PerClientRateLimitBytesPerSec > 0 {
-		out["per-client-rate-burst"] = strconv.FormatUint(max(rc.PerClientRateBurstBytes, server.MinRateBurst), 10)
+		out[nameRateBurst] = strconv.FormatUint(max(rc.PerClientRateBurstBytes, server.MinRateBurst), 10)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package cmd
+package node
 
 import (
 	"context"
@@ -14,45 +14,51 @@ import (
 	"github.com/relayctl/relayctl/relay/stunserver"
 )
 
-// serveListeners are every socket a relay serves on, opened together
+// listeners are every socket a relay serves on, opened together
 // before anything is printed or started: a port in use fails the start
 // the same way for each listener, and before the DERP map is shown.
-type serveListeners struct {
+type listeners struct {
 	derp    net.Listener       // --addr
 	port80  net.Listener       // --http-port of a TLS relay; nil when off
 	stun    *stunserver.Server // --stun-port; nil when off
 	metrics net.Listener       // --metrics-addr; nil when off
+	debug   net.Listener       // --debug-addr; nil when off
 }
 
-// openListeners binds every listener of o. On error the ones already
-// bound are closed. A bind failure is an operation that failed (exit 1):
-// the setting is well-formed, the host refused it.
-func (o *serveOptions) openListeners(ctx context.Context, logger *slog.Logger, reg *metrics.Registry) (_ *serveListeners, err error) {
-	ls := &serveListeners{}
+// openListeners binds every listener of c. On error the ones already
+// bound are closed. A bind failure is an operation that failed, not a
+// *ConfigError: the setting is well-formed, the host refused it.
+func openListeners(ctx context.Context, c *Config, logger *slog.Logger, reg *metrics.Registry) (_ *listeners, err error) {
+	ls := &listeners{}
 	defer func() {
 		if err != nil {
 			ls.close()
 		}
 	}()
-	tcpOpts := listen.TCPOptions{KeepAlive: o.TCPKeepAlive, UserTimeout: o.TCPUserTimeout}
-	if ls.derp, err = listen.TCP(ctx, o.Addr, tcpOpts); err != nil {
+	tcpOpts := listen.TCPOptions{KeepAlive: c.TCPKeepAlive, UserTimeout: c.TCPUserTimeout}
+	if ls.derp, err = listen.TCP(ctx, c.Addr, tcpOpts); err != nil {
 		return nil, listenError("addr", err)
 	}
-	if o.CertMode != "none" && o.HTTPPort >= 0 {
-		if ls.port80, err = listen.TCP(ctx, o.port80Addr(), tcpOpts); err != nil {
+	if c.CertMode != "none" && c.HTTPPort >= 0 {
+		if ls.port80, err = listen.TCP(ctx, c.port80Addr(), tcpOpts); err != nil {
 			return nil, listenError("http-port", err)
 		}
 	}
-	if o.STUN {
+	if c.STUN {
 		ls.stun = stunserver.New(logger, reg)
-		if err = ls.stun.Listen(o.stunAddr()); err != nil {
+		if err = ls.stun.Listen(c.stunAddr()); err != nil {
 			ls.stun = nil
 			return nil, listenError("stun-port", err)
 		}
 	}
-	if o.MetricsAddr != "" {
-		if ls.metrics, err = net.Listen("tcp", o.MetricsAddr); err != nil {
+	if c.MetricsAddr != "" {
+		if ls.metrics, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return nil, listenError("metrics-addr", err)
+		}
+	}
+	if c.DebugAddr != "" {
+		if ls.debug, err = net.Listen("tcp", c.DebugAddr); err != nil {
+			return nil, listenError("debug-addr", err)
 		}
 	}
 	return ls, nil
@@ -60,8 +66,8 @@ func (o *serveOptions) openListeners(ctx context.Context, logger *slog.Logger, r
 
 // close releases every listener; the STUN socket is closed by serving it
 // with a cancelled context.
-func (ls *serveListeners) close() {
-	for _, ln := range []net.Listener{ls.derp, ls.port80, ls.metrics} {
+func (ls *listeners) close() {
+	for _, ln := range []net.Listener{ls.derp, ls.port80, ls.metrics, ls.debug} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -75,9 +81,9 @@ func (ls *serveListeners) close() {
 
 // derpPort and stunPort are the bound ports, which differ from the
 // settings when those ask for port 0.
-func (ls *serveListeners) derpPort() int { return portOf(ls.derp.Addr()) }
+func (ls *listeners) derpPort() int { return portOf(ls.derp.Addr()) }
 
-func (ls *serveListeners) stunPort() int {
+func (ls *listeners) stunPort() int {
 	if ls.stun == nil {
 		return -1
 	}
