@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -296,10 +297,30 @@ func (tr *tailnetRegion) awaitMeshed(t *testing.T, r *regionNode) {
 		h := connectRoamingPeer(t, regionOf(r))
 		for _, o := range tr.relays {
 			if o != r {
-				deliverBothWays(t, h, connectRoamingPeer(t, regionOf(o)), meshTimeout)
+				p := connectRoamingPeer(t, regionOf(o))
+				firstDelivery(t, h, p)
+				firstDelivery(t, p, h)
 			}
 		}
 	})
+}
+
+// firstDelivery sends numbered packets from a to b every 20 ms until one
+// arrives: deliver's way, at a pace fine enough to time a mesh healing.
+func firstDelivery(t *testing.T, a, b *peer) {
+	t.Helper()
+	deadline := time.Now().Add(meshTimeout)
+	tag := fmt.Sprintf("heal %s>%s#", a.pub.ShortString(), b.pub.ShortString())
+	for i := 0; time.Now().Before(deadline); i++ {
+		a.c.Send(b.pub, []byte(tag+strconv.Itoa(i))) // a failed send is retried like a lost one
+		if _, err := b.in.waitFor(20*time.Millisecond, func(m derp.ReceivedMessage) bool {
+			p, ok := m.(derp.ReceivedPacket)
+			return ok && p.Source == a.pub && bytes.HasPrefix(p.Data, []byte(tag))
+		}); err == nil {
+			return
+		}
+	}
+	t.Fatalf("no packet %s → %s within %v of the restart", a.pub.ShortString(), b.pub.ShortString(), meshTimeout)
 }
 
 // stop ends the node as systemd does (SIGTERM) and waits for it to exit.
