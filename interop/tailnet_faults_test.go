@@ -27,12 +27,12 @@ import (
 const tailnetRoundsEnv = "RELAYCTL_TAILNET_ROUNDS"
 
 const (
-	// resumeBytes is how far every stream must get past its count at the
+	// streamResumeBytes is how far every stream must get past its count at the
 	// fault before the fault counts as ridden out: half a second of
 	// traffic, more than TCP holds in flight at this pace.
-	resumeBytes = 128 << 10
-	// resumeTimeout bounds the wait for every stream to flow again.
-	resumeTimeout = 30 * time.Second
+	streamResumeBytes = 128 << 10
+	// streamResumeTimeout bounds the wait for every stream to flow again.
+	streamResumeTimeout = 30 * time.Second
 )
 
 // TestTailnetRegionFaults is the product's purpose end to end: three real
@@ -43,7 +43,7 @@ const (
 // triangle while each relay in turn is killed (SIGKILL) and restarted,
 // then stopped (SIGTERM) and restarted. Every stream must arrive intact
 // (byte count and SHA-256 at the far end) and resume within
-// resumeTimeout after each fault; the longest pause each fault caused and
+// streamResumeTimeout after each fault; the longest pause each fault caused and
 // the time the mesh took to heal after each restart are logged, for
 // relayctl and for a region of three meshed derpers, the reference.
 func TestTailnetRegionFaults(t *testing.T) {
@@ -59,7 +59,7 @@ func TestTailnetRegionFaults(t *testing.T) {
 		rounds = n
 	}
 	t.Parallel()
-	results := map[serverKind][]faultResult{}
+	results := map[serverKind][]tailnetFault{}
 	// One server at a time: the pauses are tens of milliseconds, and two
 	// regions with six tailscaleds would mostly measure each other.
 	for _, k := range selectedKinds() {
@@ -67,13 +67,13 @@ func TestTailnetRegionFaults(t *testing.T) {
 			results[k] = runTailnetFaults(t, k, rounds)
 		})
 	}
-	logFaultTable(t, results)
+	logTailnetFaults(t, results)
 }
 
-// faultResult is one fault, the longest pause it caused in any stream
+// tailnetFault is one fault, the longest pause it caused in any stream
 // (the time until traffic flowed again), and how long the mesh took to
 // carry traffic to and from the node again after its restart.
-type faultResult struct {
+type tailnetFault struct {
 	fault   string // "kill 900a", "stop 900b (rolling)"
 	pause   time.Duration
 	streams []string      // per stream: "n1→n2 31ms"
@@ -93,7 +93,7 @@ type tailnetRegion struct {
 	streams []*tailnetStream
 }
 
-func runTailnetFaults(t *testing.T, k serverKind, rounds int) []faultResult {
+func runTailnetFaults(t *testing.T, k serverKind, rounds int) []tailnetFault {
 	start := time.Now()
 	tr := newTailnetRegion(t, k)
 	tr.homeApart(t)
@@ -105,7 +105,7 @@ func runTailnetFaults(t *testing.T, k serverKind, rounds int) []faultResult {
 	tr.awaitResumed(t, make([]int64, len(tr.streams)), "streams flowing")
 	t.Logf("%s: tailnet up, streams flowing after %v", k, time.Since(start).Round(time.Millisecond))
 
-	var results []faultResult
+	var results []tailnetFault
 	for round := 0; round < rounds && !t.Failed(); round++ {
 		rolling := round%2 == 1
 		for _, how := range []string{"kill", "stop"} {
@@ -139,6 +139,9 @@ func runTailnetFaults(t *testing.T, k serverKind, rounds int) []faultResult {
 		} else {
 			t.Logf("%s: stream %s: %d bytes intact", k, st.name, st.sent)
 		}
+	}
+	for _, err := range sink.failures() {
+		t.Errorf("stream sink: %v", err)
 	}
 	t.Logf("%s: %v in all", k, time.Since(start).Round(time.Millisecond))
 	return results
@@ -253,13 +256,13 @@ func (tr *tailnetRegion) totals() []int64 {
 	return out
 }
 
-// awaitResumed waits until every stream is resumeBytes past bases.
+// awaitResumed waits until every stream is streamResumeBytes past bases.
 func (tr *tailnetRegion) awaitResumed(t *testing.T, bases []int64, what string) {
 	t.Helper()
-	waitUntil(t, resumeTimeout, what, func() error {
+	waitUntil(t, streamResumeTimeout, what, func() error {
 		for i, st := range tr.streams {
-			if got := st.rec.total(); got < bases[i]+resumeBytes {
-				return fmt.Errorf("stream %s at %d bytes, want %d", st.name, got, bases[i]+resumeBytes)
+			if got := st.rec.total(); got < bases[i]+streamResumeBytes {
+				return fmt.Errorf("stream %s at %d bytes, want %d", st.name, got, bases[i]+streamResumeBytes)
 			}
 		}
 		return nil
@@ -268,16 +271,16 @@ func (tr *tailnetRegion) awaitResumed(t *testing.T, bases []int64, what string) 
 
 // fault kills (SIGKILL) or stops (SIGTERM) relay r and measures how long
 // the streams take to flow again, counted from the signal.
-func (tr *tailnetRegion) fault(t *testing.T, how string, r *regionNode) faultResult {
+func (tr *tailnetRegion) fault(t *testing.T, how string, r *regionNode) tailnetFault {
 	t.Helper()
-	res := faultResult{fault: how + " " + r.name}
+	res := tailnetFault{fault: how + " " + r.name}
 	bases := tr.totals()
 	t0 := time.Now()
 	switch how {
 	case "kill":
 		r.kill(t)
 	case "stop":
-		r.stop(t)
+		r.terminate(t)
 		res.exit = time.Since(t0)
 	}
 	tr.awaitResumed(t, bases, "streams flowing after "+res.fault)
@@ -323,8 +326,9 @@ func firstDelivery(t *testing.T, a, b *peer) {
 	t.Fatalf("no packet %s → %s within %v of the restart", a.pub.ShortString(), b.pub.ShortString(), meshTimeout)
 }
 
-// stop ends the node as systemd does (SIGTERM) and waits for it to exit.
-func (n *regionNode) stop(t *testing.T) {
+// terminate stops the node as systemd does (SIGTERM) and waits for it to
+// exit.
+func (n *regionNode) terminate(t *testing.T) {
 	t.Helper()
 	if err := n.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("stop node %s: %v", n.name, err)
@@ -336,8 +340,8 @@ func (n *regionNode) stop(t *testing.T) {
 	}
 }
 
-// logFaultTable logs each fault's figures for every server side by side.
-func logFaultTable(t *testing.T, results map[serverKind][]faultResult) {
+// logTailnetFaults logs each fault's figures for every server side by side.
+func logTailnetFaults(t *testing.T, results map[serverKind][]tailnetFault) {
 	kinds := selectedKinds()
 	var b strings.Builder
 	b.WriteString("longest stream pause after the fault; time until the restarted node was meshed again\n| fault |")

@@ -43,7 +43,6 @@ type streamMark struct {
 type streamRecord struct {
 	mu    sync.Mutex
 	marks []streamMark
-	done  bool // the empty chunk arrived and the answer went back
 }
 
 func (r *streamRecord) total() int64 {
@@ -105,6 +104,20 @@ func startStreamSink(t *testing.T) *streamSink {
 		}
 	})
 	return s
+}
+
+// failures is what went wrong at the sink so far (a stream cut short, a
+// bad header): the sender then sees no answer, this says why.
+func (s *streamSink) failures() []error {
+	var out []error
+	for {
+		select {
+		case err := <-s.errs:
+			out = append(out, err)
+		default:
+			return out
+		}
+	}
 }
 
 func (s *streamSink) port() uint16 { return uint16(s.ln.Addr().(*net.TCPAddr).Port) }
@@ -169,9 +182,6 @@ func (s *streamSink) serve(ctx context.Context, c net.Conn) error {
 	if _, err := c.Write(ans[:]); err != nil {
 		return fmt.Errorf("stream %d answer: %w", id, err)
 	}
-	rec.mu.Lock()
-	rec.done = true
-	rec.mu.Unlock()
 	return nil
 }
 
