@@ -105,6 +105,12 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		if ctx.Err() != nil {
 			return
 		}
+		if failures == 0 {
+			// The session was up: watchers that arrived meanwhile are
+			// old news. Only one arriving from now on says a lost peer
+			// is back.
+			peerBack = m.opts.Server.WatcherArrived()
+		}
 		failures++
 		pm.reconnects.Inc()
 		switch {
