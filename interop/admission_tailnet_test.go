@@ -15,6 +15,7 @@ import (
 	"tailscale.com/client/local"
 	"tailscale.com/ipn/ipnlocal"
 	"tailscale.com/ipn/store"
+	"tailscale.com/tailcfg"
 	"tailscale.com/tstest/integration"
 	"tailscale.com/tstest/integration/testcontrol"
 	"tailscale.com/types/key"
@@ -32,17 +33,26 @@ type tailnet struct {
 	tailscaled string
 	tailscale  string
 	trap       *httptest.Server // stands in for the internet: any request is a test failure
+	env        []string         // added to every tailscaled's environment
 }
 
 func newTailnet(t *testing.T) *tailnet {
 	t.Helper()
+	return newTailnetWith(t, integration.RunDERPAndSTUN(t, logger.Discard, "127.0.0.1"))
+}
+
+// newTailnetWith is a tailnet whose control server hands out derpMap;
+// env is added to every tailscaled's environment.
+func newTailnetWith(t *testing.T, derpMap *tailcfg.DERPMap, env ...string) *tailnet {
+	t.Helper()
 	tn := &tailnet{
 		tailscaled: toolBinary(t, "tailscale.com/cmd/tailscaled"),
 		tailscale:  toolBinary(t, "tailscale.com/cmd/tailscale"),
+		env:        env,
 	}
 	tn.control = &testcontrol.Server{
 		Logf:    logger.Discard,
-		DERPMap: integration.RunDERPAndSTUN(t, logger.Discard, "127.0.0.1"),
+		DERPMap: derpMap,
 	}
 	tn.control.HTTPTestServer = httptest.NewUnstartedServer(tn.control)
 	tn.control.HTTPTestServer.Start()
@@ -92,6 +102,7 @@ func (tn *tailnet) startNode(t *testing.T, name string) *tailscaledNode {
 		"TS_ASSUME_NETWORK_UP_FOR_TEST=1",
 		"TS_NETCHECK_GENERATE_204_URL="+tn.control.BaseURL()+"/generate_204",
 	)
+	n.cmd.Env = append(n.cmd.Env, tn.env...)
 	n.cmd.Stdout = n.logs
 	n.cmd.Stderr = n.logs
 	setDeathSignal(n.cmd)

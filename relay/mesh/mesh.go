@@ -87,6 +87,9 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 	failures := 0
 	keyRejectedLogged := false
 	for ctx.Err() == nil {
+		// Taken before the attempt, so a peer that comes back while we
+		// dial or fail still cuts the wait below short.
+		peerBack := m.opts.Server.WatcherArrived()
 		err := m.session(ctx, p, pm, logger, func() {
 			if failures > 0 {
 				logger.Info("mesh peer connected", "after_failures", failures)
@@ -101,6 +104,12 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if failures == 0 {
+			// The session was up: watchers that arrived meanwhile are
+			// old news. Only one arriving from now on says a lost peer
+			// is back.
+			peerBack = m.opts.Server.WatcherArrived()
 		}
 		failures++
 		pm.reconnects.Inc()
@@ -124,6 +133,9 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-peerBack:
+			// A mesh peer (maybe this one, just restarted) subscribed to
+			// us: it is worth trying now rather than after the wait.
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}

@@ -113,6 +113,10 @@ type Server struct {
 	health string
 
 	noMeshKeyLog sparseLog
+
+	// watcherArrived (guarded by mu) is closed when a watcher
+	// subscribes; see WatcherArrived.
+	watcherArrived chan struct{}
 }
 
 // clientSet is every connection of one key. Packets go to active only.

@@ -19,6 +19,7 @@ func (s *Server) addWatcher(w *sclient) {
 	}
 	s.watchers[w] = struct{}{}
 	s.metrics.watchers.Add(1)
+	s.noteWatcherArrivedLocked()
 	var snapshot []peerUpdate
 	s.clients.Range(func(_, v any) bool {
 		if c := v.(*clientSet).active.Load(); c != nil {
