@@ -163,23 +163,11 @@ func mapLoadOptions(httpsOnly bool) derpmap.LoadOptions {
 func resolveRegions(m *derpmap.DERPMap, names []string) ([]int, error) {
 	var ids []int
 	for _, name := range names {
-		name = strings.TrimSpace(name)
-		if id, err := strconv.Atoi(name); err == nil {
-			if _, ok := m.Regions[id]; ok {
-				ids = append(ids, id)
-				continue
-			}
+		id, ok := m.LookupRegion(name)
+		if !ok {
+			return nil, usageErrorf("--regions: no region %q in the DERP map", strings.TrimSpace(name))
 		}
-		found := false
-		for _, id := range m.RegionIDs() {
-			if strings.EqualFold(m.Regions[id].RegionCode, name) {
-				ids, found = append(ids, id), true
-				break
-			}
-		}
-		if !found {
-			return nil, usageErrorf("--regions: no region %q in the DERP map", name)
-		}
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
