@@ -12,7 +12,7 @@ import (
 
 const formatTestPin = "sha256-raw:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// The same two-node map in every format LoadDERPMap accepts.
+// The same two-node map in every format Load accepts.
 var mapFormats = map[string]string{
 	"derpmap.json": `{"Regions": {"900": {"RegionID": 900, "RegionCode": "fra", "RegionName": "fra", "Nodes": [
 		{"Name": "fra1", "RegionID": 900, "HostName": "127.0.0.1", "CertName": "` + formatTestPin + `", "DERPPort": 8443},
@@ -52,7 +52,7 @@ nodes:
 `,
 }
 
-func TestLoadDERPMapEveryFormat(t *testing.T) {
+func TestLoadEveryFormat(t *testing.T) {
 	dir := t.TempDir()
 	for name, doc := range mapFormats {
 		t.Run(name, func(t *testing.T) {
@@ -78,7 +78,7 @@ func TestLoadDERPMapEveryFormat(t *testing.T) {
 	}
 }
 
-func TestLoadDERPMapFormatErrors(t *testing.T) {
+func TestLoadFormatErrors(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"none_fits", "server_url: https://hs.example\n", "DERP map %s: not a DERP map: want Tailscale's DERPMap JSON"},
 		{"policy_without_map", `{"acls": []}`, "DERP map %s: not a DERP map"},
