@@ -56,7 +56,7 @@ const (
 // Monitor probes a DERP map every interval and keeps what it saw.
 type Monitor struct {
 	opts    Options
-	metrics *Metrics
+	metrics *probeMetrics
 	logger  *slog.Logger
 	started time.Time
 
@@ -93,7 +93,7 @@ func New(opts Options) (*Monitor, error) {
 	}
 	return &Monitor{
 		opts:    opts,
-		metrics: NewMetrics(opts.Registry),
+		metrics: newProbeMetrics(opts.Registry),
 		logger:  opts.Logger,
 		started: time.Now(),
 		probes:  map[string]*probeHistory{},
@@ -105,7 +105,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	tick := time.NewTicker(m.opts.Interval)
 	defer tick.Stop()
 	for {
-		m.RunRound(ctx)
+		m.runRound(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -114,8 +114,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// RunRound loads the map, runs every probe once and records the results.
-func (m *Monitor) RunRound(ctx context.Context) []prober.Result {
+// runRound loads the map, runs every probe once and records the results.
+func (m *Monitor) runRound(ctx context.Context) []prober.Result {
 	dm, err := m.opts.LoadMap(ctx)
 	m.mu.Lock()
 	if err != nil {
@@ -167,7 +167,7 @@ func (m *Monitor) record(results []prober.Result) {
 		if !r.Passed() {
 			m.failures = append(m.failures, r)
 		}
-		m.metrics.Record(r)
+		m.metrics.record(r)
 	}
 	if over := len(m.failures) - recentFailures; over > 0 {
 		m.failures = slices.Delete(m.failures, 0, over)
@@ -194,9 +194,9 @@ func (m *Monitor) logTransition(r prober.Result) {
 	m.logger.Warn("probe failed", "probe", r.Name, "err", r.Error)
 }
 
-// Healthy reports whether the monitor itself is working: a round finished
+// healthy reports whether the monitor itself is working: a round finished
 // within the last few intervals (or it has only just started).
-func (m *Monitor) Healthy(now time.Time) bool {
+func (m *Monitor) healthy(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last := m.lastRound

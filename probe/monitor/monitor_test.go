@@ -47,8 +47,8 @@ func TestMonitorStatusMetricsHealthz(t *testing.T) {
 	srv := httptest.NewServer(mon.Handler())
 	t.Cleanup(srv.Close)
 
-	mon.RunRound(t.Context())
-	mon.RunRound(t.Context()) // map load fails: the previous map is probed again
+	mon.runRound(t.Context())
+	mon.runRound(t.Context()) // map load fails: the previous map is probed again
 
 	page := get(t, srv.URL+"/", http.StatusOK)
 	for _, want := range []string{
@@ -90,8 +90,8 @@ func TestMonitorStatusMetricsHealthz(t *testing.T) {
 	if body := get(t, srv.URL+"/healthz", http.StatusOK); body != "ok\n" {
 		t.Errorf("/healthz = %q", body)
 	}
-	if mon.Healthy(time.Now().Add(time.Hour)) {
-		t.Errorf("Healthy an hour after the last round")
+	if mon.healthy(time.Now().Add(time.Hour)) {
+		t.Errorf("healthy an hour after the last round")
 	}
 }
 

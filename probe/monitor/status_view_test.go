@@ -136,7 +136,7 @@ func TestStatusPageOverviewSparklineAndCertDays(t *testing.T) {
 		})
 	}
 	var buf bytes.Buffer
-	if err := mon.WriteStatusPage(&buf, now); err != nil {
+	if err := mon.writeStatusPage(&buf, now); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
