@@ -85,9 +85,9 @@ type Probe struct {
 	check func(ctx context.Context, r *Result)
 }
 
-// Run runs the probe once. ctx bounds it; a probe that runs out of time
-// fails with an error that says so.
-func (p *Probe) Run(ctx context.Context) Result {
+// newResult is p's Result before it runs: who and what it probes, and
+// when it starts.
+func (p *Probe) newResult() Result {
 	r := Result{
 		Name:       p.Name,
 		Region:     p.Region.RegionID,
@@ -99,6 +99,13 @@ func (p *Probe) Run(ctx context.Context) Result {
 	if p.Peer != nil {
 		r.Peer = p.Peer.Name
 	}
+	return r
+}
+
+// Run runs the probe once. ctx bounds it; a probe that runs out of time
+// fails with an error that says so.
+func (p *Probe) Run(ctx context.Context) Result {
+	r := p.newResult()
 	p.check(ctx, &r)
 	r.End = time.Now()
 	if r.Status == "" {

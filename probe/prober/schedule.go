@@ -78,20 +78,9 @@ func RunAll(ctx context.Context, probes []*Probe, opts RunOptions) []Result {
 	return results
 }
 
+// notRun is the failed result of a probe that ctx ended before it began.
 func notRun(p *Probe, ctx context.Context) Result {
-	r := Result{
-		Name:       p.Name,
-		Region:     p.Region.RegionID,
-		RegionCode: p.Region.RegionCode,
-		Node:       p.Node.Name,
-		Class:      p.Class,
-		Status:     StatusFail,
-		Error:      "not run: " + context.Cause(ctx).Error(),
-		Start:      time.Now(),
-	}
-	r.End = r.Start
-	if p.Peer != nil {
-		r.Peer = p.Peer.Name
-	}
+	r := p.newResult()
+	r.Status, r.Error, r.End = StatusFail, "not run: "+context.Cause(ctx).Error(), r.Start
 	return r
 }
