@@ -116,7 +116,7 @@ func (o *certgenOptions) complete(cmd *cobra.Command) error {
 		}
 		o.CertDir = filepath.Join(dir, "certs")
 	}
-	if o.RegionID <= 0 || o.RegionID > 1<<53-1 {
+	if o.RegionID <= 0 || o.RegionID > derpmap.MaxRegionID {
 		return usageErrorf("--region-id %d: want a positive region ID (900-999 for self-hosted relays)", o.RegionID)
 	}
 	if o.DERPPort < 1 || o.DERPPort > 65535 {
@@ -170,7 +170,7 @@ func runCertgen(o *certgenOptions) error {
 	}
 	block, _ := pem.Decode(certPEM)
 	certName := certs.CertName(block.Bytes)
-	dm := derpmap.SingleNode{
+	node := derpmap.SingleNode{
 		RegionID:   o.RegionID,
 		RegionCode: o.RegionCode,
 		NodeName:   o.NodeName,
@@ -179,7 +179,8 @@ func runCertgen(o *certgenOptions) error {
 		CertName:   certName,
 		DERPPort:   o.DERPPort,
 		STUNPort:   o.STUNPort,
-	}.Map()
+	}
+	dm := node.Map()
 	render := derpmap.Render
 	if o.Inventory {
 		render = derpmap.RenderInventory
@@ -198,18 +199,15 @@ Serve it with:  %s
 Clients trust this relay only through the DERP map printed above: put it in your
 tailnet policy's "derpMap" (or Headscale's derp map). Renew before %s; the new
 certificate has a new pin.
-`, certFile, keyFile, notAfter, certName, o.serveCommand(host, dm), notAfter)
+`, certFile, keyFile, notAfter, certName, o.serveCommand(node.Node()), notAfter)
 	return nil
 }
 
-// serveCommand is the serve command whose printed DERP map is m: the same
-// host, certificate directory, region, node name and ports.
-func (o *certgenOptions) serveCommand(host string, m *derpmap.DERPMap) string {
-	args := []string{"relayctl", "serve", "--certmode", "manual", "--hostname", host, "--certdir", o.CertDir}
-	for _, r := range m.Regions {
-		n := r.Nodes[0]
-		args = append(args, "--region-id", strconv.Itoa(n.RegionID), "--node-name", n.Name)
-	}
+// serveCommand is the serve command whose printed DERP map has node n:
+// the same host, certificate directory, region, node name and ports.
+func (o *certgenOptions) serveCommand(n *derpmap.DERPNode) string {
+	args := []string{"relayctl", "serve", "--certmode", "manual", "--hostname", n.HostName, "--certdir", o.CertDir,
+		"--region-id", strconv.Itoa(n.RegionID), "--node-name", n.Name}
 	if o.DERPPort != 443 {
 		args = append(args, "--addr", ":"+strconv.Itoa(o.DERPPort))
 	}

@@ -38,7 +38,7 @@ func completeRegions(c *cobra.Command, _ []string, _ string) ([]cobra.Completion
 	if src == "" {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	m, err := derpmap.Load(context.Background(), src, derpmap.LoadOptions{})
+	m, err := derpmap.Load(context.Background(), src, derpmap.DefaultLoadOptions())
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

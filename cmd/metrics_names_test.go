@@ -15,6 +15,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/probe/monitor"
+	"github.com/relayctl/relayctl/probe/prober"
 )
 
 // TestMetricsFollowPrometheusConventions scrapes /metrics on
@@ -44,8 +45,14 @@ func TestMetricsFollowPrometheusConventions(t *testing.T) {
 	resp.Body.Close()
 
 	// The prober's series, as its /metrics serves them.
+	probeReg := metrics.NewRegistry()
+	mopts := monitor.DefaultOptions()
+	mopts.Prober, mopts.Registry = prober.New(prober.DefaultConfig()), probeReg
+	if _, err := monitor.New(mopts); err != nil {
+		t.Fatal(err)
+	}
 	var probeOut bytes.Buffer
-	if err := monitor.NewMetrics(metrics.NewRegistry()).WritePrometheus(&probeOut); err != nil {
+	if err := probeReg.WriteConventional(&probeOut); err != nil {
 		t.Fatal(err)
 	}
 	served := familyNames(string(body) + probeOut.String())

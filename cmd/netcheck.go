@@ -98,7 +98,8 @@ func runNetcheck(ctx context.Context, o *netcheckOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := netcheck.Options{PlainHTTP: plain, DefaultGateway: netcheckGateway}
+	opts := netcheck.DefaultOptions()
+	opts.PlainHTTP, opts.DefaultGateway = plain, netcheckGateway
 	for {
 		start := time.Now()
 		if o.Verbose {

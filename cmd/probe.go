@@ -144,34 +144,30 @@ func plainHTTPFromEnv() (bool, error) {
 // loadDERPMapFlag loads --derp-map; any failure is bad configuration.
 // httpsOnly (a mesh key is in use) refuses redirects that leave https.
 func loadDERPMapFlag(ctx context.Context, src string, httpsOnly bool) (*derpmap.DERPMap, error) {
-	m, err := derpmap.Load(ctx, src, derpmap.LoadOptions{HTTPSOnly: httpsOnly})
+	m, err := derpmap.Load(ctx, src, mapLoadOptions(httpsOnly))
 	if err != nil {
 		return nil, usageErrorf("--derp-map: %v", err)
 	}
 	return m, nil
 }
 
+// mapLoadOptions fetch --derp-map within derpmap.DefaultMapLoadTimeout;
+// httpsOnly (a mesh key is in use) refuses http and redirects off https.
+func mapLoadOptions(httpsOnly bool) derpmap.LoadOptions {
+	opts := derpmap.DefaultLoadOptions()
+	opts.HTTPSOnly = httpsOnly
+	return opts
+}
+
 // resolveRegions turns --regions entries (IDs or codes) into region IDs.
 func resolveRegions(m *derpmap.DERPMap, names []string) ([]int, error) {
 	var ids []int
 	for _, name := range names {
-		name = strings.TrimSpace(name)
-		if id, err := strconv.Atoi(name); err == nil {
-			if _, ok := m.Regions[id]; ok {
-				ids = append(ids, id)
-				continue
-			}
+		id, ok := m.LookupRegion(name)
+		if !ok {
+			return nil, usageErrorf("--regions: no region %q in the DERP map", strings.TrimSpace(name))
 		}
-		found := false
-		for _, id := range m.RegionIDs() {
-			if strings.EqualFold(m.Regions[id].RegionCode, name) {
-				ids, found = append(ids, id), true
-				break
-			}
-		}
-		if !found {
-			return nil, usageErrorf("--regions: no region %q in the DERP map", name)
-		}
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
@@ -189,7 +185,8 @@ func (o *probeOptions) proberConfig(m *derpmap.DERPMap) (prober.Config, error) {
 	if err != nil {
 		return prober.Config{}, err
 	}
-	cfg := prober.Config{Regions: regions, MeshKey: meshKey, PlainHTTP: plain, BandwidthSize: o.BandwidthSize}
+	cfg := prober.DefaultConfig()
+	cfg.Regions, cfg.MeshKey, cfg.PlainHTTP, cfg.BandwidthSize = regions, meshKey, plain, o.BandwidthSize
 	if !meshKey.IsZero() {
 		cfg.MeshRegions = regions
 		if len(o.MeshRegions) > 0 {
@@ -323,16 +320,17 @@ func formatLatency(d time.Duration) string {
 func probeContinuously(ctx context.Context, o *probeOptions, p *prober.Prober, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	mon := monitor.New(monitor.Options{
-		Source: logging.RedactURL(o.DERPMap),
-		LoadMap: func(ctx context.Context) (*derpmap.DERPMap, error) {
-			return derpmap.Load(ctx, o.DERPMap, derpmap.LoadOptions{HTTPSOnly: o.MeshPSKFile != ""})
-		},
-		Prober:   p,
-		Interval: o.Interval,
-		Run:      prober.RunOptions{Parallel: o.Parallel, Timeout: o.Timeout},
-		Logger:   logger,
-	})
+	mopts := monitor.DefaultOptions()
+	mopts.Source = logging.RedactURL(o.DERPMap)
+	mopts.LoadMap = func(ctx context.Context) (*derpmap.DERPMap, error) {
+		return derpmap.Load(ctx, o.DERPMap, mapLoadOptions(o.MeshPSKFile != ""))
+	}
+	mopts.Prober, mopts.Interval, mopts.Logger = p, o.Interval, logger
+	mopts.Run.Parallel, mopts.Run.Timeout = o.Parallel, o.Timeout
+	mon, err := monitor.New(mopts)
+	if err != nil {
+		return usageErrorf("--interval: %v", err)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)

@@ -1,6 +1,11 @@
-// Package derpmap holds Tailscale's DERP map types with the JSON field names
-// Tailscale clients, Headscale and derpprobe read, so the maps relayctl
-// prints and the maps it probes are the same documents.
+// Package derpmap is relayctl's one model of a DERP map: Tailscale's types
+// with the JSON field names Tailscale clients, Headscale and derpprobe
+// read; reading every format relayctl accepts (Load, Parse, Decode) and
+// validating it (Validate); what a client makes of a node (default ports,
+// address families, URL); rendering (JSON, a policy file's derpMap,
+// headscale's YAML); and the fleet inventory that builds, pins and diffs
+// maps. So the maps relayctl prints and the maps it probes are the same
+// documents, and every command reads them alike.
 package derpmap
 
 import (

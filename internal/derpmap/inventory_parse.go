@@ -19,8 +19,11 @@ import (
 const (
 	SelfHostedMinID = 900
 	SelfHostedMaxID = 999
-	maxRegionID     = 1<<53 - 1 // survives a JavaScript number
 )
+
+// MaxRegionID is the largest region ID a map may hold: 2^53-1 survives
+// a JavaScript number.
+const MaxRegionID = 1<<53 - 1
 
 var (
 	topKeys    = []string{"regions", "nodes"}
@@ -184,7 +187,7 @@ func (p *invParser) region(n *yaml.Node) {
 	case f["id"] == nil:
 		p.bad(n, "region: id: missing (%d-%d for self-hosted relays)", SelfHostedMinID, SelfHostedMaxID)
 		return
-	case id <= 0 || id > maxRegionID:
+	case id <= 0 || id > MaxRegionID:
 		p.bad(f["id"], "region %d: id out of range: want %d-%d for self-hosted relays", id, SelfHostedMinID, SelfHostedMaxID)
 		return
 	case p.ids[id] != nil:

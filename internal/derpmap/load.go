@@ -22,17 +22,23 @@ const (
 	DefaultMapLoadTimeout = 30 * time.Second
 )
 
-// LoadOptions tune Load. The zero value is usable.
+// LoadOptions tune Load; DefaultLoadOptions is the usual start. The zero
+// value fetches with no time limit but ctx's.
 type LoadOptions struct {
-	// HTTPClient fetches http(s) sources; nil means a client with
-	// Timeout.
+	// HTTPClient fetches http(s) sources; nil means http.Client's
+	// defaults.
 	HTTPClient *http.Client
-	// Timeout bounds an http(s) fetch; 0 means DefaultMapLoadTimeout.
+	// Timeout bounds an http(s) fetch; 0 means no limit of its own.
 	Timeout time.Duration
 	// HTTPSOnly refuses http:// sources and redirects that leave https:
 	// a map fetched in clear can be replaced on the way, and a prober
 	// with a mesh key trusts the map to say where the key may go.
 	HTTPSOnly bool
+}
+
+// DefaultLoadOptions bound a fetch by DefaultMapLoadTimeout.
+func DefaultLoadOptions() LoadOptions {
+	return LoadOptions{Timeout: DefaultMapLoadTimeout}
 }
 
 // Load reads a DERP map from src — a file path, a file:// URL or an
@@ -114,16 +120,12 @@ func readMapFile(src, path string) ([]byte, error) {
 }
 
 func fetchMap(ctx context.Context, src string, opts LoadOptions) ([]byte, error) {
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = DefaultMapLoadTimeout
-	}
 	if opts.HTTPSOnly && !strings.HasPrefix(src, "https://") {
 		return nil, fmt.Errorf("DERP map %s: want an https:// URL (with a mesh key, a map fetched in clear could send the key anywhere)", logging.RedactURL(src))
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
+		hc = &http.Client{}
 	}
 	if opts.HTTPSOnly {
 		c := *hc
@@ -138,8 +140,11 @@ func fetchMap(ctx context.Context, src string, opts LoadOptions) ([]byte, error)
 		}
 		hc = &c
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return nil, fmt.Errorf("DERP map %s: %w", logging.RedactURL(src), err)

@@ -1,15 +1,18 @@
 package derpmap
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const formatTestPin = "sha256-raw:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// The same two-node map in every format LoadDERPMap accepts.
+// The same two-node map in every format Load accepts.
 var mapFormats = map[string]string{
 	"derpmap.json": `{"Regions": {"900": {"RegionID": 900, "RegionCode": "fra", "RegionName": "fra", "Nodes": [
 		{"Name": "fra1", "RegionID": 900, "HostName": "127.0.0.1", "CertName": "` + formatTestPin + `", "DERPPort": 8443},
@@ -49,7 +52,7 @@ nodes:
 `,
 }
 
-func TestLoadDERPMapEveryFormat(t *testing.T) {
+func TestLoadEveryFormat(t *testing.T) {
 	dir := t.TempDir()
 	for name, doc := range mapFormats {
 		t.Run(name, func(t *testing.T) {
@@ -75,7 +78,7 @@ func TestLoadDERPMapEveryFormat(t *testing.T) {
 	}
 }
 
-func TestLoadDERPMapFormatErrors(t *testing.T) {
+func TestLoadFormatErrors(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"none_fits", "server_url: https://hs.example\n", "DERP map %s: not a DERP map: want Tailscale's DERPMap JSON"},
 		{"policy_without_map", `{"acls": []}`, "DERP map %s: not a DERP map"},
@@ -93,6 +96,45 @@ func TestLoadDERPMapFormatErrors(t *testing.T) {
 			want := strings.ReplaceAll(tt.want, "%s", path)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+// roundTripFunc is an http.RoundTripper from a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestLoadTimeout: a fetch has a deadline of its own only when Timeout
+// is set; 0 leaves it to ctx.
+func TestLoadTimeout(t *testing.T) {
+	tests := []struct {
+		name         string
+		opts         LoadOptions
+		wantDeadline time.Duration // 0: none
+	}{
+		{"zero_is_off", LoadOptions{}, 0},
+		{"default", DefaultLoadOptions(), DefaultMapLoadTimeout},
+		{"set", LoadOptions{Timeout: time.Minute}, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var left time.Duration
+			tt.opts.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if d, ok := r.Context().Deadline(); ok {
+					left = time.Until(d)
+				}
+				return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(goodMapJSON)), Request: r}, nil
+			})}
+			if _, err := Load(t.Context(), "https://maps.example/derp.json", tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.wantDeadline == 0 && left != 0:
+				t.Errorf("the fetch had a deadline %v away, want none", left)
+			case tt.wantDeadline != 0 && (left <= tt.wantDeadline-time.Minute/2 || left > tt.wantDeadline):
+				t.Errorf("the fetch had a deadline %v away, want about %v", left, tt.wantDeadline)
 			}
 		})
 	}

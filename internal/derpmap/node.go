@@ -32,6 +32,26 @@ func (m *DERPMap) RegionScore(id int) float64 {
 	return 1
 }
 
+// LookupRegion finds a region by its ID or, ignoring case, its
+// RegionCode, as an operator names it on a command line.
+func (m *DERPMap) LookupRegion(name string) (id int, ok bool) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return 0, false
+	}
+	if id, err := strconv.Atoi(name); err == nil {
+		if _, ok := m.Regions[id]; ok {
+			return id, true
+		}
+	}
+	for _, id := range m.RegionIDs() {
+		if r := m.Regions[id]; r != nil && strings.EqualFold(r.RegionCode, name) {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
 // Label is how results and errors name a region: its code, else its ID.
 func (r *DERPRegion) Label() string {
 	if r.RegionCode != "" {

@@ -74,3 +74,29 @@ func TestNodeFamiliesAndSTUNPort(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestLookupRegion(t *testing.T) {
+	m := &DERPMap{Regions: map[int]*DERPRegion{
+		900: {RegionID: 900, RegionCode: "fra"},
+		901: {RegionID: 901, RegionCode: "900"}, // a code that reads as another region's ID
+		902: {RegionID: 902},
+	}}
+	tests := []struct {
+		name   string
+		want   int
+		wantOK bool
+	}{
+		{"900", 900, true},
+		{" fra ", 900, true},
+		{"FRA", 900, true},
+		{"902", 902, true},
+		{"903", 0, false},
+		{"sgp", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := m.LookupRegion(tt.name); got != tt.want || ok != tt.wantOK {
+			t.Errorf("LookupRegion(%q) = %d, %v; want %d, %v", tt.name, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func (v *validator) region(id int, r *DERPRegion, names map[string]int) {
 	bad := func(field, format string, args ...any) {
 		v.add(MapProblem{Region: id, NodeIndex: -1, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if id <= 0 || id > maxRegionID {
+	if id <= 0 || id > MaxRegionID {
 		bad("Regions", "region ID %d out of range 1..2^53-1", id)
 	}
 	if r == nil {

@@ -80,7 +80,7 @@ func TestValidateDuplicateNodeNames(t *testing.T) {
 	}
 }
 
-func TestLoadDERPMapSources(t *testing.T) {
+func TestLoadSources(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "map.json")
 	if err := os.WriteFile(path, []byte(goodMapJSON), 0o644); err != nil {

@@ -28,8 +28,8 @@ var probeLabels = []string{"region", "node", "peer", "class"}
 // loopback STUN reply to a slow intercontinental TLS handshake.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// Metrics records probe results as Prometheus series.
-type Metrics struct {
+// probeMetrics records probe results as Prometheus series.
+type probeMetrics struct {
 	reg        *metrics.Registry
 	success    *metrics.GaugeVec
 	runs       *metrics.CounterVec
@@ -39,9 +39,9 @@ type Metrics struct {
 	latency    *metrics.HistogramVec
 }
 
-// NewMetrics registers the prober's series in reg.
-func NewMetrics(reg *metrics.Registry) *Metrics {
-	return &Metrics{
+// newProbeMetrics registers the prober's series in reg.
+func newProbeMetrics(reg *metrics.Registry) *probeMetrics {
+	return &probeMetrics{
 		reg:        reg,
 		success:    reg.GaugeVec(metricSuccess, "1 if the probe's last run passed (ok or warn), 0 if it failed", probeLabels...),
 		runs:       reg.CounterVec(metricRuns, "probe runs by result (ok, warn, fail)", append(slices.Clone(probeLabels), "result")...),
@@ -52,8 +52,8 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 	}
 }
 
-// Record adds one result. Skipped probes leave no series.
-func (m *Metrics) Record(r prober.Result) {
+// record adds one result. Skipped probes leave no series.
+func (m *probeMetrics) record(r prober.Result) {
 	if r.Status == prober.StatusSkip {
 		return
 	}
@@ -70,8 +70,8 @@ func (m *Metrics) Record(r prober.Result) {
 	}
 }
 
-// WritePrometheus writes every series in the text exposition format, under
+// writePrometheus writes every series in the text exposition format, under
 // the conventional names /metrics serves (metrics.Registry.WriteConventional).
-func (m *Metrics) WritePrometheus(w io.Writer) error {
+func (m *probeMetrics) writePrometheus(w io.Writer) error {
 	return m.reg.WriteConventional(w)
 }

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,7 +13,8 @@ import (
 	"github.com/relayctl/relayctl/probe/prober"
 )
 
-// Options configure continuous probing.
+// Options configure continuous probing. DefaultOptions is the usual
+// start; Prober and LoadMap are the caller's.
 type Options struct {
 	// Source names the DERP map for the status page.
 	Source string
@@ -20,22 +22,33 @@ type Options struct {
 	// good map stays in use and the failure is shown and counted.
 	LoadMap func(ctx context.Context) (*derpmap.DERPMap, error)
 	Prober  *prober.Prober
-	// Interval between the starts of rounds; 0 means DefaultInterval.
+	// Interval between the starts of rounds; it must be positive.
 	Interval time.Duration
-	// Run bounds each round; its Timeout is capped at 80% of Interval.
+	// Run bounds each round. A probe's Timeout is at most 80% of
+	// Interval, so a round ends before the next begins; 0 means that
+	// much.
 	Run prober.RunOptions
-	// History is how many results are kept per probe; 0 means 20.
+	// History is how many recent results the status page shows per
+	// probe; 0 shows none.
 	History int
 	// Registry receives the metrics; nil means a private registry.
 	Registry *metrics.Registry
 	Logger   *slog.Logger
 }
 
-// DefaultInterval is how often a monitor probes the fleet.
-const DefaultInterval = 15 * time.Second
+// Defaults of Options.
+const (
+	DefaultInterval = 15 * time.Second // how often a monitor probes the fleet
+	DefaultHistory  = 20
+)
+
+// DefaultOptions probe every DefaultInterval with prober's
+// DefaultRunOptions and keep DefaultHistory results per probe.
+func DefaultOptions() Options {
+	return Options{Interval: DefaultInterval, Run: prober.DefaultRunOptions(), History: DefaultHistory}
+}
 
 const (
-	defaultHistory  = 20
 	recentFailures  = 50 // failures kept for the status page
 	staleAfterRound = 3  // /healthz fails after this many intervals without a round
 )
@@ -43,7 +56,7 @@ const (
 // Monitor probes a DERP map every interval and keeps what it saw.
 type Monitor struct {
 	opts    Options
-	metrics *Metrics
+	metrics *probeMetrics
 	logger  *slog.Logger
 	started time.Time
 
@@ -64,13 +77,10 @@ type probeHistory struct {
 	hour   latencyWindow
 }
 
-// NewMonitor returns a monitor; Run starts it.
-func New(opts Options) *Monitor {
+// New returns a monitor; Run starts it. The interval must be positive.
+func New(opts Options) (*Monitor, error) {
 	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.History <= 0 {
-		opts.History = defaultHistory
+		return nil, fmt.Errorf("monitor: interval %v: want a positive duration", opts.Interval)
 	}
 	if opts.Registry == nil {
 		opts.Registry = metrics.NewRegistry()
@@ -79,15 +89,15 @@ func New(opts Options) *Monitor {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cap := opts.Interval * 8 / 10; opts.Run.Timeout <= 0 || opts.Run.Timeout > cap {
-		opts.Run.Timeout = min(prober.DefaultTimeout, cap)
+		opts.Run.Timeout = cap
 	}
 	return &Monitor{
 		opts:    opts,
-		metrics: NewMetrics(opts.Registry),
+		metrics: newProbeMetrics(opts.Registry),
 		logger:  opts.Logger,
 		started: time.Now(),
 		probes:  map[string]*probeHistory{},
-	}
+	}, nil
 }
 
 // Run probes immediately and then every Interval until ctx ends.
@@ -95,7 +105,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	tick := time.NewTicker(m.opts.Interval)
 	defer tick.Stop()
 	for {
-		m.RunRound(ctx)
+		m.runRound(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -104,8 +114,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// RunRound loads the map, runs every probe once and records the results.
-func (m *Monitor) RunRound(ctx context.Context) []prober.Result {
+// runRound loads the map, runs every probe once and records the results.
+func (m *Monitor) runRound(ctx context.Context) []prober.Result {
 	dm, err := m.opts.LoadMap(ctx)
 	m.mu.Lock()
 	if err != nil {
@@ -157,7 +167,7 @@ func (m *Monitor) record(results []prober.Result) {
 		if !r.Passed() {
 			m.failures = append(m.failures, r)
 		}
-		m.metrics.Record(r)
+		m.metrics.record(r)
 	}
 	if over := len(m.failures) - recentFailures; over > 0 {
 		m.failures = slices.Delete(m.failures, 0, over)
@@ -184,9 +194,9 @@ func (m *Monitor) logTransition(r prober.Result) {
 	m.logger.Warn("probe failed", "probe", r.Name, "err", r.Error)
 }
 
-// Healthy reports whether the monitor itself is working: a round finished
+// healthy reports whether the monitor itself is working: a round finished
 // within the last few intervals (or it has only just started).
-func (m *Monitor) Healthy(now time.Time) bool {
+func (m *Monitor) healthy(now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	last := m.lastRound

@@ -29,24 +29,26 @@ func TestMonitorStatusMetricsHealthz(t *testing.T) {
 	}}
 	m.Regions[901].Nodes[0].RegionID = 901
 	loads := 0
-	mon := New(Options{
-		Source: "test-map.json",
-		LoadMap: func(context.Context) (*derpmap.DERPMap, error) {
-			loads++
-			if loads == 2 {
-				return nil, errors.New("control plane unreachable")
-			}
-			return m, nil
-		},
-		Prober:   prober.New(prober.Config{}),
-		Interval: 10 * time.Second,
-		Run:      prober.RunOptions{Timeout: 2 * time.Second},
-	})
+	opts := DefaultOptions()
+	opts.Source = "test-map.json"
+	opts.LoadMap = func(context.Context) (*derpmap.DERPMap, error) {
+		loads++
+		if loads == 2 {
+			return nil, errors.New("control plane unreachable")
+		}
+		return m, nil
+	}
+	opts.Prober = prober.New(prober.DefaultConfig())
+	opts.Interval, opts.Run.Timeout = 10*time.Second, 2*time.Second
+	mon, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(mon.Handler())
 	t.Cleanup(srv.Close)
 
-	mon.RunRound(t.Context())
-	mon.RunRound(t.Context()) // map load fails: the previous map is probed again
+	mon.runRound(t.Context())
+	mon.runRound(t.Context()) // map load fails: the previous map is probed again
 
 	page := get(t, srv.URL+"/", http.StatusOK)
 	for _, want := range []string{
@@ -88,8 +90,8 @@ func TestMonitorStatusMetricsHealthz(t *testing.T) {
 	if body := get(t, srv.URL+"/healthz", http.StatusOK); body != "ok\n" {
 		t.Errorf("/healthz = %q", body)
 	}
-	if mon.Healthy(time.Now().Add(time.Hour)) {
-		t.Errorf("Healthy an hour after the last round")
+	if mon.healthy(time.Now().Add(time.Hour)) {
+		t.Errorf("healthy an hour after the last round")
 	}
 }
 
@@ -105,4 +107,43 @@ func get(t *testing.T, url string, wantStatus int) string {
 		t.Fatalf("GET %s: %s, want %d", url, resp.Status, wantStatus)
 	}
 	return string(b)
+}
+
+// TestNewOptions: the interval must be positive (never a default in its
+// place), and a probe's time limit is at most 80% of it, all of that when
+// the options leave it 0.
+func TestNewOptions(t *testing.T) {
+	tests := []struct {
+		name        string
+		interval    time.Duration
+		timeout     time.Duration
+		wantErr     bool
+		wantTimeout time.Duration
+	}{
+		{"zero_interval", 0, time.Second, true, 0},
+		{"negative_interval", -time.Second, time.Second, true, 0},
+		{"zero_timeout_is_the_cap", time.Hour, 0, false, 48 * time.Minute},
+		{"timeout_capped", 10 * time.Second, time.Minute, false, 8 * time.Second},
+		{"timeout_kept", 10 * time.Second, 2 * time.Second, false, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := DefaultOptions()
+			opts.Prober = prober.New(prober.DefaultConfig())
+			opts.Interval, opts.Run.Timeout = tt.interval, tt.timeout
+			mon, err := New(opts)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "want a positive duration") {
+					t.Fatalf("error %v, want one asking for a positive interval", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mon.opts.Run.Timeout != tt.wantTimeout {
+				t.Errorf("probe timeout %v, want %v", mon.opts.Run.Timeout, tt.wantTimeout)
+			}
+		})
+	}
 }

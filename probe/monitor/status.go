@@ -19,17 +19,17 @@ func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := m.WriteStatusPage(w, time.Now()); err != nil {
+		if err := m.writeStatusPage(w, time.Now()); err != nil {
 			m.logger.Debug("status page", "err", err)
 		}
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", metrics.ContentType)
-		m.metrics.WritePrometheus(w)
+		m.metrics.writePrometheus(w)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !m.Healthy(time.Now()) {
+		if !m.healthy(time.Now()) {
 			http.Error(w, "stale: no probe round finished recently", http.StatusServiceUnavailable)
 			return
 		}
@@ -68,8 +68,8 @@ type statusRow struct {
 	CertClass string
 }
 
-// WriteStatusPage renders the HTML status page as of now.
-func (m *Monitor) WriteStatusPage(w io.Writer, now time.Time) error {
+// writeStatusPage renders the HTML status page as of now.
+func (m *Monitor) writeStatusPage(w io.Writer, now time.Time) error {
 	return statusTemplate.Execute(w, m.snapshot(now))
 }
 

@@ -116,7 +116,12 @@ func TestCertDays(t *testing.T) {
 }
 
 func TestStatusPageOverviewSparklineAndCertDays(t *testing.T) {
-	mon := New(Options{Source: "fleet.yaml", Prober: prober.New(prober.Config{}), Interval: 15 * time.Second})
+	opts := DefaultOptions()
+	opts.Source, opts.Prober = "fleet.yaml", prober.New(prober.DefaultConfig())
+	mon, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	result := func(region int, code, node string, c prober.Class, st prober.Status, lat time.Duration, expiry time.Time, end time.Time) prober.Result {
 		return prober.Result{Name: fmt.Sprintf("%d/%s/%s", region, node, c), Region: region, RegionCode: code, Node: node, Class: c, Status: st, Latency: lat, CertExpiry: expiry, End: end}
@@ -131,7 +136,7 @@ func TestStatusPageOverviewSparklineAndCertDays(t *testing.T) {
 		})
 	}
 	var buf bytes.Buffer
-	if err := mon.WriteStatusPage(&buf, now); err != nil {
+	if err := mon.writeStatusPage(&buf, now); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()

@@ -57,7 +57,7 @@ func firstDERPNode(reg *derpmap.DERPRegion) *derpmap.DERPNode {
 // runHTTPS times GET /derp/latency-check on the first DERP node of each
 // region in need, all regions at once.
 func (nc *netchecker) runHTTPS(ctx context.Context, need []int) {
-	ctx, cancel := context.WithTimeout(ctx, nc.opts.HTTPSTimeout)
+	ctx, cancel := withLimit(ctx, nc.opts.HTTPSTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, id := range need {

@@ -49,11 +49,14 @@ type Report struct {
 	CaptivePortal *bool
 }
 
-// Options tune Netcheck. The zero value is usable.
+// Options tune Run; DefaultOptions is the usual start. In the zero value
+// neither phase has a time limit of its own.
 type Options struct {
-	// STUNTimeout bounds the STUN phase; 0 means 3 s.
+	// STUNTimeout bounds the STUN phase; 0 means no limit of its own:
+	// it then waits for every region, or for ctx to end.
 	STUNTimeout time.Duration
-	// HTTPSTimeout bounds the HTTPS latency fallback; 0 means 5 s.
+	// HTTPSTimeout bounds the HTTPS latency fallback; 0 means no limit
+	// of its own.
 	HTTPSTimeout time.Duration
 	// PlainHTTP makes the fallback use http:// (TS_DEBUG_USE_DERP_HTTP).
 	PlainHTTP bool
@@ -82,6 +85,28 @@ type Options struct {
 	captivePort uint16
 }
 
+// Default time limits of the STUN phase and the HTTPS fallback: a
+// region that has not answered STUN by then is not reachable over UDP
+// for a client either.
+const (
+	DefaultSTUNTimeout  = 3 * time.Second
+	DefaultHTTPSTimeout = 5 * time.Second
+)
+
+// DefaultOptions bound the STUN phase by DefaultSTUNTimeout and the HTTPS
+// fallback by DefaultHTTPSTimeout.
+func DefaultOptions() Options {
+	return Options{STUNTimeout: DefaultSTUNTimeout, HTTPSTimeout: DefaultHTTPSTimeout}
+}
+
+// withLimit is ctx bounded by d, or only by ctx when d is 0.
+func withLimit(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
 // netcheckTries is how many STUN requests each region gets, spaced
 // netcheckTrySpacing apart and rotating over its nodes.
 const (
@@ -97,12 +122,6 @@ const (
 // instead. Alongside, it checks for a captive portal and asks the default
 // gateway for UPnP, NAT-PMP and PCP.
 func Run(ctx context.Context, m *derpmap.DERPMap, opts Options) (*Report, error) {
-	if opts.STUNTimeout <= 0 {
-		opts.STUNTimeout = 3 * time.Second
-	}
-	if opts.HTTPSTimeout <= 0 {
-		opts.HTTPSTimeout = 5 * time.Second
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package netcheck
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -257,5 +258,26 @@ func TestRecordLatencyKeepsLowest(t *testing.T) {
 				t.Errorf("IPv4 = %v, want %v", nc.rep.IPv4, tc.wantV4)
 			}
 		})
+	}
+}
+
+// TestNetcheckZeroSTUNTimeoutWaits: with STUNTimeout 0 the STUN phase has
+// no limit of its own, so a reply slower than DefaultSTUNTimeout still
+// counts; ctx alone bounds the wait.
+func TestNetcheckZeroSTUNTimeoutWaits(t *testing.T) {
+	delay := DefaultSTUNTimeout + 300*time.Millisecond
+	m := probetest.OneRegionMap(900, "slow", stunOnlyNode("900a", 900, slowSTUN(t, delay)))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*delay)
+	defer cancel()
+	opts := Options{BindV4: "127.0.0.1:0", DefaultGateway: noGateway, skipICMP: true}
+	rep, err := Run(ctx, m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.UDP || rep.RegionLatency[900] < delay {
+		t.Errorf("UDP %v, latency %v: want the reply after %v counted", rep.UDP, rep.RegionLatency[900], delay)
+	}
+	if d := DefaultOptions(); d.STUNTimeout != DefaultSTUNTimeout || d.HTTPSTimeout != DefaultHTTPSTimeout {
+		t.Errorf("DefaultOptions %+v", d)
 	}
 }

@@ -30,7 +30,7 @@ type stunTarget struct {
 // answered or the STUN timeout ends; the pairs that never answered are
 // reported as events.
 func (nc *netchecker) runSTUN(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, nc.opts.STUNTimeout)
+	ctx, cancel := withLimit(ctx, nc.opts.STUNTimeout)
 	defer cancel()
 	socks, err := nc.openSTUNSockets()
 	if err != nil {
@@ -125,9 +125,13 @@ func (nc *netchecker) reportSilent() {
 	silent := slices.Collect(maps.Keys(nc.want))
 	nc.mu.Unlock()
 	slices.SortFunc(silent, func(a, b [2]int) int { return cmp.Or(a[0]-b[0], a[1]-b[1]) })
+	within := "before the check ended"
+	if nc.opts.STUNTimeout > 0 {
+		within = fmt.Sprintf("within %v", nc.opts.STUNTimeout)
+	}
 	for _, key := range silent {
 		nc.emit(Event{Method: MethodSTUN, Region: key[0],
-			Err: fmt.Errorf("IPv%d: no reply within %v", key[1], nc.opts.STUNTimeout)})
+			Err: fmt.Errorf("IPv%d: no reply %s", key[1], within)})
 	}
 }
 

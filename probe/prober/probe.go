@@ -12,8 +12,9 @@ import (
 	"github.com/relayctl/relayctl/relay/key"
 )
 
-// Config says how to probe. The zero value probes every region over TLS
-// with system roots and no mesh key.
+// Config says how to probe. DefaultConfig is the usual start; the zero
+// value probes every region over TLS with system roots and no mesh key,
+// and never warns of a certificate's coming expiry.
 type Config struct {
 	// Regions limits probing to these region IDs; empty means all.
 	Regions []int
@@ -28,7 +29,7 @@ type Config struct {
 	// RootCAs verifies node certificates; nil means the system roots.
 	RootCAs *x509.CertPool
 	// CertWarnBefore turns a passing TLS probe into a warning when the
-	// certificate expires sooner; 0 means DefaultCertWarnBefore.
+	// certificate expires sooner; 0 means no such warning.
 	CertWarnBefore time.Duration
 	// BandwidthSize, when positive, adds a bandwidth probe per node that
 	// moves this many bytes between two clients.
@@ -46,6 +47,11 @@ type Config struct {
 // probe into a warning.
 const DefaultCertWarnBefore = 14 * 24 * time.Hour
 
+// DefaultConfig is a Config with CertWarnBefore at DefaultCertWarnBefore.
+func DefaultConfig() Config {
+	return Config{CertWarnBefore: DefaultCertWarnBefore}
+}
+
 // Prober plans and runs probes for a DERP map.
 type Prober struct {
 	cfg Config
@@ -56,9 +62,6 @@ func (p *Prober) CertWarnBefore() time.Duration { return p.cfg.CertWarnBefore }
 
 // New returns a Prober for cfg.
 func New(cfg Config) *Prober {
-	if cfg.CertWarnBefore == 0 {
-		cfg.CertWarnBefore = DefaultCertWarnBefore
-	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
@@ -82,9 +85,9 @@ type Probe struct {
 	check func(ctx context.Context, r *Result)
 }
 
-// Run runs the probe once. ctx bounds it; a probe that runs out of time
-// fails with an error that says so.
-func (p *Probe) Run(ctx context.Context) Result {
+// newResult is p's Result before it runs: who and what it probes, and
+// when it starts.
+func (p *Probe) newResult() Result {
 	r := Result{
 		Name:       p.Name,
 		Region:     p.Region.RegionID,
@@ -96,6 +99,13 @@ func (p *Probe) Run(ctx context.Context) Result {
 	if p.Peer != nil {
 		r.Peer = p.Peer.Name
 	}
+	return r
+}
+
+// Run runs the probe once. ctx bounds it; a probe that runs out of time
+// fails with an error that says so.
+func (p *Probe) Run(ctx context.Context) Result {
+	r := p.newResult()
 	p.check(ctx, &r)
 	r.End = time.Now()
 	if r.Status == "" {

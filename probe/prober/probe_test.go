@@ -78,7 +78,7 @@ func TestProbeNamesEachFailure(t *testing.T) {
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	rs := RunAll(t.Context(), New(Config{}).Plan(m), RunOptions{Timeout: 2 * time.Second, Parallel: 16})
+	rs := RunAll(t.Context(), New(DefaultConfig()).Plan(m), RunOptions{Timeout: 2 * time.Second, Parallel: 16})
 	want := map[string]struct {
 		status Status
 		errHas string
@@ -138,4 +138,29 @@ func resultsByName(rs []Result) map[string]Result {
 		m[r.Name] = r
 	}
 	return m
+}
+
+// TestCertWarnBefore: a certificate 5 days from expiry warns under
+// DefaultConfig's 14 days and passes when CertWarnBefore is 0 (off).
+func TestCertWarnBefore(t *testing.T) {
+	now := time.Now()
+	soon := probetest.StartNode(t, probetest.NodeOpts{TLS: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 24 * time.Hour)})
+	m := probetest.OneRegionMap(900, "soon", soon.DERPNode("900a", 900))
+	tests := []struct {
+		name string
+		cfg  Config
+		want Status
+	}{
+		{"default_warns", DefaultConfig(), StatusWarn},
+		{"zero_is_off", Config{}, StatusOK},
+		{"shorter_window", Config{CertWarnBefore: 24 * time.Hour}, StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := resultsByName(RunAll(t.Context(), New(tt.cfg).Plan(m), RunOptions{Timeout: 5 * time.Second}))
+			if r := rs["900/900a/tls"]; r.Status != tt.want {
+				t.Errorf("tls probe: %s %q %q, want %s", r.Status, r.Detail, r.Error, tt.want)
+			}
+		})
+	}
 }

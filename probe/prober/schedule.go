@@ -12,29 +12,30 @@ const (
 	DefaultTimeout  = 10 * time.Second
 )
 
-// RunOptions bound a batch of probes.
+// RunOptions bound a batch of probes; DefaultRunOptions is the usual
+// start.
 type RunOptions struct {
-	// Parallel is how many probes run at once; 0 means DefaultParallel.
+	// Parallel is how many probes run at once; below 1 means one.
 	Parallel int
-	// Timeout bounds each probe; 0 means DefaultTimeout.
+	// Timeout bounds each probe; 0 means no limit of its own (ctx still
+	// bounds the batch).
 	Timeout time.Duration
 	// OnResult, if set, is called after each probe finishes, with the
 	// number finished so far. Calls are serialized.
 	OnResult func(done, total int, r Result)
 }
 
+// DefaultRunOptions runs DefaultParallel probes at once, each within
+// DefaultTimeout.
+func DefaultRunOptions() RunOptions {
+	return RunOptions{Parallel: DefaultParallel, Timeout: DefaultTimeout}
+}
+
 // RunAll runs probes, at most Parallel at a time and each within Timeout,
 // and returns their results in the order of probes. Probes that had not
 // started when ctx ended fail with "not run".
 func RunAll(ctx context.Context, probes []*Probe, opts RunOptions) []Result {
-	parallel := opts.Parallel
-	if parallel <= 0 {
-		parallel = DefaultParallel
-	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	parallel := max(opts.Parallel, 1)
 	results := make([]Result, len(probes))
 	var (
 		mu   sync.Mutex
@@ -65,7 +66,10 @@ func RunAll(ctx context.Context, probes []*Probe, opts RunOptions) []Result {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			pctx, cancel := context.WithTimeout(ctx, timeout)
+			pctx, cancel := ctx, context.CancelFunc(func() {})
+			if opts.Timeout > 0 {
+				pctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+			}
 			defer cancel()
 			finish(i, p.Run(pctx))
 		})
@@ -74,20 +78,9 @@ func RunAll(ctx context.Context, probes []*Probe, opts RunOptions) []Result {
 	return results
 }
 
+// notRun is the failed result of a probe that ctx ended before it began.
 func notRun(p *Probe, ctx context.Context) Result {
-	r := Result{
-		Name:       p.Name,
-		Region:     p.Region.RegionID,
-		RegionCode: p.Region.RegionCode,
-		Node:       p.Node.Name,
-		Class:      p.Class,
-		Status:     StatusFail,
-		Error:      "not run: " + context.Cause(ctx).Error(),
-		Start:      time.Now(),
-	}
-	r.End = r.Start
-	if p.Peer != nil {
-		r.Peer = p.Peer.Name
-	}
+	r := p.newResult()
+	r.Status, r.Error, r.End = StatusFail, "not run: "+context.Cause(ctx).Error(), r.Start
 	return r
 }

@@ -98,3 +98,41 @@ func TestRunAllCancelledMarksUnstartedNotRun(t *testing.T) {
 		t.Errorf("last probe error %q, want 'not run: context canceled'", rs[3].Error)
 	}
 }
+
+// TestRunAllZeroTimeoutIsNoLimit: a zero Timeout gives the probes no
+// deadline of their own (only ctx's), a set one does; a zero Parallel runs
+// one probe at a time.
+func TestRunAllZeroTimeoutIsNoLimit(t *testing.T) {
+	tests := []struct {
+		name         string
+		opts         RunOptions
+		wantDeadline bool
+	}{
+		{"zero_is_off", RunOptions{}, false},
+		{"set", RunOptions{Timeout: time.Hour}, true},
+		{"defaults", DefaultRunOptions(), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var running, peak atomic.Int32
+			check := func(ctx context.Context, r *Result) {
+				if _, ok := ctx.Deadline(); ok != tt.wantDeadline {
+					r.Status, r.Error = StatusFail, fmt.Sprintf("deadline set: %v", ok)
+				}
+				n := running.Add(1)
+				if n > peak.Load() {
+					peak.Store(n)
+				}
+				running.Add(-1)
+			}
+			for _, r := range RunAll(t.Context(), fakeProbes(3, check), tt.opts) {
+				if r.Status != StatusOK {
+					t.Errorf("%s: %s %s, want a deadline: %v", r.Name, r.Status, r.Error, tt.wantDeadline)
+				}
+			}
+			if tt.opts.Parallel == 0 && peak.Load() != 1 {
+				t.Errorf("Parallel 0 ran %d probes at once, want 1", peak.Load())
+			}
+		})
+	}
+}
