@@ -93,7 +93,7 @@ func (n *Node) serve(ctx context.Context, h *webHandler, lns *listeners, ts *tls
 	// checks and redirects to HTTPS.
 	if ts != nil && lns.port80 != nil {
 		port80 := web.WithProbeHealth(web.Port80Handler(h, ts.acmeHTTP), ts.health)
-		n.serveOther(s, port80, lns.port80, "http-port", 5*time.Minute, "plain HTTP listening")
+		n.serveOther(s, port80, lns.port80, nameHTTPPort, 5*time.Minute, "plain HTTP listening")
 	}
 	if lns.metrics != nil {
 		n.serveOther(s, web.MetricsHandler(n.reg), lns.metrics, "metrics", 0, "metrics listening")

@@ -1,7 +1,13 @@
 package node
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"iter"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -81,4 +87,86 @@ func TestSpecFromTheDeclarations(t *testing.T) {
 			t.Errorf("--%s is declared as a setting, or not listed as a source flag", n)
 		}
 	}
+}
+
+// TestEachNameSpelledOnce: a setting's name is written as a string once,
+// in its declaration (or the constant it uses), across serve's code: this
+// package and cmd's serve and config commands. Everything else reaches
+// it through the declaration. Log attribute keys and listener labels
+// ("addr", "stun") are words of their own, not setting names.
+func TestEachNameSpelledOnce(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range settings {
+		names[s.name] = true
+	}
+	var files []string
+	for _, pattern := range []string{"*.go", "../../cmd/serve*.go", "../../cmd/config*.go"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	spelled := map[string][]string{}
+	fset := token.NewFileSet()
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for lit := range settingNameLiterals(f, names) {
+			spelled[lit.Value] = append(spelled[lit.Value], fset.Position(lit.Pos()).String())
+		}
+	}
+	for name, at := range spelled {
+		if len(at) > 1 {
+			t.Errorf("%s is spelled %d times: %s", name, len(at), strings.Join(at, ", "))
+		}
+	}
+}
+
+// settingNameLiterals yields the string literals of f that are setting
+// names, apart from log attributes and listener labels.
+func settingNameLiterals(f *ast.File, names map[string]bool) iter.Seq[*ast.BasicLit] {
+	return func(yield func(*ast.BasicLit) bool) {
+		var stack []ast.Node
+		ast.Inspect(f, func(n ast.Node) bool {
+			if n == nil {
+				stack = stack[:len(stack)-1]
+				return true
+			}
+			lit, ok := n.(*ast.BasicLit)
+			if ok && lit.Kind == token.STRING && !isLogOrLabel(stack) {
+				if v, err := strconv.Unquote(lit.Value); err == nil && names[v] && !yield(lit) {
+					return false
+				}
+			}
+			stack = append(stack, n)
+			return true
+		})
+	}
+}
+
+func isLogOrLabel(stack []ast.Node) bool {
+	if len(stack) == 0 {
+		return false
+	}
+	switch p := stack[len(stack)-1].(type) {
+	case *ast.CompositeLit: // []any{"addr", …}: log attributes
+		return true
+	case *ast.CallExpr:
+		if id, ok := p.Fun.(*ast.Ident); ok && id.Name == "append" { // attrs = append(attrs, "stun", …)
+			return true
+		}
+		if sel, ok := p.Fun.(*ast.SelectorExpr); ok {
+			switch sel.Sel.Name {
+			case "Info", "Warn", "Error", "Debug", "Serve":
+				return true
+			}
+		}
+	}
+	return false
 }
