@@ -76,7 +76,7 @@ type serving struct {
 
 // serve starts every listener's server, certificate renewal, the EAB
 // check and the mesh.
-func (n *Node) serve(ctx context.Context, h *webHandler, lns *listeners, ts *tlsSetup, done *cleanups) *serving {
+func (n *Node) serve(h *webHandler, lns *listeners, ts *tlsSetup, done *cleanups) *serving {
 	c := &n.cfg
 	trusted, _ := c.trustedProxies()
 	s := &serving{errc: make(chan error, 6), cancelConns: h.cancelConns} // one per goroutine: derp, port 80, STUN, metrics, debug, EAB check
