@@ -37,28 +37,28 @@ func openListeners(ctx context.Context, c *Config, logger *slog.Logger, reg *met
 	}()
 	tcpOpts := listen.TCPOptions{KeepAlive: c.TCPKeepAlive, UserTimeout: c.TCPUserTimeout}
 	if ls.derp, err = listen.TCP(ctx, c.Addr, tcpOpts); err != nil {
-		return nil, listenError("addr", err)
+		return nil, listenError(nameAddr, err)
 	}
 	if c.CertMode != "none" && c.HTTPPort >= 0 {
 		if ls.port80, err = listen.TCP(ctx, c.port80Addr(), tcpOpts); err != nil {
-			return nil, listenError("http-port", err)
+			return nil, listenError(nameHTTPPort, err)
 		}
 	}
 	if c.STUN {
 		ls.stun = stunserver.New(logger, reg)
 		if err = ls.stun.Listen(c.stunAddr()); err != nil {
 			ls.stun = nil
-			return nil, listenError("stun-port", err)
+			return nil, listenError(nameSTUNPort, err)
 		}
 	}
 	if c.MetricsAddr != "" {
 		if ls.metrics, err = net.Listen("tcp", c.MetricsAddr); err != nil {
-			return nil, listenError("metrics-addr", err)
+			return nil, listenError(nameMetricsAddr, err)
 		}
 	}
 	if c.DebugAddr != "" {
 		if ls.debug, err = net.Listen("tcp", c.DebugAddr); err != nil {
-			return nil, listenError("debug-addr", err)
+			return nil, listenError(nameDebugAddr, err)
 		}
 	}
 	return ls, nil

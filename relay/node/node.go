@@ -143,7 +143,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if ts != nil {
 		done.add(ts.close)
 	}
-	s := n.serve(ctx, h, lns, ts, &done)
+	s := n.serve(h, lns, ts, &done)
 	return n.wait(ctx, s)
 }
 

@@ -76,7 +76,7 @@ type serving struct {
 
 // serve starts every listener's server, certificate renewal, the EAB
 // check and the mesh.
-func (n *Node) serve(ctx context.Context, h *webHandler, lns *listeners, ts *tlsSetup, done *cleanups) *serving {
+func (n *Node) serve(h *webHandler, lns *listeners, ts *tlsSetup, done *cleanups) *serving {
 	c := &n.cfg
 	trusted, _ := c.trustedProxies()
 	s := &serving{errc: make(chan error, 6), cancelConns: h.cancelConns} // one per goroutine: derp, port 80, STUN, metrics, debug, EAB check
@@ -93,7 +93,7 @@ func (n *Node) serve(ctx context.Context, h *webHandler, lns *listeners, ts *tls
 	// checks and redirects to HTTPS.
 	if ts != nil && lns.port80 != nil {
 		port80 := web.WithProbeHealth(web.Port80Handler(h, ts.acmeHTTP), ts.health)
-		n.serveOther(s, port80, lns.port80, "http-port", 5*time.Minute, "plain HTTP listening")
+		n.serveOther(s, port80, lns.port80, nameHTTPPort, 5*time.Minute, "plain HTTP listening")
 	}
 	if lns.metrics != nil {
 		n.serveOther(s, web.MetricsHandler(n.reg), lns.metrics, "metrics", 0, "metrics listening")

@@ -36,6 +36,10 @@ const (
 	nameHostname        = "hostname"
 	namePublicIP        = "public-ip"
 	nameACMEIPCerts     = "acme-ip-certs"
+	nameHTTPPort        = "http-port"
+	nameSTUNPort        = "stun-port"
+	nameMetricsAddr     = "metrics-addr"
+	nameDebugAddr       = "debug-addr"
 )
 
 const (
@@ -69,10 +73,10 @@ var (
 var settings = []setting{
 	declare(nameAddr, func(c *Config) *string { return &c.Addr }, ":443", "TCP listen address for DERP (HTTPS, or HTTP with --certmode none)").
 		checkedBy(func(c *Config) error { return checkHostPort(c.Addr, "https", "http") }),
-	declare("http-port", func(c *Config) *int { return &c.HTTPPort }, 80, "plain-HTTP port for ACME challenges and redirects to HTTPS; -1 disables").
+	declare(nameHTTPPort, func(c *Config) *int { return &c.HTTPPort }, 80, "plain-HTTP port for ACME challenges and redirects to HTTPS; -1 disables").
 		checkedBy(func(c *Config) error { return inRange(c.HTTPPort, -1, 65535, "want -1 (off) or a port") }),
 	declare("stun", func(c *Config) *bool { return &c.STUN }, true, "run the STUN server"),
-	declare("stun-port", func(c *Config) *int { return &c.STUNPort }, 3478, "UDP STUN port (on the IP of --addr)").
+	declare(nameSTUNPort, func(c *Config) *int { return &c.STUNPort }, 3478, "UDP STUN port (on the IP of --addr)").
 		checkedBy(func(c *Config) error { return inRange(c.STUNPort, 0, 65535, "want 0 to 65535") }),
 	declare(nameHostname, func(c *Config) *string { return &c.Hostname }, "", "the node's public name or IP; required for TLS modes").local(),
 	declare(nameCertMode, func(c *Config) *string { return &c.CertMode }, "letsencrypt", "letsencrypt, manual (certs from --certdir) or none (plain HTTP)").
@@ -84,14 +88,14 @@ var settings = []setting{
 	declare(nameMeshWith, func(c *Config) *[]string { return &c.MeshWith }, nil, "other nodes of this region: host, host:port, host/dialaddr or a URL (this node's own entry is skipped)").
 		checkedBy(checkMeshWith),
 	declare("dev", func(c *Config) *bool { return &c.Dev }, false, "development mode: plain HTTP on "+devAddr+", STUN on "+devSTUNAddr+":3478, key in a temporary directory").local(),
-	declare("metrics-addr", func(c *Config) *string { return &c.MetricsAddr }, "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090").
+	declare(nameMetricsAddr, func(c *Config) *string { return &c.MetricsAddr }, "", "a separate listener for Prometheus /metrics, e.g. 127.0.0.1:9090").
 		checkedBy(func(c *Config) error {
 			if c.MetricsAddr == "" {
 				return nil
 			}
 			return checkHostPort(c.MetricsAddr)
 		}),
-	declare("debug-addr", func(c *Config) *string { return &c.DebugAddr }, "", "serve /debug/ on this loopback address (e.g. 127.0.0.1:8081) instead of --addr; use it when a TLS terminator in TCP mode on this host makes every client look like loopback on --addr").
+	declare(nameDebugAddr, func(c *Config) *string { return &c.DebugAddr }, "", "serve /debug/ on this loopback address (e.g. 127.0.0.1:8081) instead of --addr; use it when a TLS terminator in TCP mode on this host makes every client look like loopback on --addr").
 		checkedBy(checkDebugAddr),
 	declare("tcp-write-timeout", func(c *Config) *time.Duration { return &c.TCPWriteTimeout }, server.DefaultWriteTimeout, "per-write deadline for clients (mesh peers get 30s); 0 disables").
 		checkedBy(func(c *Config) error { return offOrPositive(c.TCPWriteTimeout) }),
