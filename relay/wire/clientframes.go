@@ -44,7 +44,7 @@ func ReadForwardPacketHead(r Reader, n uint32) (src, dst key.NodePublic, pktLen 
 // keysLen bytes of keys, and returns the packet's length.
 func packetLen(t FrameType, n uint32, keysLen int) (int, error) {
 	if n < uint32(keysLen) {
-		return 0, frameErrorf(t, "short frame of %d bytes, want at least %d", n, keysLen)
+		return 0, frameErrorf(t, "length %d, want at least %d", n, keysLen)
 	}
 	if n-uint32(keysLen) > MaxPacketSize {
 		return 0, frameErrorf(t, "packet of %d bytes over the %d limit", n-uint32(keysLen), MaxPacketSize)
