@@ -38,6 +38,7 @@ func (o *serveOptions) openListeners(ctx context.Context, logger *slog.Logger, r
 	if ls.derp, err = listen.TCP(ctx, o.Addr, tcpOpts); err != nil {
 		return nil, listenError("addr", err)
 	}
+	ls.derp = listen.RetryAccept(ls.derp, listen.DefaultRetryOptions(), logger, reg)
 	if o.CertMode != "none" && o.HTTPPort >= 0 {
 		if ls.port80, err = listen.TCP(ctx, o.port80Addr(), tcpOpts); err != nil {
 			return nil, listenError("http-port", err)
