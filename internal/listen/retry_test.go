@@ -62,7 +62,9 @@ func (l *scriptedListener) Close() error {
 	return nil
 }
 
-func (l *scriptedListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3340} }
+func (l *scriptedListener) Addr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3340}
+}
 
 func (l *scriptedListener) callCount() int {
 	l.mu.Lock()
