@@ -142,7 +142,8 @@ func (lc *liveConfig) writeStatus(pending []config.Entry) {
 		return
 	}
 	if err := atomicfile.Write(lc.statusPath, b, 0o600); err != nil {
-		lc.logger.Debug("cannot write running config status", "file", lc.statusPath, "err", err)
+		lc.logger.Warn("cannot write the running status file (is the directory read-only or full?): relayctl config show will not see this relay's live settings; the relay serves on",
+			"file", lc.statusPath, "err", err)
 	}
 }
 
