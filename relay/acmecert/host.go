@@ -35,8 +35,10 @@ type Host struct {
 // NewHost returns a Host for hostname; reg receives the certificate
 // metrics (see Health).
 func NewHost(hostname string, o Options, reg *metrics.Registry) *Host {
+	m := NewHostManager(hostname, o)
+	m.Cache = keepingCache{DirCache: autocert.DirCache(o.CacheDir), failures: newStoreFailures(o.logger(), reg)}
 	return &Host{
-		m:         NewHostManager(hostname, o),
+		m:         m,
 		hostname:  strings.ToLower(strings.TrimSuffix(hostname, ".")),
 		logger:    o.logger(),
 		health:    NewHealth(reg),

@@ -57,6 +57,8 @@ type IPManager struct {
 
 	// health says whether there is a certificate to offer, and why not.
 	health *Health
+	// storeFailures reports files CacheDir refused (store.go).
+	storeFailures storeFailures
 }
 
 // NewIPManager loads a still-valid certificate for ip from CacheDir, if
@@ -72,7 +74,7 @@ func NewIPManager(ip netip.Addr, o Options, reg *metrics.Registry) (*IPManager, 
 	if err := os.MkdirAll(o.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("acme IP certificate: %w", err)
 	}
-	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), acme: o.newClient(), retryBase: minRetry, health: NewHealth(reg)}
+	m := &IPManager{ip: ip.Unmap(), opts: o, logger: o.logger(), acme: o.newClient(), retryBase: minRetry, health: NewHealth(reg), storeFailures: newStoreFailures(o.logger(), reg)}
 	if c, err := tls.LoadX509KeyPair(m.certPath(), m.keyPath()); err == nil && c.Leaf != nil && time.Now().Before(c.Leaf.NotAfter) {
 		m.setCert(&c)
 		m.logger.Info("loaded ACME IP certificate", "ip", m.ip, "expires", c.Leaf.NotAfter)
@@ -221,7 +223,7 @@ func (m *IPManager) accountKey() (crypto.Signer, error) {
 	}
 	der, _ := x509.MarshalECPrivateKey(k)
 	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, err
+		m.storeFailures.failed(path, err)
 	}
 	return k, nil
 }
@@ -274,10 +276,10 @@ func (m *IPManager) obtain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("certificate from CA: %w", err)
 	}
-	if err := m.save(chain, certKey); err != nil {
-		return err
-	}
 	m.setCert(&tls.Certificate{Certificate: chain, PrivateKey: certKey, Leaf: leaf})
+	if err := m.save(chain, certKey); err != nil {
+		m.storeFailures.failed(m.opts.CacheDir, err)
+	}
 	m.logger.Info("obtained ACME IP certificate", "ip", m.ip, "expires", leaf.NotAfter, "issuer", leaf.Issuer.CommonName)
 	return nil
 }
@@ -325,7 +327,10 @@ func (m *IPManager) save(chain [][]byte, key *ecdsa.PrivateKey) error {
 		return err
 	}
 	if err := atomicfile.Write(m.keyPath(), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", m.keyPath(), err)
 	}
-	return atomicfile.Write(m.certPath(), certPEM, 0o644)
+	if err := atomicfile.Write(m.certPath(), certPEM, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", m.certPath(), err)
+	}
+	return nil
 }

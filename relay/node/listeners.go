@@ -39,6 +39,7 @@ func openListeners(ctx context.Context, c *Config, logger *slog.Logger, reg *met
 	if ls.derp, err = listen.TCP(ctx, c.Addr, tcpOpts); err != nil {
 		return nil, listenError(nameAddr, err)
 	}
+	ls.derp = listen.RetryAccept(ls.derp, listen.DefaultRetryOptions(), logger, reg)
 	if c.CertMode != "none" && c.HTTPPort >= 0 {
 		if ls.port80, err = listen.TCP(ctx, c.port80Addr(), tcpOpts); err != nil {
 			return nil, listenError(nameHTTPPort, err)

@@ -96,7 +96,8 @@ func (lc *liveConfig) publish(res *config.Result) {
 	pending := lc.watcher.Pending()
 	lc.pending.Set(int64(len(pending)))
 	if err := writeRunningStatus(lc.statusPath, lc.started, lc.watcher.Initial(), pending); err != nil {
-		lc.logger.Debug("cannot write running config status", "file", lc.statusPath, "err", err)
+		lc.logger.Warn("cannot write the running status file (is the directory read-only or full?): relayctl config show will not see this relay's live settings; the relay serves on",
+			"file", lc.statusPath, "err", err)
 	}
 }
 

@@ -126,10 +126,21 @@ func newServerMetrics(reg *metrics.Registry) *serverMetrics {
 }
 
 func (m *serverMetrics) drop(r dropReason, disco bool, n int) {
-	d := 0
+	m.dropMany(r, disco, 1, int64(n))
+}
+
+// dropMany counts packets packets of bytes bytes in all dropped for r.
+func (m *serverMetrics) dropMany(r dropReason, disco bool, packets, bytes int64) {
+	d := kindIndex(disco)
+	m.packetsDropped[r][d].Add(packets)
+	m.bytesDropped[r][d].Add(bytes)
+}
+
+// kindIndex is the index of a packet's kind in per-kind arrays: 0 for
+// other packets, 1 for disco.
+func kindIndex(disco bool) int {
 	if disco {
-		d = 1
+		return 1
 	}
-	m.packetsDropped[r][d].Inc()
-	m.bytesDropped[r][d].Add(int64(n))
+	return 0
 }

@@ -84,7 +84,7 @@ func (c *sclient) writeLoop() {
 	defer c.writers.Done()
 	streaming := c.startStreaming
 	var work pendingWork
-	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing}
+	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing, m: c.s.metrics}
 	defer fw.release()
 	var idle *time.Timer // made once the writer waits for more work
 	defer func() {
@@ -205,23 +205,17 @@ func (c *sclient) writeWork(fw *frameWriter, w *pendingWork) int {
 		m.sentPong.Inc()
 		n++
 	}
-	var sent, sentBytes int64
 	for i, p := range w.packets {
-		if fw.err == nil {
-			fw.packet(p.src, *p.buf)
-		}
-		if fw.err != nil {
-			m.drop(dropWriteError, wire.IsDisco(*p.buf), len(*p.buf))
+		// A packet taken into the buffer is counted when the write that
+		// carries it ends: sent, or dropped if that write fails.
+		if fw.packet(p.src, *p.buf, wire.IsDisco(*p.buf)) {
+			n++
 		} else {
-			sent++
-			sentBytes += int64(len(*p.buf))
+			m.drop(dropWriteError, wire.IsDisco(*p.buf), len(*p.buf))
 		}
 		packetbuf.Put(p.buf)
 		w.packets[i].buf = nil
 	}
-	m.packetsSent.Add(sent)
-	m.bytesSent.Add(sentBytes)
-	n += int(sent)
 	if w.keepAlive {
 		fw.frame(wire.FrameKeepAlive, nil)
 		n++
@@ -257,6 +251,13 @@ type frameWriter struct {
 	writing *atomic.Bool // set while a write is in progress; see sclient.writing
 	buf     *[]byte
 	err     error
+
+	// unwritten counts the packets gathered since the last write, by
+	// kind (0 other, 1 disco). The write that carries them decides
+	// whether they were sent or dropped: counting them sent when they
+	// are gathered lost every packet of a buffer whose write timed out.
+	m         *serverMetrics
+	unwritten [2]struct{ packets, bytes int64 }
 }
 
 func (fw *frameWriter) ensure(n int) {
@@ -277,22 +278,56 @@ func (fw *frameWriter) frame(t wire.FrameType, payload []byte) {
 	*fw.buf = append(b, payload...)
 }
 
-func (fw *frameWriter) packet(src key.NodePublic, pkt []byte) {
+// packet gathers (or, when large, writes) a RecvPacket frame. It reports
+// whether it took the packet; after a failed write it takes none.
+func (fw *frameWriter) packet(src key.NodePublic, pkt []byte, disco bool) bool {
 	if fw.err != nil {
-		return
+		return false
 	}
 	if wire.RecvPacketHeadLen+len(pkt) > writeBufSize {
 		// Too big to gather: flush what is pending and send head and
 		// payload with one writev, without copying the payload.
 		fw.flush()
+		if fw.err != nil {
+			return false
+		}
 		fw.ensure(wire.RecvPacketHeadLen)
 		*fw.buf = wire.AppendRecvPacketHead(*fw.buf, src, len(pkt))
+		fw.note(disco, len(pkt))
 		fw.writeVector(*fw.buf, pkt)
 		*fw.buf = (*fw.buf)[:0]
-		return
+		return true
 	}
 	fw.ensure(wire.RecvPacketHeadLen + len(pkt))
+	if fw.err != nil {
+		return false
+	}
 	*fw.buf = append(wire.AppendRecvPacketHead(*fw.buf, src, len(pkt)), pkt...)
+	fw.note(disco, len(pkt))
+	return true
+}
+
+func (fw *frameWriter) note(disco bool, n int) {
+	u := &fw.unwritten[kindIndex(disco)]
+	u.packets++
+	u.bytes += int64(n)
+}
+
+// settle counts the packets the write that just ended carried.
+func (fw *frameWriter) settle() {
+	for k := range fw.unwritten {
+		u := &fw.unwritten[k]
+		if u.packets == 0 {
+			continue
+		}
+		if fw.err == nil {
+			fw.m.packetsSent.Add(u.packets)
+			fw.m.bytesSent.Add(u.bytes)
+		} else {
+			fw.m.dropMany(dropWriteError, k == 1, u.packets, u.bytes)
+		}
+		*u = struct{ packets, bytes int64 }{}
+	}
 }
 
 // vectorWrite is what one writev needs, kept on the heap and pooled: a
@@ -343,6 +378,7 @@ func (fw *frameWriter) startWrite() {
 func (fw *frameWriter) endWrite(err error) {
 	fw.writing.Store(false)
 	fw.err = err
+	fw.settle()
 }
 
 // release returns the buffer to the pool; the next frame takes another.
