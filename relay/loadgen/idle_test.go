@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,14 +35,7 @@ func TestRunIdle(t *testing.T) {
 	if want := float64(res.ServerRSSAfter-res.ServerRSSBefore) / clients; res.ServerRSSPerClient != want {
 		t.Errorf("RSS per client %v, want %v", res.ServerRSSPerClient, want)
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(b, &fields); err != nil {
-		t.Fatal(err)
-	}
+	fields, b := jsonFields(t, res)
 	for _, k := range []string{"clients", "connect_seconds", "connects_per_second", "server_rss_before_bytes",
 		"server_rss_after_bytes", "server_rss_per_client_bytes", "generator_rss_bytes"} {
 		if _, ok := fields[k]; !ok {
