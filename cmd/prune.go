@@ -10,14 +10,12 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relayctl/relayctl/internal/certs"
-	"github.com/relayctl/relayctl/internal/keyfile"
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/relay/admin"
 	"github.com/relayctl/relayctl/relay/client"
@@ -139,7 +137,7 @@ type prunedPeer struct {
 }
 
 func runPrune(ctx context.Context, o *pruneOptions) error {
-	meshKey, err := readMeshKeyFile(o.MeshPSKFile)
+	meshKey, err := loadMeshKey(o.MeshPSKFile)
 	if err != nil {
 		return err
 	}
@@ -262,22 +260,6 @@ func writePruneTable(w io.Writer, r pruneReport) error {
 	}
 	_, err := io.WriteString(w, render.ModeFor(w).Render(t))
 	return err
-}
-
-// readMeshKeyFile reads and checks a mesh PSK file for a client command.
-func readMeshKeyFile(path string) (key.MeshKey, error) {
-	if err := keyfile.CheckPrivate(path); err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	k, err := key.ParseMeshKey(string(b))
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v", path, err)
-	}
-	return k, nil
 }
 
 // pinnedTLSConfig checks the relay's certificate as a Tailscale client

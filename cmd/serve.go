@@ -23,7 +23,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/relayctl/relayctl/config"
-	"github.com/relayctl/relayctl/internal/keyfile"
 	"github.com/relayctl/relayctl/internal/listen"
 	"github.com/relayctl/relayctl/internal/logging"
 	"github.com/relayctl/relayctl/internal/metrics"
@@ -229,20 +228,18 @@ func (o *serveOptions) keyFile() (path string, cleanup func(), err error) {
 	return filepath.Join(dir, "relay-key.json"), func() {}, nil
 }
 
+// loadMeshKey reads --mesh-psk-file for serve, probe and prune; "" is no
+// key.
 func loadMeshKey(path string) (key.MeshKey, error) {
 	if path == "" {
 		return key.MeshKey{}, nil
 	}
-	if err := keyfile.CheckPrivate(path); err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
+	k, err := key.ReadMeshKeyFile(path)
+	if errors.Is(err, key.ErrInvalidMeshKey) {
+		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v (make one with: relayctl keygen > %s)", err, path)
 	}
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return key.MeshKey{}, usageErrorf("--mesh-psk-file: %v", err)
-	}
-	k, err := key.ParseMeshKey(string(b))
-	if err != nil {
-		return key.MeshKey{}, usageErrorf("--mesh-psk-file %s: %v (make one with: relayctl keygen > %s)", path, err, path)
 	}
 	return k, nil
 }

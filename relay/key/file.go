@@ -64,3 +64,21 @@ func writeNodeFile(path string, k NodePrivate) error {
 	}
 	return nil
 }
+
+// ReadMeshKeyFile reads a region's mesh key from a file holding its 64 hex
+// digits (derper's --mesh-psk-file format), refusing a file that others
+// may read or write. A malformed key's error wraps ErrInvalidMeshKey.
+func ReadMeshKeyFile(path string) (MeshKey, error) {
+	if err := keyfile.CheckPrivate(path); err != nil {
+		return MeshKey{}, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return MeshKey{}, fmt.Errorf("mesh key file %s: %w", path, err)
+	}
+	k, err := ParseMeshKey(string(b))
+	if err != nil {
+		return MeshKey{}, fmt.Errorf("mesh key file %s: %w", path, err)
+	}
+	return k, nil
+}

@@ -1,6 +1,7 @@
 package key
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,5 +83,47 @@ func TestRefusesWritableDirectory(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "directory "+dir+" has mode") || !strings.Contains(err.Error(), "chmod go-w "+dir) {
 			t.Fatalf("mode %04o: error %v, want the directory named with a chmod", mode, err)
 		}
+	}
+}
+
+func TestReadMeshKeyFile(t *testing.T) {
+	hex64 := strings.Repeat("0f", 32)
+	for _, tc := range []struct {
+		name, body string
+		mode       os.FileMode
+		want       string // "" for the key
+		invalid    bool   // the error wraps ErrInvalidMeshKey
+	}{
+		{"good", hex64 + "\n", 0o600, "", false},
+		{"upper_case", strings.ToUpper(hex64), 0o400, "", false},
+		{"world_readable", hex64, 0o644, "chmod 600", false},
+		{"short", "abcd\n", 0o600, "want 64 hex characters", true},
+		{"not_hex", strings.Repeat("zz", 32), 0o600, "invalid", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mesh.key")
+			if err := os.WriteFile(path, []byte(tc.body), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			k, err := ReadMeshKeyFile(path)
+			if tc.want == "" {
+				if err != nil || k.Hex() != hex64 {
+					t.Fatalf("got %s, %v; want the key", k.Hex(), err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %v, want one naming %s and %q", err, path, tc.want)
+			}
+			if got := errors.Is(err, ErrInvalidMeshKey); got != tc.invalid {
+				t.Fatalf("errors.Is(ErrInvalidMeshKey) = %v, want %v", got, tc.invalid)
+			}
+		})
+	}
+	if _, err := ReadMeshKeyFile(filepath.Join(t.TempDir(), "absent")); err == nil {
+		t.Fatal("a missing file gave a key")
 	}
 }
