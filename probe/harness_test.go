@@ -1,30 +1,24 @@
 package probe
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/testcert"
-
-	"github.com/relayctl/relayctl/relay/key"
-	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/stunserver"
-	"github.com/relayctl/relayctl/relay/web"
+	"github.com/relayctl/relayctl/relay/relaytest"
 )
 
 // testNode is an in-process relay (DERP over HTTP or HTTPS, plus STUN) on
 // loopback.
 type testNode struct {
-	http     *httptest.Server
+	*relaytest.Relay
 	stunPort int
 	certPin  string // sha256-raw:… for TLS nodes
 	cert     *x509.Certificate
@@ -39,51 +33,26 @@ type nodeOpts struct {
 
 func startTestNode(t *testing.T, o nodeOpts) *testNode {
 	t.Helper()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil), Hostname: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &testNode{http: httptest.NewUnstartedServer(h)}
+	ro := relaytest.Options{Hostname: "localhost", STUN: !o.noSTUN}
+	n := &testNode{}
 	if o.tls {
 		if o.notAfter.IsZero() {
 			o.notBefore, o.notAfter = time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)
 		}
 		cert, leaf := selfSignedCert(t, "localhost", o.notBefore, o.notAfter)
-		n.http.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-		n.http.StartTLS()
+		ro.Certificate = &cert
 		n.cert = leaf
 		n.certPin = certPinFor(leaf)
-	} else {
-		n.http.Start()
 	}
-	if !o.noSTUN {
-		st := stunserver.New(nil, nil)
-		if err := st.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		go st.Serve(ctx)
-		n.stunPort = st.LocalAddr().(*net.UDPAddr).Port
-	} else {
+	n.Relay = relaytest.Start(t, ro)
+	n.stunPort = n.STUNPort
+	if o.noSTUN {
 		n.stunPort = deadUDPPort(t)
 	}
-	t.Cleanup(func() {
-		n.http.CloseClientConnections()
-		n.http.Close()
-		cancel()
-		h.Close()
-		srv.Close()
-	})
 	return n
 }
 
-func (n *testNode) port() int {
-	return n.http.Listener.Addr().(*net.TCPAddr).Port
-}
+func (n *testNode) port() int { return n.Port }
 
 // node describes the test node in a DERP map.
 func (n *testNode) node(name string, region int) *DERPNode {

@@ -1,16 +1,14 @@
 package loadgen
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
 
-	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/relaytest"
 	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/web"
 )
 
 // testRelay is an in-process relay on loopback. Its process is the test's,
@@ -23,19 +21,8 @@ type testRelay struct {
 
 func startRelay(t *testing.T) testRelay {
 	t.Helper()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	hs := httptest.NewServer(web.DERPHandler(ctx, srv, nil))
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		srv.Close()
-	})
-	return testRelay{srv: srv, target: Target{URL: hs.URL, ServerPID: os.Getpid()}}
+	r := relaytest.Start(t, relaytest.Options{})
+	return testRelay{srv: r.Server, target: Target{URL: r.URL, ServerPID: os.Getpid()}}
 }
 
 // startNotARelay is an HTTP server that answers every upgrade with 404.
