@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/waitfor"
 )
 
 func TestRunIdle(t *testing.T) {
@@ -113,11 +115,5 @@ func TestRunHandshakesAllFail(t *testing.T) {
 // waitFor polls cond until it holds or a few seconds pass.
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 5*time.Millisecond, what, cond)
 }
