@@ -12,6 +12,7 @@ import (
 	"github.com/relayctl/relayctl/config"
 	"github.com/relayctl/relayctl/internal/gendocs"
 	"github.com/relayctl/relayctl/internal/syncbuf"
+	"github.com/relayctl/relayctl/internal/waitfor"
 )
 
 // startRelayctl runs relayctl args… in the background until the test
@@ -43,13 +44,7 @@ func startRelayctl(t *testing.T, ready string, args ...string) *syncbuf.Buffer {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.Until(t, 15*time.Second, 20*time.Millisecond, what, cond)
 }
 
 // TestConfigShowPendingMatchesTheRunningRelay: config show marks a

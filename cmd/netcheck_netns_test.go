@@ -142,10 +142,7 @@ func TestNetcheckNamespaces(t *testing.T) {
 				t.Fatalf("no checks for scenario %s", sc.Name)
 			}
 			lab.Apply(sc)
-			// The gateway answers port mapping within 250 ms only if
-			// the machine lets it: a loaded CI runner gets two more
-			// tries before a mismatch counts.
-			for attempt := 1; ; attempt++ {
+			netnslab.Retry(t, func() ([]string, string) {
 				stdout, stderr := labNetcheck(t, lab, mapPath, "--json", "--verbose")
 				var r labReport
 				if err := json.Unmarshal([]byte(stdout), &r); err != nil {
@@ -156,20 +153,13 @@ func TestNetcheckNamespaces(t *testing.T) {
 				if c.wantVerbose != "" && !strings.Contains(stderr, c.wantVerbose) {
 					p.errorf("--verbose lacks %q", c.wantVerbose)
 				}
-				if len(p) == 0 {
-					return
-				}
-				if attempt == 3 {
-					t.Errorf("%s\nreport:\n%s\nverbose:\n%s", strings.Join(p, "\n"), stdout, stderr)
-					return
-				}
-				t.Logf("attempt %d: %s", attempt, strings.Join(p, "; "))
-			}
+				return p, "report:\n" + stdout + "\nverbose:\n" + stderr
+			})
 		})
 	}
 	t.Run("text_report", func(t *testing.T) {
 		lab.Apply(netnslab.Scenarios[0])
-		for attempt := 1; ; attempt++ {
+		netnslab.Retry(t, func() ([]string, string) {
 			stdout, _ := labNetcheck(t, lab, mapPath)
 			var p problems
 			for _, want := range []string{
@@ -180,15 +170,8 @@ func TestNetcheckNamespaces(t *testing.T) {
 					p.errorf("text report lacks %q", want)
 				}
 			}
-			if len(p) == 0 {
-				return
-			}
-			if attempt == 3 {
-				t.Errorf("%s\n%s", strings.Join(p, "\n"), stdout)
-				return
-			}
-			t.Logf("attempt %d: %s", attempt, strings.Join(p, "; "))
-		}
+			return p, stdout
+		})
 	})
 }
 

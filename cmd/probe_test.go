@@ -2,20 +2,15 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/relayctl/relayctl/relay/key"
-	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/stunserver"
-	"github.com/relayctl/relayctl/relay/web"
+	"github.com/relayctl/relayctl/relay/relaytest"
 )
 
 // devNode is an in-process relay on loopback serving plain HTTP, as
@@ -26,29 +21,8 @@ type devNode struct {
 
 func startDevNode(t *testing.T) devNode {
 	t.Helper()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	st := stunserver.New(nil, nil)
-	if err := st.Listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	go st.Serve(ctx)
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		h.Close()
-		srv.Close()
-	})
-	return devNode{derpPort: hs.Listener.Addr().(*net.TCPAddr).Port, stunPort: st.LocalAddr().(*net.UDPAddr).Port}
+	r := relaytest.Start(t, relaytest.Options{STUN: true})
+	return devNode{derpPort: r.Port, stunPort: r.STUNPort}
 }
 
 func nodeJSON(name string, region, derpPort, stunPort int) string {

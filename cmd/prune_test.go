@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/relaytest"
 	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/web"
 )
 
 // parsePrune runs `relayctl prune args…` up to option completion.
@@ -148,24 +147,8 @@ type pruneRelay struct {
 func startPruneRelay(t *testing.T) *pruneRelay {
 	t.Helper()
 	mk := key.NewMesh()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode(), MeshKey: mk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		h.Close()
-		srv.Close()
-	})
-	return &pruneRelay{url: hs.URL, meshKey: mk, keyFile: writePruneKey(t, mk, 0o600)}
+	r := relaytest.Start(t, relaytest.Options{Server: server.Options{MeshKey: mk}})
+	return &pruneRelay{url: r.URL, meshKey: mk, keyFile: writePruneKey(t, mk, 0o600)}
 }
 
 // pruneClient is a connected client whose receive loop notices when the

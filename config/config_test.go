@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/relayctl/relayctl/internal/waitfor"
 )
 
 // testSpec is a small command's settings.
@@ -294,13 +296,7 @@ func TestWatcherDebouncesAndKeepsLastGood(t *testing.T) {
 
 func waitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 10*time.Millisecond, what, cond)
 }
 
 // TestPolicyACLNamesUndefinedTag: a rule naming a tag no document defines

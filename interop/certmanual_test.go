@@ -156,26 +156,7 @@ func connectRegionPeer(t *testing.T, region *tailcfg.DERPRegion) (*peer, error) 
 	t.Helper()
 	priv := key.NewNode()
 	c := derphttp.NewRegionClient(priv, logger.Discard, netmon.NewStatic(), func() *tailcfg.DERPRegion { return region })
-	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	p := &peer{c: c, priv: priv, pub: priv.Public(), in: startInbox(c)}
-	t.Cleanup(func() {
-		if err := p.close(); err != nil {
-			t.Error(err)
-		}
-	})
-	m, err := p.in.next(msgTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("waiting for ServerInfo: %w", err)
-	}
-	if _, ok := m.(derp.ServerInfoMessage); !ok {
-		return nil, fmt.Errorf("first message is %T, want ServerInfo", m)
-	}
-	return p, nil
+	return greet(t, c, priv, false)
 }
 
 func mustConnectRegionPeer(t *testing.T, region *tailcfg.DERPRegion) *peer {

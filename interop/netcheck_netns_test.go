@@ -53,20 +53,11 @@ func TestNetcheckMatchesTailscale(t *testing.T) {
 	for _, sc := range netnslab.Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			lab.Apply(sc)
-			// Both wait 250 ms for the gateway's port-mapping answers:
-			// on a loaded machine one may miss them, so a difference
-			// counts only on the third try.
-			for attempt := 1; ; attempt++ {
+			// Both wait 250 ms for the gateway's port-mapping answers.
+			netnslab.Retry(t, func() ([]string, string) {
 				diffs, logs := compareNetchecks(t, lab, relayctl, tsnetcheck, mapPath, netcheckKnownDifferences[sc.Name])
-				if len(diffs) == 0 {
-					return
-				}
-				if attempt == 3 {
-					t.Errorf("%s\nTailscale's logs:\n%s", strings.Join(diffs, "\n"), logs)
-					return
-				}
-				t.Logf("attempt %d: %s", attempt, strings.Join(diffs, "; "))
-			}
+				return diffs, "Tailscale's logs:\n" + logs
+			})
 		})
 	}
 }

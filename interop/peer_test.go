@@ -32,13 +32,20 @@ type inbox struct {
 	seen []derp.ReceivedMessage
 }
 
-func startInbox(r receiver) *inbox {
+func startInbox(r receiver) *inbox { return drainInto(r, nil) }
+
+// drainInto feeds a new inbox from r until a receive error for which
+// keepOn (nil: none) does not say to read on.
+func drainInto(r receiver, keepOn func(error) bool) *inbox {
 	in := &inbox{msgs: make(chan derp.ReceivedMessage, 1024), done: make(chan struct{})}
 	go func() {
 		defer close(in.done)
 		for {
 			m, err := r.Recv()
 			if err != nil {
+				if keepOn != nil && keepOn(err) {
+					continue
+				}
 				in.err = err
 				return
 			}
@@ -116,13 +123,30 @@ func connectPeerAs(t *testing.T, s *server, priv key.NodePrivate) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p, err := greet(t, c, priv, false)
+	if err != nil {
+		t.Fatalf("peer %s on %s: %v", priv.Public().ShortString(), s.kind, err)
+	}
+	return p
+}
+
+// greet connects c, a client for priv, starts reading from it (across
+// reconnects when roaming, see startRoamingInbox) and waits for
+// ServerInfo, which the server sends only after it has registered the
+// client. The peer is closed at cleanup.
+func greet(t *testing.T, c *derphttp.Client, priv key.NodePrivate, roaming bool) (*peer, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {
 		c.Close()
-		t.Fatalf("connect %s: %v", s.kind, err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
-	p := &peer{c: c, priv: priv, pub: priv.Public(), in: startInbox(c)}
+	p := &peer{c: c, priv: priv, pub: priv.Public()}
+	if roaming {
+		p.in = startRoamingInbox(c)
+	} else {
+		p.in = startInbox(c)
+	}
 	t.Cleanup(func() {
 		if err := p.close(); err != nil {
 			t.Error(err)
@@ -130,12 +154,12 @@ func connectPeerAs(t *testing.T, s *server, priv key.NodePrivate) *peer {
 	})
 	m, err := p.in.next(msgTimeout)
 	if err != nil {
-		t.Fatalf("peer %s: waiting for ServerInfo: %v", p.pub.ShortString(), err)
+		return nil, fmt.Errorf("waiting for ServerInfo: %w", err)
 	}
 	if _, ok := m.(derp.ServerInfoMessage); !ok {
-		t.Fatalf("peer %s: first message is %T, want ServerInfo", p.pub.ShortString(), m)
+		return nil, fmt.Errorf("first message is %T, want ServerInfo", m)
 	}
-	return p
+	return p, nil
 }
 
 // close ends the connection and waits for the receive goroutine. Closing

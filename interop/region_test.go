@@ -222,24 +222,9 @@ func connectRoamingPeer(t *testing.T, region *tailcfg.DERPRegion) *peer {
 	t.Helper()
 	priv := key.NewNode()
 	c := derphttp.NewRegionClient(priv, logger.Discard, netmon.NewStatic(), func() *tailcfg.DERPRegion { return region })
-	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		c.Close()
-		t.Fatalf("derphttp region client: %v", err)
-	}
-	p := &peer{c: c, priv: priv, pub: priv.Public(), in: startRoamingInbox(c)}
-	t.Cleanup(func() {
-		if err := p.close(); err != nil {
-			t.Error(err)
-		}
-	})
-	m, err := p.in.next(msgTimeout)
+	p, err := greet(t, c, priv, true)
 	if err != nil {
-		t.Fatalf("waiting for ServerInfo: %v", err)
-	}
-	if _, ok := m.(derp.ServerInfoMessage); !ok {
-		t.Fatalf("first message is %T, want ServerInfo", m)
+		t.Fatalf("derphttp region client: %v", err)
 	}
 	return p
 }
@@ -247,27 +232,13 @@ func connectRoamingPeer(t *testing.T, region *tailcfg.DERPRegion) *peer {
 // startRoamingInbox feeds an inbox from c across reconnects; it ends only
 // when c is closed.
 func startRoamingInbox(c *derphttp.Client) *inbox {
-	in := &inbox{msgs: make(chan derp.ReceivedMessage, 1024), done: make(chan struct{})}
-	go func() {
-		defer close(in.done)
-		for {
-			m, err := c.Recv()
-			if errors.Is(err, derphttp.ErrClientClosed) {
-				in.err = err
-				return
-			}
-			if err != nil {
-				time.Sleep(roamingRetry) // a retry pause, as a real client's backoff
-				continue
-			}
-			if p, ok := m.(derp.ReceivedPacket); ok {
-				p.Data = bytes.Clone(p.Data)
-				m = p
-			}
-			in.msgs <- m
+	return drainInto(c, func(err error) bool {
+		if errors.Is(err, derphttp.ErrClientClosed) {
+			return false
 		}
-	}()
-	return in
+		time.Sleep(roamingRetry) // a retry pause, as a real client's backoff
+		return true
+	})
 }
 
 // deliver sends tagged packets from a to b until b receives one, within

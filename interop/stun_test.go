@@ -41,12 +41,39 @@ func dialSTUN(t *testing.T, s *server) (*net.UDPConn, netip.AddrPort) {
 func testSTUNTailscale(t *testing.T, k serverKind) {
 	s := startServer(t, k)
 	uc, self := dialSTUN(t, s)
-	// The STUN socket may be bound a moment after /derp/probe answers, and
-	// UDP may drop; retry a few times.
+	var tx stun.TxID
+	stunRounds(t, uc, func() [][]byte {
+		tx = stun.NewTxID()
+		return [][]byte{stun.Request(tx)}
+	}, func(resp []byte) bool {
+		gotTx, addr, err := stun.ParseResponse(resp)
+		if err != nil {
+			t.Fatalf("stun.ParseResponse(%x): %v", resp, err)
+		}
+		if gotTx != tx {
+			return false // a late reply to an earlier round
+		}
+		if addr != self {
+			t.Errorf("mapped address %v, want %v", addr, self)
+		}
+		if xa, err := xorMappedAddress(resp); err != nil || xa != self {
+			t.Errorf("XOR-MAPPED-ADDRESS (0x0020) = %v, %v; want %v", xa, err, self)
+		}
+		return true
+	})
+}
+
+// stunRounds writes round's requests and reads one reply, which reply
+// judges, until reply says the test is settled. The STUN socket may be
+// bound a moment after /derp/probe answers, and UDP may drop: a round
+// without a reply is repeated, up to stunTries.
+func stunRounds(t *testing.T, uc *net.UDPConn, round func() [][]byte, reply func(resp []byte) (settled bool)) {
+	t.Helper()
 	for try := 1; ; try++ {
-		tx := stun.NewTxID()
-		if _, err := uc.Write(stun.Request(tx)); err != nil {
-			t.Fatal(err)
+		for _, req := range round() {
+			if _, err := uc.Write(req); err != nil {
+				t.Fatal(err)
+			}
 		}
 		resp, err := readSTUN(uc, stunReplyTimeout)
 		if err != nil {
@@ -55,20 +82,9 @@ func testSTUNTailscale(t *testing.T, k serverKind) {
 			}
 			t.Fatalf("no STUN reply after %d tries: %v", stunTries, err)
 		}
-		gotTx, addr, err := stun.ParseResponse(resp)
-		if err != nil {
-			t.Fatalf("stun.ParseResponse(%x): %v", resp, err)
+		if reply(resp) {
+			return
 		}
-		if gotTx != tx {
-			continue // a late reply to an earlier try
-		}
-		if addr != self {
-			t.Errorf("mapped address %v, want %v", addr, self)
-		}
-		if xa, err := xorMappedAddress(resp); err != nil || xa != self {
-			t.Errorf("XOR-MAPPED-ADDRESS (0x0020) = %v, %v; want %v", xa, err, self)
-		}
-		return
 	}
 }
 
@@ -83,20 +99,11 @@ func testSTUNPlainRFC5389(t *testing.T, k serverKind) {
 
 	s := startServer(t, k)
 	uc, self := dialSTUN(t, s)
-	for try := 1; ; try++ {
-		plainTx, tsTx := stun.NewTxID(), stun.NewTxID()
-		for _, req := range [][]byte{plainBindingRequest(plainTx), stun.Request(tsTx)} {
-			if _, err := uc.Write(req); err != nil {
-				t.Fatal(err)
-			}
-		}
-		resp, err := readSTUN(uc, stunReplyTimeout)
-		if err != nil {
-			if try < stunTries {
-				continue
-			}
-			t.Fatalf("no STUN reply after %d tries: %v", stunTries, err)
-		}
+	var plainTx, tsTx stun.TxID
+	stunRounds(t, uc, func() [][]byte {
+		plainTx, tsTx = stun.NewTxID(), stun.NewTxID()
+		return [][]byte{plainBindingRequest(plainTx), stun.Request(tsTx)}
+	}, func(resp []byte) bool {
 		if len(resp) < 20 {
 			t.Fatalf("short STUN reply %x", resp)
 		}
@@ -113,16 +120,15 @@ func testSTUNPlainRFC5389(t *testing.T, k serverKind) {
 			if xa, err := xorMappedAddress(resp); err != nil || xa != self {
 				t.Fatalf("XOR-MAPPED-ADDRESS = %v, %v; want %v", xa, err, self)
 			}
-			return
+			return true
 		case tsTx:
 			if wantPlainAnswered {
 				t.Fatalf("%s answered the Tailscale request but not the plain RFC 5389 one before it", k)
 			}
-			return
-		default:
-			// A late reply to an earlier try.
+			return true
 		}
-	}
+		return false // a late reply to an earlier round
+	})
 }
 
 // plainBindingRequest is the minimal RFC 5389 Binding Request: a 20-byte

@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"testing"
 
 	"github.com/relayctl/relayctl/internal/serverproc"
 	"github.com/relayctl/relayctl/internal/syncbuf"
@@ -43,4 +45,27 @@ func (l *Lab) StartServices(relay *exec.Cmd, dir string) (derpMapPath string) {
 		l.t.Fatal(err)
 	}
 	return derpMapPath
+}
+
+// Tries is how many times a lab check runs before what it finds counts:
+// the gateway answers port mapping within 250 ms only if a loaded machine
+// lets it.
+const Tries = 3
+
+// Retry runs check until it reports no problems, at most Tries times. The
+// problems of an earlier try are logged; those of the last fail the test,
+// followed by detail (the report, the tool's logs).
+func Retry(t testing.TB, check func() (problems []string, detail string)) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		problems, detail := check()
+		if len(problems) == 0 {
+			return
+		}
+		if attempt == Tries {
+			t.Errorf("%s\n%s", strings.Join(problems, "\n"), detail)
+			return
+		}
+		t.Logf("attempt %d: %s", attempt, strings.Join(problems, "; "))
+	}
 }

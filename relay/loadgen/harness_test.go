@@ -1,15 +1,14 @@
 package loadgen
 
 import (
-	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
 
-	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/relaytest"
 	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/web"
 )
 
 // testRelay is an in-process relay on loopback. Its process is the test's,
@@ -22,19 +21,8 @@ type testRelay struct {
 
 func startRelay(t *testing.T) testRelay {
 	t.Helper()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	hs := httptest.NewServer(web.DERPHandler(ctx, srv, nil))
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		srv.Close()
-	})
-	return testRelay{srv: srv, target: Target{URL: hs.URL, ServerPID: os.Getpid()}}
+	r := relaytest.Start(t, relaytest.Options{})
+	return testRelay{srv: r.Server, target: Target{URL: r.URL, ServerPID: os.Getpid()}}
 }
 
 // startNotARelay is an HTTP server that answers every upgrade with 404.
@@ -42,4 +30,19 @@ func startNotARelay(t *testing.T) string {
 	hs := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// jsonFields is v as JSON, and read back as an object: what a reader of
+// relayctl bench --json sees.
+func jsonFields(t *testing.T, v any) (map[string]any, []byte) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	return fields, b
 }

@@ -1,11 +1,12 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/internal/waitfor"
 )
 
 func TestRunIdle(t *testing.T) {
@@ -36,14 +37,7 @@ func TestRunIdle(t *testing.T) {
 	if want := float64(res.ServerRSSAfter-res.ServerRSSBefore) / clients; res.ServerRSSPerClient != want {
 		t.Errorf("RSS per client %v, want %v", res.ServerRSSPerClient, want)
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(b, &fields); err != nil {
-		t.Fatal(err)
-	}
+	fields, b := jsonFields(t, res)
 	for _, k := range []string{"clients", "connect_seconds", "connects_per_second", "server_rss_before_bytes",
 		"server_rss_after_bytes", "server_rss_per_client_bytes", "generator_rss_bytes"} {
 		if _, ok := fields[k]; !ok {
@@ -121,11 +115,5 @@ func TestRunHandshakesAllFail(t *testing.T) {
 // waitFor polls cond until it holds or a few seconds pass.
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 5*time.Millisecond, what, cond)
 }

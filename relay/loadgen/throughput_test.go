@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -128,14 +127,7 @@ func TestRunThroughputWithoutPings(t *testing.T) {
 	if want := []string{"connecting", "measuring", "draining"}; !slices.Equal(phases, want) {
 		t.Errorf("progress %q, want only the phase starts %q", phases, want)
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(b, &fields); err != nil {
-		t.Fatal(err)
-	}
+	fields, b := jsonFields(t, res)
 	for _, absent := range []string{"rtt_idle", "rtt_load", "server", "packets_per_server_cpu_second", "window_", "stalled_receivers"} {
 		if _, ok := fields[absent]; ok {
 			t.Errorf("JSON has %q without the data for it: %s", absent, b)
@@ -151,14 +143,7 @@ func TestRunThroughputJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fields map[string]any
-	if err := json.Unmarshal(b, &fields); err != nil {
-		t.Fatal(err)
-	}
+	fields, b := jsonFields(t, res)
 	for _, k := range []string{"mode", "pairs", "packet_size", "window", "duration_seconds", "sent", "delivered",
 		"packets_per_second", "megabytes_per_second", "pair_packets_per_second", "loss_ratio", "rtt_idle",
 		"rtt_load", "server", "packets_per_server_cpu_second", "generator"} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/metrics"
+	"github.com/relayctl/relayctl/internal/waitfor"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/server"
@@ -107,13 +108,7 @@ func (r *testRelay) waitFor(what string, cond func() bool) {
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitfor.Until(t, 5*time.Second, 2*time.Millisecond, what, cond)
 }
 
 // recvPacket reads until a packet arrives, skipping keepalives, and
