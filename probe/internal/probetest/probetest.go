@@ -4,29 +4,24 @@
 package probetest
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"net"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/testcert"
-	"github.com/relayctl/relayctl/relay/key"
-	"github.com/relayctl/relayctl/relay/server"
-	"github.com/relayctl/relayctl/relay/stunserver"
-	"github.com/relayctl/relayctl/relay/web"
+	"github.com/relayctl/relayctl/relay/relaytest"
 )
 
 // Node is an in-process relay (DERP over HTTP or HTTPS, plus STUN) on
 // loopback.
 type Node struct {
-	http     *httptest.Server
+	port     int
 	STUNPort int
 	Pin      string // sha256-raw:… for TLS nodes
 	Cert     *x509.Certificate
@@ -44,51 +39,28 @@ type NodeOpts struct {
 // StartNode starts a relay that stops when the test ends.
 func StartNode(t testing.TB, o NodeOpts) *Node {
 	t.Helper()
-	srv, err := server.New(server.Options{PrivateKey: key.NewNode()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h, err := web.NewHandler(web.Options{DERP: web.DERPHandler(ctx, srv, nil), Hostname: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Node{http: httptest.NewUnstartedServer(h)}
+	ro := relaytest.Options{Hostname: "localhost", STUN: !o.NoSTUN}
+	n := &Node{}
 	if o.TLS {
 		if o.NotAfter.IsZero() {
 			o.NotBefore, o.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)
 		}
 		cert, leaf := SelfSignedCert(t, "localhost", o.NotBefore, o.NotAfter)
-		n.http.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-		n.http.StartTLS()
+		ro.Certificate = &cert
 		n.Cert = leaf
 		n.Pin = CertPin(leaf)
-	} else {
-		n.http.Start()
 	}
-	if !o.NoSTUN {
-		st := stunserver.New(nil, nil)
-		if err := st.Listen("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		go st.Serve(ctx)
-		n.STUNPort = st.LocalAddr().(*net.UDPAddr).Port
-	} else {
+	r := relaytest.Start(t, ro)
+	n.port, n.STUNPort = r.Port, r.STUNPort
+	if o.NoSTUN {
 		n.STUNPort = DeadUDPPort(t)
 	}
-	t.Cleanup(func() {
-		n.http.CloseClientConnections()
-		n.http.Close()
-		cancel()
-		h.Close()
-		srv.Close()
-	})
 	return n
 }
 
 // Port is the node's DERP port.
 func (n *Node) Port() int {
-	return n.http.Listener.Addr().(*net.TCPAddr).Port
+	return n.port
 }
 
 // DERPNode describes the test node in a DERP map.
