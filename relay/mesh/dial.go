@@ -1,0 +1,111 @@
+package mesh
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/relayctl/relayctl/relay/client"
+)
+
+const (
+	// dialTimeout bounds one attempt to connect to a peer: TCP, TLS, the
+	// upgrade and the DERP handshake.
+	dialTimeout = 10 * time.Second
+	// HedgeInterval: while an attempt to connect is pending, another one
+	// starts every HedgeInterval. On a path that loses packets an attempt
+	// can hang until dialTimeout (its handshake lost, or sent into a black
+	// hole that has since healed); a fresh one started after the path
+	// heals gets through at once. So a healed link is back within
+	// HedgeInterval plus a handshake, not dialTimeout.
+	HedgeInterval = 1 * time.Second
+)
+
+// dialResult is one connection attempt's outcome.
+type dialResult struct {
+	c   *client.Client
+	err error
+}
+
+// dial connects to p as a mesh client. It returns the first attempt that
+// succeeds, or the first error once every attempt has failed; attempts
+// still pending then are cancelled and their connections closed.
+func (m *Mesh) dial(ctx context.Context, p Peer) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	opts := client.Options{
+		MeshKey:      m.opts.MeshKey,
+		TLSConfig:    m.opts.TLSConfig,
+		Dialer:       dialerFor(p),
+		WriteTimeout: meshWriteTimeout,
+	}
+	results := make(chan dialResult)
+	pending := 0
+	attempt := func() {
+		pending++
+		go func() {
+			c, err := client.Dial(ctx, p.URL, m.opts.PrivateKey, opts)
+			results <- dialResult{c, err}
+		}()
+	}
+	attempt()
+	hedge := time.NewTicker(m.hedgeInterval)
+	defer hedge.Stop()
+	var firstErr error
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				go closeLosers(results, pending)
+				return r.c, nil
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+		case <-hedge.C:
+			if ctx.Err() == nil {
+				attempt()
+			}
+		}
+	}
+	return nil, firstErr
+}
+
+// closeLosers collects the n attempts still pending after one won (the
+// deferred cancel ends them) and closes any that connected anyway.
+func closeLosers(results <-chan dialResult, n int) {
+	for range n {
+		if r := <-results; r.c != nil {
+			r.c.Close()
+		}
+	}
+}
+
+// dialerFor dials p.DialAddr instead of the URL's host, keeping the URL's
+// port when DialAddr has none.
+func dialerFor(p Peer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if p.DialAddr == "" {
+		return nil
+	}
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target := p.DialAddr
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			_, port, _ := net.SplitHostPort(addr)
+			if port == "" {
+				port = defaultPort(p.URL)
+			}
+			target = net.JoinHostPort(target, port)
+		}
+		return d.DialContext(ctx, network, target)
+	}
+}
+
+func defaultPort(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "http" {
+		return "80"
+	}
+	return "443"
+}
