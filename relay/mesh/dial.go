@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"time"
@@ -22,6 +24,9 @@ const (
 	HedgeInterval = 1 * time.Second
 )
 
+// errDialTimedOut: no attempt to connect finished within dialTimeout.
+var errDialTimedOut = errors.New("no connection attempt finished in time")
+
 // dialResult is one connection attempt's outcome.
 type dialResult struct {
 	c   *client.Client
@@ -29,10 +34,11 @@ type dialResult struct {
 }
 
 // dial connects to p as a mesh client. It returns the first attempt that
-// succeeds, or the first error once every attempt has failed; attempts
-// still pending then are cancelled and their connections closed.
+// succeeds, or the first error once every attempt has failed (wrapping
+// errDialTimedOut when they ran out of time); attempts still pending after
+// a success are cancelled and their connections closed.
 func (m *Mesh) dial(ctx context.Context, p Peer) (*client.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, m.dialTimeout)
 	defer cancel()
 	opts := client.Options{
 		MeshKey:      m.opts.MeshKey,
@@ -69,6 +75,9 @@ func (m *Mesh) dial(ctx context.Context, p Peer) (*client.Client, error) {
 				attempt()
 			}
 		}
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("%w within %v: %w", errDialTimedOut, m.dialTimeout, firstErr)
 	}
 	return nil, firstErr
 }

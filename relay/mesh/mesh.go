@@ -51,7 +51,7 @@ type Mesh struct {
 	metrics *meshMetrics
 	// Keepalive and redial timing: the package constants, shortened by
 	// tests.
-	pingInterval, pongTimeout, hedgeInterval time.Duration
+	pingInterval, pongTimeout, hedgeInterval, dialTimeout time.Duration
 }
 
 // New checks opts and returns a Mesh; Run starts it.
@@ -67,7 +67,8 @@ func New(opts Options) (*Mesh, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Mesh{opts: opts, logger: logger, metrics: newMeshMetrics(opts.Server.Metrics()),
-		pingInterval: PingInterval, pongTimeout: PongTimeout, hedgeInterval: HedgeInterval}, nil
+		pingInterval: PingInterval, pongTimeout: PongTimeout, hedgeInterval: HedgeInterval,
+		dialTimeout: dialTimeout}, nil
 }
 
 // Run keeps every peer connection up until ctx ends, then waits for them
@@ -127,7 +128,15 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, maxBackoff)
+		if errors.Is(err, errDialTimedOut) {
+			// Every attempt hung: the path loses packets. The wait
+			// already happened, and hung attempts cost the peer
+			// nothing, so the next ones start at once; a path that
+			// heals is used within HedgeInterval.
+			backoff = minBackoff
+		} else {
+			backoff = min(2*backoff, maxBackoff)
+		}
 	}
 }
 
