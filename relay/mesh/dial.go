@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/relayctl/relayctl/relay/client"
@@ -92,16 +93,25 @@ func closeLosers(results <-chan dialResult, n int) {
 	}
 }
 
-// dialerFor dials p.DialAddr instead of the URL's host, keeping the URL's
-// port when DialAddr has none.
+// notSentLowat bounds the bytes a mesh connection's socket holds unsent
+// (TCP_NOTSENT_LOWAT). By default the kernel buffers up to megabytes in
+// front of a slow link: packets wait there for seconds, uncounted, and a
+// ping queued behind them looks like a dead link. With the cap, writes
+// block early, the forward queue fills and drops its oldest packets,
+// counted. It does not limit the bytes in flight, so a fast link with a
+// long round trip still fills its window.
+const notSentLowat = 32 << 10
+
+// dialerFor opens mesh connections: with notSentLowat, and to p.DialAddr
+// instead of the URL's host when it is set (keeping the URL's port when
+// DialAddr has none).
 func dialerFor(p Peer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if p.DialAddr == "" {
-		return nil
-	}
-	var d net.Dialer
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error { return setNotSentLowat(c) }}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		target := p.DialAddr
-		if _, _, err := net.SplitHostPort(target); err != nil {
+		if target == "" {
+			target = addr
+		} else if _, _, err := net.SplitHostPort(target); err != nil {
 			_, port, _ := net.SplitHostPort(addr)
 			if port == "" {
 				port = defaultPort(p.URL)

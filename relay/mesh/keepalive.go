@@ -19,9 +19,11 @@ import (
 const (
 	// PingInterval is the pause between a pong and the next ping.
 	PingInterval = 1 * time.Second
-	// PongTimeout is how long a ping may go unanswered. It leaves room for
-	// a ping queued behind a batch of forwarded packets on a slow link.
-	PongTimeout = 4 * time.Second
+	// PongTimeout is how long a ping may go unanswered. On a saturated
+	// link a ping waits behind the batch being written and the bytes in
+	// flight: about 4 s at 1 Mbit/s with 200 ms each way (measured by the
+	// interop test TestMeshFaultSlowLink), which this leaves room for.
+	PongTimeout = 6 * time.Second
 )
 
 // errLinkDead: a ping went unanswered for the pong timeout.
