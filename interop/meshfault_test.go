@@ -1,0 +1,487 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+	"tailscale.com/derp"
+	"tailscale.com/tailcfg"
+)
+
+// Mesh links that degrade: two relayctl nodes whose mesh link from a to b
+// runs through Shopify's toxiproxy (in process), which slows, silences,
+// half-closes and resets it. b's own mesh link to a is direct, so only
+// forwarding from a to b crosses the faulty link.
+
+// meshBlackHole is how long TestMeshFaultBlackHole keeps the link silent.
+// The dead-link bound (mesh.PingInterval + mesh.PongTimeout = 5 s) fits in
+// the short default; -meshfault.blackhole=30s runs the full outage.
+var meshBlackHole = flag.Duration("meshfault.blackhole", 12*time.Second, "how long TestMeshFaultBlackHole keeps the mesh link silent")
+
+// Bounds the tests hold the relay to.
+const (
+	deadLinkBound  = 7*time.Second + time.Second // PingInterval + PongTimeout, plus a scheduling margin
+	resumeBound    = 2 * time.Second             // from the link healing to a packet crossing it
+	goroutineSlack = 40                          // ≤ 10 hung redials in flight, a few goroutines each
+	rssSlack       = 16 << 20
+)
+
+var quietToxiproxy sync.Once
+
+// faultyMesh is the test region: a meshes with b through proxy.
+type faultyMesh struct {
+	a, b     *regionNode
+	proxy    *toxiproxy.Proxy
+	peerName string // a's name for b: the --mesh-with entry through the proxy
+	sender   *peer  // on a
+	receiver *peer  // on b
+	roots    string
+}
+
+func newFaultyMesh(t *testing.T) *faultyMesh {
+	t.Helper()
+	if !serverSelected(relayctlServer) {
+		t.Skip("relayctl not selected by INTEROP_SERVERS")
+	}
+	quietToxiproxy.Do(func() { zerolog.SetGlobalLevel(zerolog.Disabled) })
+	a := newRegionNode(t, relayctlServer, "900a", "localhost")
+	b := newRegionNode(t, relayctlServer, "900b", "localhost")
+	proxy := toxiproxy.NewProxy(toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop()),
+		"a-to-b", "127.0.0.1:0", b.addr())
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	_, proxyPort, _ := net.SplitHostPort(proxy.Listen)
+	f := &faultyMesh{a: a, b: b, proxy: proxy, peerName: "https://" + net.JoinHostPort("localhost", proxyPort),
+		roots: writeCertBundle(t, a, b)}
+	meshKey := writeMeshKey(t)
+	a.meshWith, b.meshWith = f.peerName, a.meshURL()
+	for _, n := range []*regionNode{a, b} {
+		n.meshKeyFile = meshKey
+		n.env = []string{"SSL_CERT_FILE=" + f.roots}
+		n.start(t)
+	}
+	waitMetric(t, a, fmt.Sprintf(`relayctl_mesh_peer_connected{peer=%q} 1`, f.peerName), meshTimeout)
+	waitMetric(t, b, fmt.Sprintf(`relayctl_mesh_peer_connected{peer=%q} 1`, a.meshURL()), meshTimeout)
+	f.sender = connectRoamingPeer(t, regionOf(a))
+	f.receiver = connectRoamingPeer(t, regionOf(b))
+	deliver(t, f.sender, f.receiver, meshTimeout)
+	return f
+}
+
+// toxic adds a toxic to one stream ("upstream" is a to b) or, with
+// stream "both", to each; it returns a func that removes it again.
+func (f *faultyMesh) toxic(t *testing.T, name, typ, stream string, attrs map[string]int64) (remove func()) {
+	t.Helper()
+	streams := []string{stream}
+	if stream == "both" {
+		streams = []string{"upstream", "downstream"}
+	}
+	var names []string
+	for _, s := range streams {
+		spec, _ := json.Marshal(map[string]any{"name": name + "-" + s, "type": typ, "stream": s, "attributes": attrs})
+		if _, err := f.proxy.Toxics.AddToxicJson(bytes.NewReader(spec)); err != nil {
+			t.Fatalf("toxiproxy %s: %v", spec, err)
+		}
+		names = append(names, name+"-"+s)
+	}
+	return sync.OnceFunc(func() {
+		for _, n := range names {
+			if err := f.proxy.Toxics.RemoveToxic(t.Context(), n); err != nil {
+				t.Errorf("toxiproxy: remove %s: %v", n, err)
+			}
+		}
+	})
+}
+
+// metric reads one series from n's /debug/varz; a missing series is 0.
+func (n *regionNode) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	body, err := n.varz(t.Context())
+	if err != nil {
+		t.Fatalf("node %s: %v", n.name, err)
+	}
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("node %s: %s: %v", n.name, line, err)
+			}
+			return f
+		}
+	}
+	return 0
+}
+
+func (f *faultyMesh) series(name string) string { return fmt.Sprintf("%s{peer=%q}", name, f.peerName) }
+
+// health is a node's goroutines and resident memory.
+type health struct {
+	goroutines int
+	rss        int64
+}
+
+func (n *regionNode) health(t *testing.T) health {
+	t.Helper()
+	rss, err := rssBytes(n.proc.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return health{goroutines: int(n.metric(t, "goroutines")), rss: rss}
+}
+
+// counter counts the packets with a tag prefix that reach a peer, and
+// those of them whose length is not size (torn or spliced frames).
+type counter struct {
+	size int // 0: any
+	n    atomic.Int64
+	bad  atomic.Int64
+	last atomic.Int64 // unix nanos of the latest arrival
+	stop chan struct{}
+	done chan struct{}
+}
+
+func countArrivals(p *peer, tag string, size int) *counter {
+	c := &counter{size: size, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			m, err := p.in.next(100 * time.Millisecond)
+			if err != nil {
+				continue
+			}
+			if pkt, ok := m.(derp.ReceivedPacket); ok && bytes.HasPrefix(pkt.Data, []byte(tag)) {
+				c.n.Add(1)
+				if c.size > 0 && len(pkt.Data) != c.size {
+					c.bad.Add(1)
+				}
+				c.last.Store(time.Now().UnixNano())
+			}
+			p.in.seen = nil // a long run would keep every packet otherwise
+		}
+	}()
+	return c
+}
+
+func (c *counter) close() {
+	close(c.stop)
+	<-c.done
+}
+
+// send sends size-byte tagged packets from f.sender at rate packets per
+// second (in bursts every 10 ms, so a busy machine's late ticks do not
+// lower the rate much) until stop is closed; it returns how many it sent.
+func (f *faultyMesh) send(tag string, size, rate int, stop <-chan struct{}) int {
+	pkt := make([]byte, size)
+	copy(pkt, tag)
+	const tick = 10 * time.Millisecond
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	start, sent := time.Now(), 0
+	for {
+		select {
+		case <-stop:
+			return sent
+		case <-ticker.C:
+			for due := int(time.Since(start) * time.Duration(rate) / time.Second); sent < due; {
+				if f.sender.c.Send(f.receiver.pub, pkt) != nil {
+					due-- // not sent: the next burst makes up for it
+					continue
+				}
+				sent++
+			}
+		}
+	}
+}
+
+// resumeAfter sends a fresh packet every 20 ms until one reaches the
+// receiver and returns the time since from.
+func (f *faultyMesh) resumeAfter(t *testing.T, from time.Time, within time.Duration) time.Duration {
+	t.Helper()
+	tag := fmt.Sprintf("resume@%d#", from.UnixNano())
+	c := countArrivals(f.receiver, tag, 0)
+	defer c.close()
+	stop := make(chan struct{})
+	go f.send(tag, 64, 50, stop)
+	defer close(stop)
+	deadline := time.Now().Add(within)
+	for c.n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no packet crossed the mesh within %v after the link healed", within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Unix(0, c.last.Load()).Sub(from)
+}
+
+// TestMeshFaultSlowLink: the link from a to b gets 200 ms of latency each
+// way and a 1 Mbit/s cap, and a sends 4 Mbit/s across it for 6 s.
+// Forwarding keeps working at the link's rate, the excess is dropped at
+// a's bounded forward queue and counted there (every packet is forwarded
+// or counted dropped), a's memory stays flat, and the link's keepalive
+// does not mistake the slow link for a dead one.
+func TestMeshFaultSlowLink(t *testing.T) {
+	t.Parallel()
+	f := newFaultyMesh(t)
+	a := f.a
+	f.toxic(t, "cap", "bandwidth", "both", map[string]int64{"rate": 125}) // KB/s: 1 Mbit/s
+	f.toxic(t, "delay", "latency", "both", map[string]int64{"latency": 200})
+	deliver(t, f.sender, f.receiver, meshTimeout)
+	before := a.health(t)
+	reconnects := a.metric(t, f.series("relayctl_mesh_reconnects"))
+	forwarded0 := a.metric(t, f.series("relayctl_mesh_packets_forwarded"))
+	dropped0 := a.metric(t, f.series("relayctl_mesh_packets_dropped"))
+
+	const size, rate, load = 1000, 500, 6 * time.Second // 4 Mbit/s
+	arrived := countArrivals(f.receiver, "load#", size)
+	stop := make(chan struct{})
+	sentc := make(chan int, 1)
+	go func() { sentc <- f.send("load#", size, rate, stop) }()
+	var peak health
+	for end := time.Now().Add(load); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		h := a.health(t)
+		peak.goroutines, peak.rss = max(peak.goroutines, h.goroutines), max(peak.rss, h.rss)
+	}
+	close(stop)
+	stopped := time.Now()
+	sent := <-sentc
+
+	// Every packet a read is forwarded or dropped once the queue drains.
+	var forwarded, dropped float64
+	waitUntil(t, 30*time.Second, "a's forward queue draining", func() error {
+		forwarded = a.metric(t, f.series("relayctl_mesh_packets_forwarded")) - forwarded0
+		dropped = a.metric(t, f.series("relayctl_mesh_packets_dropped")) - dropped0
+		if int(forwarded+dropped) != sent {
+			return fmt.Errorf("sent %d, forwarded %v + dropped %v", sent, forwarded, dropped)
+		}
+		return nil
+	})
+	waitUntil(t, 30*time.Second, "forwarded packets arriving", func() error {
+		if got := arrived.n.Load(); got < int64(forwarded)-int64(f.b.metric(t, "derp_packets_dropped")) {
+			return fmt.Errorf("%d of %v forwarded packets arrived", got, forwarded)
+		}
+		return nil
+	})
+	arrived.close()
+	drain := time.Unix(0, arrived.last.Load()).Sub(stopped)
+	got := arrived.n.Load()
+	t.Logf("sent %d packets (%d B) in %v: %v forwarded, %v dropped at a's forward queue, %d arrived; last arrival %v after sending stopped",
+		sent, size, load, forwarded, dropped, got, drain.Round(10*time.Millisecond))
+	t.Logf("goodput %.0f kbit/s; a: goroutines %d → peak %d, RSS %d → peak %d MiB",
+		float64(got*size*8)/(load+drain).Seconds()/1000, before.goroutines, peak.goroutines, before.rss>>20, peak.rss>>20)
+
+	if got < int64(sent)/10 {
+		t.Errorf("only %d of %d packets crossed the slow link", got, sent)
+	}
+	if bad := arrived.bad.Load(); bad > 0 {
+		t.Errorf("%d packets arrived with the wrong length", bad)
+	}
+	if dropped == 0 {
+		t.Errorf("4 Mbit/s into a 1 Mbit/s link dropped nothing: is a's queue unbounded?")
+	}
+	if peak.rss > before.rss+rssSlack {
+		t.Errorf("a's RSS grew from %d to %d MiB while the link was saturated", before.rss>>20, peak.rss>>20)
+	}
+	if r := a.metric(t, f.series("relayctl_mesh_reconnects")); r != reconnects {
+		t.Errorf("a reconnected its mesh link %v times on a slow but live link", r-reconnects)
+	}
+	deliver(t, f.sender, f.receiver, meshTimeout)
+}
+
+// TestMeshFaultBlackHole: the link from a to b goes silent (toxiproxy's
+// timeout toxic with no timeout: bytes vanish, no RST, no FIN), in both
+// directions or only from a to b (half-open: b's frames still reach a).
+// a gives the link up within the keepalive bound, relayctl probe reports
+// the broken pair (a->b, and b->a whose reply crosses a→b) while it lasts, a's goroutines and
+// memory stay bounded while it redials through the hole, and forwarding
+// resumes within 2 s of the link healing.
+func TestMeshFaultBlackHole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, stream string
+		outage       time.Duration
+	}{
+		{"both_ways", "both", *meshBlackHole},
+		{"half_open", "upstream", 8 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFaultyMesh(t)
+			a := f.a
+			before := a.health(t)
+			reconnects := a.metric(t, f.series("relayctl_mesh_reconnects"))
+			// Traffic goes on during the outage: 20 packets/s.
+			stop := make(chan struct{})
+			var trickle sync.WaitGroup
+			trickle.Go(func() { f.send("trickle#", 200, 20, stop) })
+			defer func() { close(stop); trickle.Wait() }()
+
+			heal := f.toxic(t, "hole", "timeout", tc.stream, map[string]int64{"timeout": 0})
+			defer heal()
+			silent := time.Now()
+			waitUntil(t, deadLinkBound, "a giving up the silent link", func() error {
+				if a.metric(t, f.series("relayctl_mesh_reconnects")) == reconnects {
+					return fmt.Errorf("a still counts the link up")
+				}
+				return nil
+			})
+			detected := time.Since(silent)
+
+			// relayctl probe runs while the link is down; a's health is
+			// sampled meanwhile, until the outage has lasted its time.
+			probed := make(chan probeReport, 1)
+			go func() { probed <- f.probe(t) }()
+			var peak health
+			var rep *probeReport
+			for rep == nil || time.Since(silent) < tc.outage {
+				h := a.health(t)
+				peak.goroutines, peak.rss = max(peak.goroutines, h.goroutines), max(peak.rss, h.rss)
+				select {
+				case r := <-probed:
+					rep = &r
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			f.checkProbe(t, *rep)
+			redials := a.metric(t, f.series("relayctl_mesh_reconnects")) - reconnects
+			heal()
+			healed := time.Now()
+			resume := f.resumeAfter(t, healed, 10*time.Second)
+			t.Logf("outage %v: link given up after %v, reconnects counted %v; forwarding resumed %v after healing; a: goroutines %d → peak %d, RSS %d → peak %d MiB",
+				healed.Sub(silent).Round(100*time.Millisecond), detected.Round(10*time.Millisecond), redials,
+				resume.Round(10*time.Millisecond), before.goroutines, peak.goroutines, before.rss>>20, peak.rss>>20)
+			if resume > resumeBound {
+				t.Errorf("forwarding resumed %v after the link healed, want within %v", resume, resumeBound)
+			}
+			if peak.goroutines > before.goroutines+goroutineSlack || peak.rss > before.rss+rssSlack {
+				t.Errorf("a grew during the outage: goroutines %d → %d, RSS %d → %d MiB",
+					before.goroutines, peak.goroutines, before.rss>>20, peak.rss>>20)
+			}
+			// The hung redials end at their timeout, the rest at once.
+			waitUntil(t, 15*time.Second, "a's goroutines back to where they were", func() error {
+				if g := a.health(t).goroutines; g > before.goroutines+5 {
+					return fmt.Errorf("%d goroutines, %d before the outage", g, before.goroutines)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// probe runs relayctl probe --once on the region.
+func (f *faultyMesh) probe(t *testing.T) probeReport {
+	t.Helper()
+	m, err := json.Marshal(&tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: regionOf(f.a, f.b)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "derpmap.json")
+	if err := os.WriteFile(path, m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, rep, _ := runRelayctlProbe(t, []string{"SSL_CERT_FILE=" + f.roots}, "--derp-map", path, "--timeout", "3s")
+	return rep
+}
+
+// checkProbe wants both mesh pairs failing, each naming the broken
+// direction a→b (the reply of b->a crosses it too), and every node
+// check passing.
+func (f *faultyMesh) checkProbe(t *testing.T, rep probeReport) {
+	t.Helper()
+	want := map[string]string{
+		"900/900a->900b/mesh": "no packet from 900a arrived at 900b",
+		"900/900b->900a/mesh": "packets from 900b arrived at 900a, but no reply came back",
+	}
+	for _, r := range rep.Results {
+		if w, ok := want[r.Name]; ok {
+			if r.Status != "fail" || !strings.Contains(r.Error, w) {
+				t.Errorf("probe %s: %s (%s), want fail: %s", r.Name, r.Status, r.Error, w)
+			}
+			delete(want, r.Name)
+		} else if r.Status != "ok" {
+			t.Errorf("probe %s: %s (%s), want ok: only the mesh link is broken", r.Name, r.Status, r.Error)
+		}
+	}
+	for name := range want {
+		t.Errorf("probe reported no %s", name)
+	}
+}
+
+// TestMeshFaultResetMidFrame: while a forwards a steady load, the link
+// is cut in the middle of frames: toxiproxy's reset_peer (RST 300 ms into
+// every connection) and limit_data (FIN after 64 KiB a→b). Each cut ends
+// one mesh session; a redials at once, b drops the torn frame with the
+// connection and keeps serving, and once the cutting stops forwarding is
+// back and neither node kept anything from the torn connections.
+func TestMeshFaultResetMidFrame(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, typ string
+		attrs     map[string]int64
+	}{
+		{"reset_peer", "reset_peer", map[string]int64{"timeout": 300}},
+		{"limit_data", "limit_data", map[string]int64{"bytes": 64 << 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFaultyMesh(t)
+			a, b := f.a, f.b
+			beforeA, beforeB := a.health(t), b.health(t)
+			reconnects := a.metric(t, f.series("relayctl_mesh_reconnects"))
+			arrived := countArrivals(f.receiver, "load#", 1000)
+			stop := make(chan struct{})
+			var load sync.WaitGroup
+			load.Go(func() { f.send("load#", 1000, 200, stop) })
+
+			cut := f.toxic(t, "cut", tc.typ, "upstream", tc.attrs)
+			waitUntil(t, 20*time.Second, "three cuts", func() error {
+				if r := a.metric(t, f.series("relayctl_mesh_reconnects")) - reconnects; r < 3 {
+					return fmt.Errorf("%v reconnects", r)
+				}
+				return nil
+			})
+			cut()
+			close(stop)
+			load.Wait()
+			arrived.close()
+			if bad := arrived.bad.Load(); bad > 0 {
+				t.Errorf("%d of %d packets arrived torn", bad, arrived.n.Load())
+			}
+			healed := time.Now()
+			resume := f.resumeAfter(t, healed, 10*time.Second)
+			t.Logf("%v cuts; forwarding back %v after the cutting stopped", a.metric(t, f.series("relayctl_mesh_reconnects"))-reconnects,
+				resume.Round(10*time.Millisecond))
+			if resume > resumeBound {
+				t.Errorf("forwarding resumed %v after the cutting stopped, want within %v", resume, resumeBound)
+			}
+			for _, n := range []struct {
+				node   *regionNode
+				before health
+			}{{a, beforeA}, {b, beforeB}} {
+				waitUntil(t, 15*time.Second, "goroutines back to where they were on "+n.node.name, func() error {
+					if g := n.node.health(t).goroutines; g > n.before.goroutines+5 {
+						return fmt.Errorf("%d goroutines, %d before", g, n.before.goroutines)
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
