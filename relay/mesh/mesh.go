@@ -175,7 +175,7 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, connected f
 	}
 	// The pong to this ping follows the peer's list of clients (relayctl
 	// writes notices before pongs; derper in no fixed order, hence the
-	// grace in onPong). Then anything the peer forwarded to us from a
+	// grace in handle). Then anything the peer forwarded to us from a
 	// client it no longer has can be reported gone.
 	ps := &peerSession{s: m.opts.Server, c: c, pm: pm, learned: map[key.NodePublic]bool{},
 		ka: newKeepalive(c, m.pingInterval, m.pongTimeout)}
