@@ -21,7 +21,8 @@ const (
 	// can hang until dialTimeout (its handshake lost, or sent into a black
 	// hole that has since healed); a fresh one started after the path
 	// heals gets through at once. So a healed link is back within
-	// HedgeInterval plus a handshake, not dialTimeout.
+	// HedgeInterval plus a handshake, not dialTimeout. At most
+	// dialTimeout/HedgeInterval (10) attempts are in flight.
 	HedgeInterval = 1 * time.Second
 )
 
