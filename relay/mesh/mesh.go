@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net"
-	"net/url"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +49,9 @@ type Mesh struct {
 	opts    Options
 	logger  *slog.Logger
 	metrics *meshMetrics
+	// Keepalive and redial timing: the package constants, shortened by
+	// tests.
+	pingInterval, pongTimeout, hedgeInterval, dialTimeout time.Duration
 }
 
 // New checks opts and returns a Mesh; Run starts it.
@@ -65,7 +66,9 @@ func New(opts Options) (*Mesh, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Mesh{opts: opts, logger: logger, metrics: newMeshMetrics(opts.Server.Metrics())}, nil
+	return &Mesh{opts: opts, logger: logger, metrics: newMeshMetrics(opts.Server.Metrics()),
+		pingInterval: PingInterval, pongTimeout: PongTimeout, hedgeInterval: HedgeInterval,
+		dialTimeout: dialTimeout}, nil
 }
 
 // Run keeps every peer connection up until ctx ends, then waits for them
@@ -90,7 +93,7 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 		// Taken before the attempt, so a peer that comes back while we
 		// dial or fail still cuts the wait below short.
 		peerBack := m.opts.Server.WatcherArrived()
-		err := m.session(ctx, p, pm, logger, func() {
+		err := m.session(ctx, p, pm, func() {
 			if failures > 0 {
 				logger.Info("mesh peer connected", "after_failures", failures)
 			} else {
@@ -137,7 +140,15 @@ func (m *Mesh) runPeer(ctx context.Context, p Peer) {
 			// A mesh peer (maybe this one, just restarted) subscribed to
 			// us: it is worth trying now rather than after the wait.
 		}
-		backoff = min(2*backoff, maxBackoff)
+		if errors.Is(err, errDialTimedOut) {
+			// Every attempt hung: the path loses packets. The wait
+			// already happened, and hung attempts cost the peer
+			// nothing, so the next ones start at once; a path that
+			// heals is used within HedgeInterval.
+			backoff = minBackoff
+		} else {
+			backoff = min(2*backoff, maxBackoff)
+		}
 	}
 }
 
@@ -156,25 +167,19 @@ func peerClosed(err error) bool {
 }
 
 // session runs one connection to p: dial, subscribe, mirror its
-// connections into our forwarders until the connection breaks. Every
-// forwarder it registered is removed on return.
-func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slog.Logger, connected func()) error {
-	s := m.opts.Server
-	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	c, err := client.Dial(dialCtx, p.URL, m.opts.PrivateKey, client.Options{
-		MeshKey:      m.opts.MeshKey,
-		TLSConfig:    m.opts.TLSConfig,
-		Dialer:       dialerFor(p),
-		WriteTimeout: meshWriteTimeout,
-	})
-	cancel()
+// connections into our forwarders until the connection breaks or goes
+// silent. Every forwarder it registered is removed on return.
+func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, connected func()) error {
+	c, err := m.dial(ctx, p)
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	defer cancel()
 	defer c.Close()
-	if c.ServerPublicKey() == s.PublicKey() {
+	if c.ServerPublicKey() == m.opts.Server.PublicKey() {
 		return errSelf
 	}
 	if err := c.WatchConns(); err != nil {
@@ -182,34 +187,28 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 	}
 	// The pong to this ping follows the peer's list of clients (relayctl
 	// writes notices before pongs; derper in no fixed order, hence the
-	// grace below). Then anything the peer forwarded to us from a client
-	// it no longer has can be reported gone.
-	var syncToken [8]byte
-	rand.Read(syncToken[:])
-	if err := c.SendPing(syncToken); err != nil {
+	// grace in handle). Then anything the peer forwarded to us from a
+	// client it no longer has can be reported gone.
+	ps := &peerSession{s: m.opts.Server, c: c, pm: pm, learned: map[key.NodePublic]bool{},
+		ka: newKeepalive(c, m.pingInterval, m.pongTimeout)}
+	rand.Read(ps.syncToken[:])
+	if err := c.SendPing(ps.syncToken); err != nil {
 		return err
 	}
+	ps.fwd = newForwarder(ps.s, c, pm)
+	defer ps.close()
+	var pinger sync.WaitGroup
+	pinger.Go(func() { ps.ka.run(ctx) })
+	defer func() { cancel(); c.Close(); pinger.Wait() }()
 	// The session counts as up once the peer answers: a peer that does
 	// not accept our mesh key says nothing and closes the connection.
 	heard := false
-	defer pm.connected.Set(0)
-
-	fwd := newForwarder(s, c, pm)
-	learned := map[key.NodePublic]bool{}
-	var reconcile *time.Timer
-	defer func() {
-		if reconcile != nil {
-			reconcile.Stop()
-		}
-		fwd.Close()
-		for k := range learned {
-			s.RemovePacketForwarder(k, fwd)
-		}
-		pm.peers.Set(0)
-	}()
 	for {
 		msg, err := c.Recv()
 		if err != nil {
+			if kerr := ps.ka.err(); kerr != nil {
+				return fmt.Errorf("mesh peer %s: %w", p.Name, kerr)
+			}
 			if !heard && ctx.Err() == nil && peerClosed(err) {
 				return fmt.Errorf("mesh peer %s: %w (%v)", p.Name, errMeshKeyRejected, err)
 			}
@@ -220,58 +219,64 @@ func (m *Mesh) session(ctx context.Context, p Peer, pm *peerMetrics, logger *slo
 			connected()
 			pm.connected.Set(1)
 		}
-		switch msg := msg.(type) {
-		case client.PeerPresent:
-			if msg.Key == s.PublicKey() || learned[msg.Key] {
-				continue // our own mesh client, seen from the other side
-			}
-			learned[msg.Key] = true
-			pm.presents.Inc()
-			s.AddPacketForwarder(msg.Key, fwd)
-			pm.peers.Set(int64(len(learned)))
-		case client.PeerGone:
-			pm.gones.Inc()
-			if learned[msg.Key] {
-				delete(learned, msg.Key)
-				s.RemovePacketForwarder(msg.Key, fwd)
-				pm.peers.Set(int64(len(learned)))
-			}
-		case client.Ping:
-			c.SendPong(msg.Data)
-		case client.Pong:
-			if msg.Data == syncToken && reconcile == nil {
-				peerKey := c.ServerPublicKey()
-				reconcile = time.AfterFunc(reconcileGrace, func() { s.ReconcileRemote(peerKey) })
-			}
+		ps.handle(msg)
+	}
+}
+
+// peerSession is the state of one session: the keys learned from the
+// peer, each mapped to the session's forwarder.
+type peerSession struct {
+	s         *server.Server
+	c         *client.Client
+	pm        *peerMetrics
+	fwd       *server.ForwardQueue
+	ka        *keepalive
+	learned   map[key.NodePublic]bool
+	syncToken [8]byte
+	reconcile *time.Timer
+}
+
+func (ps *peerSession) handle(msg client.Message) {
+	s, pm := ps.s, ps.pm
+	switch msg := msg.(type) {
+	case client.PeerPresent:
+		if msg.Key == s.PublicKey() || ps.learned[msg.Key] {
+			return // our own mesh client, seen from the other side
+		}
+		ps.learned[msg.Key] = true
+		pm.presents.Inc()
+		s.AddPacketForwarder(msg.Key, ps.fwd)
+		pm.peers.Set(int64(len(ps.learned)))
+	case client.PeerGone:
+		pm.gones.Inc()
+		if ps.learned[msg.Key] {
+			delete(ps.learned, msg.Key)
+			s.RemovePacketForwarder(msg.Key, ps.fwd)
+			pm.peers.Set(int64(len(ps.learned)))
+		}
+	case client.Ping:
+		ps.c.SendPong(msg.Data)
+	case client.Pong:
+		if msg.Data != ps.syncToken {
+			ps.ka.pong(msg.Data)
+		} else if ps.reconcile == nil {
+			peerKey := ps.c.ServerPublicKey()
+			ps.reconcile = time.AfterFunc(reconcileGrace, func() { s.ReconcileRemote(peerKey) })
 		}
 	}
 }
 
-// dialerFor dials p.DialAddr instead of the URL's host, keeping the URL's
-// port when DialAddr has none.
-func dialerFor(p Peer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if p.DialAddr == "" {
-		return nil
+// close unregisters everything the session registered.
+func (ps *peerSession) close() {
+	if ps.reconcile != nil {
+		ps.reconcile.Stop()
 	}
-	var d net.Dialer
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		target := p.DialAddr
-		if _, _, err := net.SplitHostPort(target); err != nil {
-			_, port, _ := net.SplitHostPort(addr)
-			if port == "" {
-				port = defaultPort(p.URL)
-			}
-			target = net.JoinHostPort(target, port)
-		}
-		return d.DialContext(ctx, network, target)
+	ps.fwd.Close()
+	for k := range ps.learned {
+		ps.s.RemovePacketForwarder(k, ps.fwd)
 	}
-}
-
-func defaultPort(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "http" {
-		return "80"
-	}
-	return "443"
+	ps.pm.peers.Set(0)
+	ps.pm.connected.Set(0)
 }
 
 // meshMetrics are per-peer series in the server's registry.
