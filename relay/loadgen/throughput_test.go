@@ -83,11 +83,20 @@ func TestRunThroughput(t *testing.T) {
 			if cfg.StalledReceivers > 0 || cfg.MixedStall {
 				want = []string{"connecting", "idle-rtt", "warmup", "baseline", "control", "measuring", "draining"}
 				positive := func(r *float64) bool { return r != nil && *r > 0 }
-				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || !positive(res.StallKeptRatio) || !positive(res.StallWorstWindowRatio) {
-					t.Errorf("stall baseline %+v, kept ratio %v, worst window %v", res.StallBaseline, res.StallKeptRatio, res.StallWorstWindowRatio)
+				// A worst window may be empty when the test machine starves
+				// the relay for 250 ms; it must be reported all the same.
+				present := func(r *float64) bool { return r != nil && *r >= 0 }
+				show := func(r *float64) any {
+					if r == nil {
+						return nil
+					}
+					return *r
 				}
-				if !positive(res.ControlKeptRatio) || !positive(res.ControlWorstWindowRatio) {
-					t.Errorf("control kept ratio %v, worst window %v", res.ControlKeptRatio, res.ControlWorstWindowRatio)
+				if res.StallBaseline == nil || res.StallBaseline.Min <= 0 || !positive(res.StallKeptRatio) || !present(res.StallWorstWindowRatio) {
+					t.Errorf("stall baseline %+v, kept ratio %v, worst window %v", res.StallBaseline, show(res.StallKeptRatio), show(res.StallWorstWindowRatio))
+				}
+				if !positive(res.ControlKeptRatio) || !present(res.ControlWorstWindowRatio) {
+					t.Errorf("control kept ratio %v, worst window %v", show(res.ControlKeptRatio), show(res.ControlWorstWindowRatio))
 				}
 				// The worst window cannot beat the whole phase by much
 				// (the last, partial window is not counted).
