@@ -3,6 +3,7 @@ package testcert
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,5 +59,32 @@ func TestMetaCert(t *testing.T) {
 	cn := "derpkey" + strings.Repeat("ab", 32)
 	if got := MetaCert(t, cn).Subject.CommonName; got != cn {
 		t.Errorf("common name %q, want %q", got, cn)
+	}
+}
+
+func TestNewCoversOnlyItsNames(t *testing.T) {
+	c := New(t, Spec{DNS: []string{"relay.test"}, IPs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}})
+	pool := x509.NewCertPool()
+	pool.AddCert(c.Leaf)
+	for _, tc := range []struct {
+		name  string
+		valid bool
+	}{
+		{"relay.test", true},
+		{"127.0.0.2", true},
+		{"127.0.0.1", false},
+		{"other.test", false},
+	} {
+		_, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: tc.name, Roots: pool})
+		if (err == nil) != tc.valid {
+			t.Errorf("%s: verify error %v, want valid %v", tc.name, err, tc.valid)
+		}
+	}
+	if !c.Leaf.NotBefore.Before(time.Now()) || !c.Leaf.NotAfter.After(time.Now()) {
+		t.Errorf("zero times gave %v to %v, want a window around now", c.Leaf.NotBefore, c.Leaf.NotAfter)
+	}
+	certPEM, keyPEM := PEM(t, c)
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Errorf("PEM does not load: %v", err)
 	}
 }
