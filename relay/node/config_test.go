@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"github.com/relayctl/relayctl/config/configtest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // replaces only the settings still at their defaults, and errors name
 // the setting as a flag.
 func TestConfigBuiltInCode(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	for _, tc := range []struct {
 		name     string
 		set      func(c *Config)
