@@ -14,16 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
 )
-
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = Execute(args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return out.String(), errOut.String(), code
-}
 
 func readLeaf(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
@@ -203,16 +197,7 @@ func TestCertgenUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			stdout, stderr, code := runCLI(t, append([]string{"certgen", "--certdir", dir}, tt.args...)...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2; stderr %s", code, stderr)
-			}
-			if !strings.Contains(stderr, tt.want) {
-				t.Errorf("stderr %q does not name %s", stderr, tt.want)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			wantUsageError(t, tt.want, append([]string{"certgen", "--certdir", dir}, tt.args...)...)
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Errorf("usage error left %d files", len(entries))
 			}
@@ -224,7 +209,7 @@ func TestCertgenUsageErrors(t *testing.T) {
 // certgen suggests prints the same DERP map certgen printed: ports,
 // region and node name included.
 func TestCertgenSuggestsAServeThatReproducesTheMap(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	derpPort, stunPort := freePort(t, "tcp"), freePort(t, "udp")
 	certDir := filepath.Join(dir, "certs")
 	stdout, stderr, code := runCLI(t, "certgen", "--ip", "127.0.0.1", "--derp-port", strconv.Itoa(derpPort),

@@ -24,11 +24,7 @@ func parsePrune(t *testing.T, args ...string) (*pruneOptions, error) {
 	var got *pruneOptions
 	streams := IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
 	c := newPruneCmd(streams, func(o *pruneOptions) error { got = o; return nil })
-	c.SetArgs(args)
-	c.SetOut(streams.Out)
-	c.SetErr(streams.ErrOut)
-	c.SilenceErrors, c.SilenceUsage = true, true
-	err := c.Execute()
+	err := executeParsed(c, streams, args...)
 	return got, err
 }
 
@@ -120,16 +116,7 @@ func TestPruneUsageErrorsExitTwo(t *testing.T) {
 		{"bad_cert_name", "--cert-name", append(srv, "--mesh-psk-file", good, "--all", "--cert-name", "sha256-raw:ABC")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stdout, stderr, code := runCLI(t, slices.Clone(tc.args)...)
-			if code != 2 {
-				t.Errorf("exit code %d, want 2 (stderr: %s)", code, stderr)
-			}
-			if !strings.Contains(stderr, tc.wantInErr) {
-				t.Errorf("stderr %q does not mention %q", stderr, tc.wantInErr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			stderr := wantUsageError(t, tc.wantInErr, slices.Clone(tc.args)...)
 			if strings.Contains(stderr, mk.Hex()) {
 				t.Error("the mesh key appears in the error")
 			}

@@ -1,12 +1,13 @@
 package cmd
 
 import (
+	"github.com/relayctl/relayctl/config/configtest"
 	"strings"
 	"testing"
 )
 
 func TestServeAdmissionFlags(t *testing.T) {
-	isolate(t)
+	configtest.Isolate(t)
 	for _, tc := range []struct {
 		name    string
 		args    []string
