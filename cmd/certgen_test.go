@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
 func readLeaf(t *testing.T, path string) *x509.Certificate {
@@ -82,15 +82,7 @@ func TestCertgen(t *testing.T) {
 			}
 			crt := filepath.Join(dir, tt.file+".crt")
 			key := filepath.Join(dir, tt.file+".key")
-			for path, want := range map[string]fs.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
-				fi, err := os.Stat(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if fi.Mode().Perm() != want {
-					t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
-				}
-			}
+			testcert.CheckFileModes(t, dir, crt, key)
 			if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
 				t.Fatalf("written pair does not load: %v", err)
 			}

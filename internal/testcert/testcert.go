@@ -116,6 +116,22 @@ func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
 	}
 }
 
+// CheckFileModes fails t unless the certificate directory dir and the
+// pair written in it have the modes a writer of certificates must give
+// them: 0700, 0644 for the certificate crt, 0600 for the key.
+func CheckFileModes(t testing.TB, dir, crt, key string) {
+	t.Helper()
+	for path, want := range map[string]os.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+}
+
 // MetaCert is a certificate like the one a DERP server appends to its TLS
 // chain to carry its key: commonName is "derpkey" and the key's hex.
 func MetaCert(t testing.TB, commonName string) *x509.Certificate {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,3 +89,31 @@ func TestNewCoversOnlyItsNames(t *testing.T) {
 		t.Errorf("PEM does not load: %v", err)
 	}
 }
+
+// TestCheckFileModes: a key readable by others is reported.
+func TestCheckFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	WriteFiles(t, dir, "localhost", ValidNow(t, "localhost"))
+	crt, key := filepath.Join(dir, "localhost.crt"), filepath.Join(dir, "localhost.key")
+	CheckFileModes(t, dir, crt, key)
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingTB{TB: t}
+	CheckFileModes(rec, dir, crt, key)
+	if !rec.failed {
+		t.Error("a key with mode 0644 passed")
+	}
+}
+
+// recordingTB notes a failure instead of failing the test.
+type recordingTB struct {
+	testing.TB
+	failed bool
+}
+
+func (r *recordingTB) Errorf(string, ...any) { r.failed = true }
+func (r *recordingTB) Fatal(...any)          { r.failed = true }

@@ -2,7 +2,6 @@ package tlsserve
 
 import (
 	"encoding/json"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -28,15 +27,7 @@ func TestManualGeneratesSelfSignedForIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	crt, key := certs.Paths(dir, "127.0.0.1")
-	for path, want := range map[string]fs.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
-		}
-	}
+	testcert.CheckFileModes(t, dir, crt, key)
 	certPEM, err := os.ReadFile(crt)
 	if err != nil {
 		t.Fatal(err)
