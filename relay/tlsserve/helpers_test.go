@@ -94,6 +94,18 @@ func startEchoTLS(t *testing.T, cfg *tls.Config) string {
 	return ln.Addr().String()
 }
 
+// startMetaEchoTLS is startEchoTLS serving get's certificate with the
+// metacert for testServerKey appended, as a DERP server does; it returns
+// the address and the wrapped get.
+func startMetaEchoTLS(t *testing.T, get GetCertificateFunc) (string, GetCertificateFunc) {
+	t.Helper()
+	withMeta, err := WithMetaCert(get, testServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startEchoTLS(t, ServerConfig(withMeta)), withMeta
+}
+
 // dialTLS completes a handshake that trusts whatever the server presents,
 // so a test can look at what that was.
 func dialTLS(t *testing.T, addr, serverName string, maxVersion uint16) (*tls.Conn, error) {

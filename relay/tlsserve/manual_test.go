@@ -260,11 +260,7 @@ func TestManualRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.checkEvery = 0 // look at the files on every handshake
-			get, err := WithMetaCert(m.GetCertificate, testServerKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := startEchoTLS(t, ServerConfig(get))
+			addr, _ := startMetaEchoTLS(t, m.GetCertificate)
 
 			old, err := dialTLS(t, addr, "", 0)
 			if err != nil {

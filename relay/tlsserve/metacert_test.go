@@ -35,11 +35,7 @@ func staticGet(t *testing.T) (GetCertificateFunc, *tls.Certificate, []byte) {
 func TestWithMetaCert(t *testing.T) {
 	get, orig, certPEM := staticGet(t)
 	start := time.Now()
-	withMeta, err := WithMetaCert(get, testServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := startEchoTLS(t, ServerConfig(withMeta))
+	addr, withMeta := startMetaEchoTLS(t, get)
 
 	c, err := dialTLS(t, addr, "", 0)
 	if err != nil {
