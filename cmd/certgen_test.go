@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -231,23 +230,4 @@ func TestCertgenSuggestsAServeThatReproducesTheMap(t *testing.T) {
 	if !bytes.Equal(wantJSON, gotJSON) {
 		t.Errorf("%s printed\n%s\ncertgen printed\n%s", cmdLine, gotJSON, wantJSON)
 	}
-}
-
-// freePort finds a port free on loopback for network.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return portOf(c.LocalAddr())
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return portOf(ln.Addr())
 }

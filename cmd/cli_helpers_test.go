@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/internal/serverproc"
 	"github.com/spf13/cobra"
 )
 
@@ -15,6 +16,21 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var out, errOut bytes.Buffer
 	code = Execute(args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	return out.String(), errOut.String(), code
+}
+
+// freePort is a loopback port ("tcp" or "udp") with nothing listening,
+// one this test process has not handed out before.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	find := serverproc.FreeTCPPort
+	if network == "udp" {
+		find = serverproc.FreeUDPPort
+	}
+	port, err := find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // wantUsageError runs relayctl args… and requires a usage error: exit

@@ -3,7 +3,6 @@ package cmd
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/relayctl/relayctl/config/configtest"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 // TestACMEFailureIsVisible: a relay whose ACME CA cannot be reached logs

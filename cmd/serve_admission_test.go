@@ -1,9 +1,10 @@
 package cmd
 
 import (
-	"github.com/relayctl/relayctl/config/configtest"
 	"strings"
 	"testing"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 func TestServeAdmissionFlags(t *testing.T) {

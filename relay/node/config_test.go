@@ -2,10 +2,11 @@ package node
 
 import (
 	"errors"
-	"github.com/relayctl/relayctl/config/configtest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 // TestConfigBuiltInCode: a Config from DefaultConfig, set in code with
