@@ -264,7 +264,7 @@ func (run *chaosRun) flood(ctx context.Context, s *chaosSlot, rng *rand.Rand) {
 	defer cancel()
 	f := run.flooder
 	node := rng.IntN(2)
-	c, err := connectSlot(ctx, f.priv, run.region.nodes[node].base())
+	c, err := connectDERP(ctx, f.priv, run.region.nodes[node].base()+"/derp", msgTimeout)
 	if err != nil {
 		<-ctx.Done()
 		return
@@ -309,7 +309,7 @@ func (run *chaosRun) live(ctx context.Context, s *chaosSlot) {
 	rng := rand.New(rand.NewPCG(uint64(s.idx), uint64(time.Now().UnixNano())))
 	for ctx.Err() == nil {
 		node := rng.IntN(2)
-		c, err := connectSlot(ctx, s.priv, run.region.nodes[node].base())
+		c, err := connectDERP(ctx, s.priv, run.region.nodes[node].base()+"/derp", msgTimeout)
 		if err != nil {
 			pause(ctx, 100*time.Millisecond) // node 1 restarting: try again
 			continue

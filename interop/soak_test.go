@@ -22,9 +22,7 @@ import (
 	"github.com/relayctl/relayctl/internal/serverproc"
 	"tailscale.com/derp"
 	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 )
 
 // soakEnv selects the long soak: RELAYCTL_SOAK=10m runs the mixed load for
@@ -465,7 +463,7 @@ func (run *soakRun) live(ctx context.Context, s *soakSlot) {
 	for ctx.Err() == nil {
 		n := run.region.nodes[node]
 		node = rng.IntN(2)
-		c, err := connectSlot(ctx, s.priv, n.base())
+		c, err := connectDERP(ctx, s.priv, n.base()+"/derp", msgTimeout)
 		if err != nil {
 			if ctx.Err() == nil {
 				run.connectFails.Add(1) // the node is restarting: try again elsewhere
@@ -493,22 +491,6 @@ func pause(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// connectSlot connects a derphttp client as priv to the node at base,
-// within msgTimeout; a client that failed to connect is closed.
-func connectSlot(ctx context.Context, priv key.NodePrivate, base string) (*derphttp.Client, error) {
-	c, err := derphttp.NewClient(priv, base+"/derp", logger.Discard, netmon.NewStatic())
-	if err != nil {
-		panic(err) // only for an unparseable URL
-	}
-	ctx, cancel := context.WithTimeout(ctx, msgTimeout)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // lifetime is a connection's random life in [lifeMin, lifeMax).
