@@ -74,17 +74,18 @@ func (n *Node) DERPNode(name string, region int) *derpmap.DERPNode {
 // DeadUDPPort is a loopback UDP port with nothing listening.
 func DeadUDPPort(t testing.TB) int {
 	t.Helper()
-	port, err := serverproc.FreeUDPPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return deadPort(t, serverproc.FreeUDPPort)
 }
 
 // DeadTCPPort is a loopback TCP port with nothing listening.
 func DeadTCPPort(t testing.TB) int {
 	t.Helper()
-	port, err := serverproc.FreeTCPPort()
+	return deadPort(t, serverproc.FreeTCPPort)
+}
+
+func deadPort(t testing.TB, free func() (int, error)) int {
+	t.Helper()
+	port, err := free()
 	if err != nil {
 		t.Fatal(err)
 	}
