@@ -6,24 +6,17 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
-
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = Execute(args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return out.String(), errOut.String(), code
-}
 
 func readLeaf(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
@@ -88,15 +81,7 @@ func TestCertgen(t *testing.T) {
 			}
 			crt := filepath.Join(dir, tt.file+".crt")
 			key := filepath.Join(dir, tt.file+".key")
-			for path, want := range map[string]fs.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
-				fi, err := os.Stat(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if fi.Mode().Perm() != want {
-					t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
-				}
-			}
+			testcert.CheckFileModes(t, dir, crt, key)
 			if _, err := tls.LoadX509KeyPair(crt, key); err != nil {
 				t.Fatalf("written pair does not load: %v", err)
 			}
@@ -203,16 +188,7 @@ func TestCertgenUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			stdout, stderr, code := runCLI(t, append([]string{"certgen", "--certdir", dir}, tt.args...)...)
-			if code != 2 {
-				t.Fatalf("exit %d, want 2; stderr %s", code, stderr)
-			}
-			if !strings.Contains(stderr, tt.want) {
-				t.Errorf("stderr %q does not name %s", stderr, tt.want)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			wantUsageError(t, tt.want, append([]string{"certgen", "--certdir", dir}, tt.args...)...)
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Errorf("usage error left %d files", len(entries))
 			}
@@ -224,7 +200,7 @@ func TestCertgenUsageErrors(t *testing.T) {
 // certgen suggests prints the same DERP map certgen printed: ports,
 // region and node name included.
 func TestCertgenSuggestsAServeThatReproducesTheMap(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	derpPort, stunPort := freePort(t, "tcp"), freePort(t, "udp")
 	certDir := filepath.Join(dir, "certs")
 	stdout, stderr, code := runCLI(t, "certgen", "--ip", "127.0.0.1", "--derp-port", strconv.Itoa(derpPort),
@@ -254,23 +230,4 @@ func TestCertgenSuggestsAServeThatReproducesTheMap(t *testing.T) {
 	if !bytes.Equal(wantJSON, gotJSON) {
 		t.Errorf("%s printed\n%s\ncertgen printed\n%s", cmdLine, gotJSON, wantJSON)
 	}
-}
-
-// freePort finds a port free on loopback for network.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return portOf(c.LocalAddr())
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return portOf(ln.Addr())
 }

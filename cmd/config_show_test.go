@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/gendocs"
 	"github.com/relayctl/relayctl/internal/syncbuf"
 	"github.com/relayctl/relayctl/internal/waitfor"
@@ -52,7 +53,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // another value after a restart, not because the relay got it from its
 // own command line, which config show does not see.
 func TestConfigShowPendingMatchesTheRunningRelay(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	cfg := filepath.Join(dir, "relayctl.yaml")
 	keyFile := filepath.Join(dir, "k.json")
 	if err := os.WriteFile(cfg, []byte("accept-connection-burst: 10\n"), 0o644); err != nil {

@@ -52,10 +52,7 @@ func TestDERPMapApplyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, stderr, code := runCLI(t, tt.args...)
-			if code != 2 || !strings.Contains(stderr, tt.want) {
-				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tt.want)
-			}
+			wantUsageError(t, tt.want, tt.args...)
 		})
 	}
 	if b, _ := os.ReadFile(broken); string(b) != "{\"acls\": [" {

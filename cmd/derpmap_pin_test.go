@@ -87,7 +87,7 @@ func TestDERPMapPin(t *testing.T) {
 }
 
 func TestDERPMapPinUnreachable(t *testing.T) {
-	dead := deadProbePort(t, "tcp")
+	dead := freePort(t, "tcp")
 	inv := writeTestFile(t, "fleet.yaml", "regions: [{id: 900, code: a}]\nnodes: [{name: a1, region: a, hostname: 127.0.0.1, derp-port: "+strconv.Itoa(dead)+", cert: pin}]\n")
 	stdout, stderr, code := runCLI(t, "derpmap", "pin", inv, "--timeout", "5s")
 	if code != 1 || !strings.Contains(stdout, "error") || !strings.Contains(stdout, "connection refused") {

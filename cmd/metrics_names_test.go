@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/metrics"
 	"github.com/relayctl/relayctl/probe/monitor"
 	"github.com/relayctl/relayctl/probe/prober"
@@ -24,7 +25,7 @@ import (
 // and checks that every relay and prober metric the shipped alert rules
 // use is served.
 func TestMetricsFollowPrometheusConventions(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	psk := filepath.Join(dir, "mesh.key")
 	if err := os.WriteFile(psk, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
 		t.Fatal(err)

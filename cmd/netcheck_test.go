@@ -45,7 +45,7 @@ func TestNetcheckJSONFields(t *testing.T) {
 	path := writeProbeMap(t,
 		regionJSON(900, "one", stunOnlyJSON("900a", 900, startSTUN(t))),
 		regionJSON(901, "two", stunOnlyJSON("901a", 901, startSTUN(t))))
-	code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", path, "--json")
+	stdout, stderr, code := runCLI(t, "netcheck", "--derp-map", path, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
 	}
@@ -95,7 +95,7 @@ func TestNetcheckJSONFields(t *testing.T) {
 
 func TestNetcheckHumanOutput(t *testing.T) {
 	stun := startSTUN(t)
-	dead := deadProbePort(t, "udp")
+	dead := freePort(t, "udp")
 	tests := []struct {
 		name    string
 		regions []string
@@ -113,7 +113,7 @@ func TestNetcheckHumanOutput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := runProbeCLI(t, "netcheck", "--derp-map", writeProbeMap(t, tc.regions...))
+			stdout, stderr, code := runCLI(t, "netcheck", "--derp-map", writeProbeMap(t, tc.regions...))
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %s", code, stderr)
 			}

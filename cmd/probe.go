@@ -19,6 +19,7 @@ import (
 	"github.com/relayctl/relayctl/internal/render"
 	"github.com/relayctl/relayctl/probe/monitor"
 	"github.com/relayctl/relayctl/probe/prober"
+	"github.com/relayctl/relayctl/relay/node"
 	"github.com/relayctl/relayctl/relay/web"
 	"github.com/spf13/cobra"
 )
@@ -181,7 +182,7 @@ func (o *probeOptions) proberConfig(m *derpmap.DERPMap) (prober.Config, error) {
 	if err != nil {
 		return prober.Config{}, err
 	}
-	meshKey, err := meshKeyFlag(o.MeshPSKFile)
+	meshKey, err := node.ReadMeshKey(o.MeshPSKFile)
 	if err != nil {
 		return prober.Config{}, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,31 +42,6 @@ func regionJSON(id int, code string, nodes ...string) string {
 	return fmt.Sprintf(`"%d":{"RegionID":%d,"RegionCode":%q,"RegionName":"Region %s","Nodes":[%s]}`, id, id, code, code, strings.Join(nodes, ","))
 }
 
-func runProbeCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = Execute(args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return code, out.String(), errOut.String()
-}
-
-func deadProbePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func TestProbeUsageErrors(t *testing.T) {
 	t.Setenv(plainHTTPEnv, "")
 	good := writeProbeMap(t, regionJSON(900, "a", nodeJSON("900a", 900, 1, 2)))
@@ -102,7 +76,7 @@ func TestProbeUsageErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(plainHTTPEnv, tc.env)
-			code, stdout, stderr := runProbeCLI(t, tc.args...)
+			stdout, stderr, code := runCLI(t, tc.args...)
 			if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and a reason containing %q", code, stdout, stderr, tc.want)
 			}
@@ -116,10 +90,10 @@ func TestProbeOnce(t *testing.T) {
 	healthy := writeProbeMap(t, regionJSON(900, "one", nodeJSON("900a", 900, a.derpPort, a.stunPort)), regionJSON(901, "two", nodeJSON("901a", 901, b.derpPort, b.stunPort)))
 	broken := writeProbeMap(t,
 		regionJSON(900, "one", nodeJSON("900a", 900, a.derpPort, a.stunPort)),
-		regionJSON(902, "gone", nodeJSON("902a", 902, deadProbePort(t, "tcp"), deadProbePort(t, "udp"))))
+		regionJSON(902, "gone", nodeJSON("902a", 902, freePort(t, "tcp"), freePort(t, "udp"))))
 
 	t.Run("healthy_table", func(t *testing.T) {
-		code, stdout, stderr := runProbeCLI(t, "probe", "--derp-map", healthy, "--once", "--timeout", "3s")
+		stdout, stderr, code := runCLI(t, "probe", "--derp-map", healthy, "--once", "--timeout", "3s")
 		if code != 0 {
 			t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 		}
@@ -133,13 +107,13 @@ func TestProbeOnce(t *testing.T) {
 		}
 	})
 	t.Run("regions_filter", func(t *testing.T) {
-		code, stdout, _ := runProbeCLI(t, "probe", "--derp-map", healthy, "--once", "--regions", "two")
+		stdout, _, code := runCLI(t, "probe", "--derp-map", healthy, "--once", "--regions", "two")
 		if code != 0 || strings.Contains(stdout, "900a") || !strings.Contains(stdout, "901a") {
 			t.Errorf("exit %d, stdout:\n%s\nwant only region 901", code, stdout)
 		}
 	})
 	t.Run("broken_json", func(t *testing.T) {
-		code, stdout, stderr := runProbeCLI(t, "probe", "--derp-map", broken, "--once", "--json", "--timeout", "1s")
+		stdout, stderr, code := runCLI(t, "probe", "--derp-map", broken, "--once", "--json", "--timeout", "1s")
 		if code != 1 || !strings.Contains(stderr, "relayctl: 2 of 6 probes failed") {
 			t.Fatalf("exit %d, stderr %q; want 1 and the failure count", code, stderr)
 		}

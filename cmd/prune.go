@@ -19,6 +19,7 @@ import (
 	"github.com/relayctl/relayctl/relay/admin"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/node"
 	"github.com/spf13/cobra"
 )
 
@@ -137,7 +138,7 @@ type prunedPeer struct {
 }
 
 func runPrune(ctx context.Context, o *pruneOptions) error {
-	meshKey, err := meshKeyFlag(o.MeshPSKFile)
+	meshKey, err := node.ReadMeshKey(o.MeshPSKFile)
 	if err != nil {
 		return err
 	}

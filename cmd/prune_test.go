@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -24,11 +23,7 @@ func parsePrune(t *testing.T, args ...string) (*pruneOptions, error) {
 	var got *pruneOptions
 	streams := IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
 	c := newPruneCmd(streams, func(o *pruneOptions) error { got = o; return nil })
-	c.SetArgs(args)
-	c.SetOut(streams.Out)
-	c.SetErr(streams.ErrOut)
-	c.SilenceErrors, c.SilenceUsage = true, true
-	err := c.Execute()
+	err := executeParsed(c, streams, args...)
 	return got, err
 }
 
@@ -120,16 +115,7 @@ func TestPruneUsageErrorsExitTwo(t *testing.T) {
 		{"bad_cert_name", "--cert-name", append(srv, "--mesh-psk-file", good, "--all", "--cert-name", "sha256-raw:ABC")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stdout, stderr, code := runCLI(t, slices.Clone(tc.args)...)
-			if code != 2 {
-				t.Errorf("exit code %d, want 2 (stderr: %s)", code, stderr)
-			}
-			if !strings.Contains(stderr, tc.wantInErr) {
-				t.Errorf("stderr %q does not mention %q", stderr, tc.wantInErr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
+			stderr := wantUsageError(t, tc.wantInErr, slices.Clone(tc.args)...)
 			if strings.Contains(stderr, mk.Hex()) {
 				t.Error("the mesh key appears in the error")
 			}
@@ -149,55 +135,6 @@ func startPruneRelay(t *testing.T) *pruneRelay {
 	mk := key.NewMesh()
 	r := relaytest.Start(t, relaytest.Options{Server: server.Options{MeshKey: mk}})
 	return &pruneRelay{url: r.URL, meshKey: mk, keyFile: writePruneKey(t, mk, 0o600)}
-}
-
-// pruneClient is a connected client whose receive loop notices when the
-// relay closes it.
-type pruneClient struct {
-	c      *client.Client
-	closed chan struct{}
-}
-
-func (r *pruneRelay) connect(t *testing.T, opts client.Options) *pruneClient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, r.url+"/derp", key.NewNode(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := &pruneClient{c: c, closed: make(chan struct{})}
-	go func() {
-		defer close(pc.closed)
-		for {
-			if _, err := c.Recv(); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		c.Close()
-		<-pc.closed
-	})
-	return pc
-}
-
-func (pc *pruneClient) waitClosed(t *testing.T) {
-	t.Helper()
-	select {
-	case <-pc.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("%s is still connected", pc.c.PublicKey().ShortString())
-	}
-}
-
-func (pc *pruneClient) connected() bool {
-	select {
-	case <-pc.closed:
-		return false
-	default:
-		return true
-	}
 }
 
 // prune runs `relayctl prune --server r --mesh-psk-file … args…`.
@@ -231,11 +168,11 @@ func pruneRows(t *testing.T, table string) map[string][2]string {
 
 func TestPruneAgainstRelay(t *testing.T) {
 	r := startPruneRelay(t)
-	regular := r.connect(t, client.Options{})
-	notIdeal := r.connect(t, client.Options{Header: http.Header{"Ideal-Node": {"900a"}}})
-	prober := r.connect(t, client.Options{IsProber: true})
-	meshPeer := r.connect(t, client.Options{MeshKey: r.meshKey})
-	name := func(pc *pruneClient) string { return pc.c.PublicKey().String() }
+	regular := relaytest.Dial(t, r.url+"/derp", client.Options{})
+	notIdeal := relaytest.Dial(t, r.url+"/derp", client.Options{Header: http.Header{"Ideal-Node": {"900a"}}})
+	prober := relaytest.Dial(t, r.url+"/derp", client.Options{IsProber: true})
+	meshPeer := relaytest.Dial(t, r.url+"/derp", client.Options{MeshKey: r.meshKey})
+	name := func(pc *relaytest.Client) string { return pc.PublicKey().String() }
 
 	t.Run("list_table", func(t *testing.T) {
 		stdout, stderr, code := r.prune(t, "--list")
@@ -268,7 +205,7 @@ func TestPruneAgainstRelay(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 		rows := pruneRows(t, stdout)
-		for _, pc := range []*pruneClient{regular, notIdeal, prober} {
+		for _, pc := range []*relaytest.Client{regular, notIdeal, prober} {
 			if rows[name(pc)][1] != "would-close" {
 				t.Errorf("%s: %v, want would-close", name(pc), rows[name(pc)])
 			}
@@ -276,8 +213,8 @@ func TestPruneAgainstRelay(t *testing.T) {
 		if rows[name(meshPeer)][1] != "keep" {
 			t.Errorf("--all would close a mesh peer: %v", rows[name(meshPeer)])
 		}
-		for _, pc := range []*pruneClient{regular, notIdeal, prober, meshPeer} {
-			if !pc.connected() {
+		for _, pc := range []*relaytest.Client{regular, notIdeal, prober, meshPeer} {
+			if !pc.Connected() {
 				t.Errorf("--dry-run disconnected %s", name(pc))
 			}
 		}
@@ -291,7 +228,7 @@ func TestPruneAgainstRelay(t *testing.T) {
 		if got := pruneRows(t, stdout)[name(regular)][1]; got != "keep" {
 			t.Errorf("--list --peer shows action %q, want keep:\n%s", got, stdout)
 		}
-		if !regular.connected() {
+		if !regular.Connected() {
 			t.Error("--list closed the peer")
 		}
 	})
@@ -317,7 +254,7 @@ func TestPruneAgainstRelay(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, "mesh key") {
 			t.Errorf("exit %d, stderr %q; want 1 and a message about the mesh key", code, stderr)
 		}
-		if !regular.connected() {
+		if !regular.Connected() {
 			t.Error("a prune with the wrong key closed the peer")
 		}
 	})
@@ -343,16 +280,16 @@ func TestPruneAgainstRelay(t *testing.T) {
 		}
 		for _, p := range rep.Peers {
 			want := "keep"
-			if p.Key == regular.c.PublicKey() {
+			if p.Key == regular.PublicKey() {
 				want = "closed"
 			}
 			if p.Action != want {
 				t.Errorf("%s: action %q, want %q", p.Key.ShortString(), p.Action, want)
 			}
 		}
-		regular.waitClosed(t)
-		for _, pc := range []*pruneClient{notIdeal, prober, meshPeer} {
-			if !pc.connected() {
+		regular.WaitClosed(t)
+		for _, pc := range []*relaytest.Client{notIdeal, prober, meshPeer} {
+			if !pc.Connected() {
 				t.Errorf("--peer also disconnected %s", name(pc))
 			}
 		}
@@ -366,8 +303,8 @@ func TestPruneAgainstRelay(t *testing.T) {
 		if rows := pruneRows(t, stdout); rows[name(notIdeal)][1] != "closed" {
 			t.Errorf("not-ideal peer: %v, want closed\n%s", rows[name(notIdeal)], stdout)
 		}
-		notIdeal.waitClosed(t)
-		if !prober.connected() || !meshPeer.connected() {
+		notIdeal.WaitClosed(t)
+		if !prober.Connected() || !meshPeer.Connected() {
 			t.Error("--not-ideal closed another peer")
 		}
 	})
@@ -377,8 +314,8 @@ func TestPruneAgainstRelay(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
-		prober.waitClosed(t)
-		if !meshPeer.connected() {
+		prober.WaitClosed(t)
+		if !meshPeer.Connected() {
 			t.Error("--all closed a mesh peer")
 		}
 	})

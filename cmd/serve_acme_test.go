@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 // TestACMEFailureIsVisible: a relay whose ACME CA cannot be reached logs
@@ -20,7 +22,7 @@ import (
 // reason, and relayctl probe reports "certificate unavailable" instead of
 // a bare TLS alert. Client handshakes meanwhile do not become attempts.
 func TestACMEFailureIsVisible(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	dead, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func TestACMEFailureIsVisible(t *testing.T) {
 // TestProbeExplainsPlainHTTPRelay: probing a plain-HTTP relay without
 // TS_DEBUG_USE_DERP_HTTP says how to probe it.
 func TestProbeExplainsPlainHTTPRelay(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	t.Setenv("TS_DEBUG_USE_DERP_HTTP", "")
 	stderr := startRelayctl(t, "relay listening", "serve", "--certmode", "none", "--key-file", filepath.Join(dir, "k.json"),
 		"--addr", "127.0.0.1:0", "--stun=false")
@@ -115,7 +117,7 @@ func get(t *testing.T, url string) (string, int) {
 // TestPruneSuggestsCertNameForSelfSignedRelay: prune against a
 // self-signed relay without --cert-name says which flag trusts it.
 func TestPruneSuggestsCertNameForSelfSignedRelay(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	psk := filepath.Join(dir, "mesh.key")
 	if err := os.WriteFile(psk, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
 		t.Fatal(err)
@@ -134,7 +136,7 @@ func TestPruneSuggestsCertNameForSelfSignedRelay(t *testing.T) {
 // without --insecure prints the clients' common error once, with a
 // count, and the flag that fixes it.
 func TestBenchReportsARepeatedErrorOnce(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	stderr := startRelayctl(t, "relay listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
 		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"), "--addr", "127.0.0.1:0",
 		"--http-port", "-1", "--stun=false")

@@ -3,10 +3,12 @@ package cmd
 import (
 	"strings"
 	"testing"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 func TestServeAdmissionFlags(t *testing.T) {
-	isolate(t)
+	configtest.Isolate(t)
 	for _, tc := range []struct {
 		name    string
 		args    []string

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/derperflags"
 	"github.com/relayctl/relayctl/relay/node"
 )
@@ -24,7 +25,7 @@ func TestDerperTableSettingsAreServeFlags(t *testing.T) {
 // A converted derper command line, saved as the config file, resolves to
 // the same settings in relayctl.
 func TestFromDerperConfigRoundTrip(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	args := []string{"config", "from-derper", "--", "/usr/local/bin/derper", "-hostname", "derp.example.com", "-a", ":33445",
 		"-http-port", "-1", "-certmode", "manual", "-certdir", "/etc/derp", "-verify-clients",
 		"-c", "/var/lib/derper/derper.key", "-mesh-with", "d1.example.com,d2.example.com/10.0.0.2",

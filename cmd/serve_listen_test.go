@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/derpmap"
 	"github.com/relayctl/relayctl/internal/syncbuf"
 )
@@ -69,7 +70,7 @@ func printedMap(t *testing.T, stderr string) *derpmap.DERPMap {
 // relay carries the relay's region, node name and the ports it is bound
 // to, not region 900, "900a" and the flags' port 0.
 func TestServePrintsItsOwnDERPMap(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	code, _, stderr := runRelayctl(t, "relay listening", "serve", "--certmode", "manual", "--hostname", "127.0.0.1",
 		"--region-id", "905", "--node-name", "foo", "--addr", "127.0.0.1:0", "--stun-port", "0", "--http-port", "-1",
 		"--certdir", filepath.Join(dir, "certs"), "--key-file", filepath.Join(dir, "k.json"))
@@ -118,7 +119,7 @@ func listenedPort(t *testing.T, stderr, msg, key string) int {
 // listener, before the DERP map is printed, with the setting's name and a
 // hint; an address not on this host gets its own hint.
 func TestListenersFailAlike(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

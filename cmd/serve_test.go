@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/relay/node"
 )
 
@@ -19,28 +20,8 @@ func parseServe(t *testing.T, args ...string) (node.Config, error) {
 	var stderr bytes.Buffer
 	streams := IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &stderr}
 	c := newServeCmd(streams, func(n *node.Node) error { got = n.Config(); return nil })
-	c.SetArgs(args)
-	c.SetOut(streams.Out)
-	c.SetErr(streams.ErrOut)
-	c.SilenceErrors, c.SilenceUsage = true, true
-	err := c.Execute()
+	err := executeParsed(c, streams, args...)
 	return got, err
-}
-
-// isolate points config and state lookups at a temp dir and clears the
-// environment variables these tests set.
-func isolate(t *testing.T) string {
-	dir := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	t.Setenv("XDG_STATE_HOME", filepath.Join(dir, "state"))
-	t.Setenv("STATE_DIRECTORY", "")
-	for _, e := range os.Environ() {
-		if k, _, _ := strings.Cut(e, "="); strings.HasPrefix(k, "RELAYCTL_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	return dir
 }
 
 func TestServeOptions(t *testing.T) {
@@ -76,7 +57,7 @@ func TestServeOptions(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolate(t)
+			configtest.Isolate(t)
 			o, err := parseServe(t, tc.args...)
 			if err != nil {
 				t.Fatal(err)
@@ -108,22 +89,15 @@ func TestServeBadUsageExitsTwo(t *testing.T) {
 		{"debug_addr_not_loopback", "--debug-addr", []string{"--certmode", "none", "--debug-addr", "0.0.0.0:8081"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolate(t)
-			var stderr bytes.Buffer
-			code := Execute(append([]string{"serve"}, tc.args...), IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &stderr})
-			if code != 2 {
-				t.Errorf("exit code %d, want 2 (stderr: %s)", code, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tc.wantInErr) {
-				t.Errorf("stderr %q does not name %q", stderr.String(), tc.wantInErr)
-			}
+			configtest.Isolate(t)
+			wantUsageError(t, tc.wantInErr, append([]string{"serve"}, tc.args...)...)
 		})
 	}
 }
 
 // TestServeSettingSources: flags > environment > config file > defaults.
 func TestServeSettingSources(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	cfg := filepath.Join(dir, "relay.yaml")
 	os.WriteFile(cfg, []byte("certmode: none\nstun-port: 4001\ntcp-write-timeout: 5s\nhome: blank\nbootstrap-dns-names: [x.example, y.example]\n"), 0o600)
 	t.Setenv("RELAYCTL_STUN_PORT", "4002")
@@ -147,7 +121,7 @@ func TestServeSettingSources(t *testing.T) {
 }
 
 func TestServeConfigErrors(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	for _, tc := range []struct{ name, body, want string }{
 		{"unknown_key", "certmode: none\nno-such-setting: 1\n", `unknown setting "no-such-setting"`},
 		{"bad_value", "certmode: none\nstun-port: lots\n", "stun-port"},
@@ -178,7 +152,7 @@ func TestServeConfigErrors(t *testing.T) {
 // TestServeRefusesWritableCertDir: a certificate directory others can
 // write to is refused (they could swap the certificate and its key).
 func TestServeRefusesWritableCertDir(t *testing.T) {
-	dir := filepath.Join(isolate(t), "certs")
+	dir := filepath.Join(configtest.Isolate(t), "certs")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,7 @@ func TestSingleDashFlagHints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, stderr, code := runCLI(t, tt.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2", code)
-			}
-			if !strings.Contains(stderr, tt.want) {
-				t.Errorf("stderr %q\nwant it to contain %q", stderr, tt.want)
-			}
+			wantUsageError(t, tt.want, tt.args...)
 		})
 	}
 }

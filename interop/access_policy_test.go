@@ -1,17 +1,13 @@
 package interop
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 )
 
 // TestAccessPolicyLive (relayctl only: derper has no access policy) runs
@@ -61,14 +57,8 @@ func TestAccessPolicyLive(t *testing.T) {
 	g := connectPeerAs(t, s, gone)
 
 	// An untagged key is turned away: EOF after ServerKey.
-	c, err := derphttp.NewClient(key.NewNode(), s.url("/derp"), logger.Discard, netmon.NewStatic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
-	defer cancel()
-	if err := c.Connect(ctx); err == nil {
+	if c, err := connectDERP(t.Context(), key.NewNode(), s.url("/derp"), msgTimeout); err == nil {
+		defer c.Close()
 		if _, err := c.Recv(); err == nil {
 			t.Fatal("an untagged key was admitted")
 		}

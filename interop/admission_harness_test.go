@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,28 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 )
 
 // expectRejected connects priv with Tailscale's client and requires the
 // server to end the connection after ServerKey, before any ServerInfo.
 func expectRejected(t *testing.T, s *server, priv key.NodePrivate) {
 	t.Helper()
-	c, err := derphttp.NewClient(priv, s.url("/derp"), logger.Discard, netmon.NewStatic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
-	defer cancel()
 	// Connect returns once ServerKey is read and ClientInfo sent; ServerInfo
 	// (which means "admitted") would be the first frame Recv sees.
-	if err := c.Connect(ctx); err != nil {
+	c, err := connectDERP(t.Context(), priv, s.url("/derp"), msgTimeout)
+	if err != nil {
 		t.Fatalf("%s: connect %s: %v (want the handshake to reach ClientInfo)", s.kind, priv.Public().ShortString(), err)
 	}
+	defer c.Close()
 	if got := c.ServerPublicKey(); got.IsZero() {
 		t.Fatalf("%s: no ServerKey before the rejection", s.kind)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/serverproc"
 	"tailscale.com/client/local"
 	"tailscale.com/ipn/ipnlocal"
 	"tailscale.com/ipn/store"
@@ -72,8 +73,8 @@ type tailscaledNode struct {
 	dir    string
 	socket string
 	cmd    *exec.Cmd
+	proc   *serverproc.Process
 	logs   *logBuffer
-	exited chan struct{}
 }
 
 func (tn *tailnet) startNode(t *testing.T, name string) *tailscaledNode {
@@ -83,7 +84,7 @@ func (tn *tailnet) startNode(t *testing.T, name string) *tailscaledNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	n := &tailscaledNode{name: name, dir: dir, socket: filepath.Join(dir, "tailscaled.sock"), logs: &logBuffer{}, exited: make(chan struct{})}
+	n := &tailscaledNode{name: name, dir: dir, socket: filepath.Join(dir, "tailscaled.sock"), logs: &logBuffer{}}
 	n.cmd = exec.Command(tn.tailscaled,
 		"--tun=userspace-networking",
 		"--statedir="+dir,
@@ -105,17 +106,13 @@ func (tn *tailnet) startNode(t *testing.T, name string) *tailscaledNode {
 	n.cmd.Env = append(n.cmd.Env, tn.env...)
 	n.cmd.Stdout = n.logs
 	n.cmd.Stderr = n.logs
-	setDeathSignal(n.cmd)
-	if err := n.cmd.Start(); err != nil {
+	p, err := serverproc.Start(n.cmd)
+	if err != nil {
 		t.Fatalf("starting tailscaled %s: %v", name, err)
 	}
-	go func() {
-		n.cmd.Wait()
-		close(n.exited)
-	}()
+	n.proc = p
 	t.Cleanup(func() {
-		n.cmd.Process.Kill()
-		<-n.exited
+		p.Kill()
 		if t.Failed() {
 			t.Logf("tailscaled %s logs (tail):\n%s", name, tail(n.logs.String(), 4000))
 		}
@@ -191,9 +188,9 @@ func (n *tailscaledNode) nodeKey(t *testing.T) key.NodePrivate {
 // stop ends tailscaled the way systemd does (SIGTERM) and waits.
 func (n *tailscaledNode) stop(t *testing.T) {
 	t.Helper()
-	n.cmd.Process.Signal(os.Interrupt)
+	n.proc.OS().Signal(os.Interrupt)
 	select {
-	case <-n.exited:
+	case <-n.proc.Exited():
 	case <-time.After(15 * time.Second):
 		t.Fatalf("tailscaled %s did not stop", n.name)
 	}

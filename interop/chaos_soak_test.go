@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -16,9 +15,7 @@ import (
 
 	"tailscale.com/derp"
 	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 )
 
 // chaosSoakFlag selects the long chaos soak: -soak.chaos=10m. Without it
@@ -266,15 +263,12 @@ func (run *chaosRun) flood(ctx context.Context, s *chaosSlot, rng *rand.Rand) {
 	defer cancel()
 	f := run.flooder
 	node := rng.IntN(2)
-	c, err := derphttp.NewClient(f.priv, run.region.nodes[node].base()+"/derp", logger.Discard, netmon.NewStatic())
+	c, err := connectDERP(ctx, f.priv, run.region.nodes[node].base()+"/derp", msgTimeout)
 	if err != nil {
-		panic(err)
-	}
-	defer c.Close()
-	if err := c.Connect(ctx); err != nil {
 		<-ctx.Done()
 		return
 	}
+	defer c.Close()
 	for ctx.Err() == nil {
 		run.send(c, f, s, node, rng.Uint64()|999) // the largest packets
 	}
@@ -314,15 +308,8 @@ func (run *chaosRun) live(ctx context.Context, s *chaosSlot) {
 	rng := rand.New(rand.NewPCG(uint64(s.idx), uint64(time.Now().UnixNano())))
 	for ctx.Err() == nil {
 		node := rng.IntN(2)
-		c, err := derphttp.NewClient(s.priv, run.region.nodes[node].base()+"/derp", logger.Discard, netmon.NewStatic())
+		c, err := connectDERP(ctx, s.priv, run.region.nodes[node].base()+"/derp", msgTimeout)
 		if err != nil {
-			panic(err) // only for an unparseable URL
-		}
-		cctx, cancel := context.WithTimeout(ctx, msgTimeout)
-		err = c.Connect(cctx)
-		cancel()
-		if err != nil {
-			c.Close()
 			pause(ctx, 100*time.Millisecond) // node 1 restarting: try again
 			continue
 		}
@@ -334,8 +321,7 @@ func (run *chaosRun) live(ctx context.Context, s *chaosSlot) {
 			defer close(recvDone)
 			run.receive(c, s, pongs)
 		}()
-		life := run.plan.lifeMin + time.Duration(rng.Int64N(int64(run.plan.lifeMax-run.plan.lifeMin)))
-		run.sendFor(ctx, c, s, node, life, rng)
+		run.sendFor(ctx, c, s, node, lifetime(rng, run.plan.lifeMin, run.plan.lifeMax), rng)
 		// Leave as a client that is done leaves: others stop picking it,
 		// and it reads what is on its way before it closes (a Pong comes
 		// after everything already written to it, and its batch's
@@ -363,26 +349,16 @@ func (run *chaosRun) live(ctx context.Context, s *chaosSlot) {
 // sendFor sends chaos packets to random other slots (online or not: the
 // relay counts what it cannot deliver) for life, or until ctx ends.
 func (run *chaosRun) sendFor(ctx context.Context, c *derphttp.Client, s *chaosSlot, node int, life time.Duration, rng *rand.Rand) {
-	end := time.NewTimer(life)
-	defer end.Stop()
-	for {
-		gap := run.plan.sendEvery/2 + time.Duration(rng.Int64N(int64(run.plan.sendEvery)))
-		select {
-		case <-ctx.Done():
-			return
-		case <-end.C:
-			return
-		case <-time.After(gap):
-		}
+	sendAtRandomFor(ctx, life, run.plan.sendEvery, rng, func() {
 		if s.stuck.Load() || s.catchingUp() {
-			continue
+			return
 		}
 		dst := run.slots[rng.IntN(len(run.slots))]
 		if dst == s {
-			continue
+			return
 		}
 		run.send(c, s, dst, node, rng.Uint64())
-	}
+	})
 }
 
 // send sends one chaos packet from s (connected to node) to dst.
@@ -426,18 +402,12 @@ const chaosHeader = 5 + 4 + 8 + 8
 // receive reads c until it is closed, pausing while s is stuck. A broken
 // connection is redialled by the next Recv.
 func (run *chaosRun) receive(c *derphttp.Client, s *chaosSlot, pongs chan<- derp.PongMessage) {
-	for {
+	hold := func() {
 		for s.stuck.Load() {
 			time.Sleep(50 * time.Millisecond) // a client that stopped reading
 		}
-		m, err := c.Recv()
-		if errors.Is(err, derphttp.ErrClientClosed) {
-			return
-		}
-		if err != nil {
-			time.Sleep(roamingRetry) // a reconnect pause, as a real client's backoff
-			continue
-		}
+	}
+	receiveUntilClosed(c, hold, func(m derp.ReceivedMessage) {
 		switch m := m.(type) {
 		case derp.ReceivedPacket:
 			run.account(m)
@@ -447,7 +417,7 @@ func (run *chaosRun) receive(c *derphttp.Client, s *chaosSlot, pongs chan<- derp
 			default:
 			}
 		}
-	}
+	})
 }
 
 func (run *chaosRun) account(p derp.ReceivedPacket) {

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/net/stun"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 
 	"github.com/relayctl/relayctl/internal/derperflags"
 )
@@ -96,16 +92,11 @@ func TestDerperKeyFileReuse(t *testing.T) {
 // serverKeyOf connects with Tailscale's client and returns the server key.
 func serverKeyOf(t *testing.T, s *server) key.NodePublic {
 	t.Helper()
-	c, err := derphttp.NewClient(key.NewNode(), s.url("/derp"), logger.Discard, netmon.NewStatic())
+	c, err := connectDERP(t.Context(), key.NewNode(), s.url("/derp"), 10*time.Second)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
 		t.Fatalf("%s: connect: %v", s.kind, err)
 	}
+	defer c.Close()
 	return c.ServerPublicKey()
 }
 
@@ -135,14 +126,8 @@ func TestDERPDisabled(t *testing.T) {
 				t.Errorf("GET /derp (upgrade): %s %q, want 404 derp server disabled", resp.Status, body)
 			}
 
-			c, err := derphttp.NewClient(key.NewNode(), s.url("/derp"), logger.Discard, netmon.NewStatic())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			defer cancel()
-			if err := c.Connect(ctx); err == nil {
+			if c, err := connectDERP(t.Context(), key.NewNode(), s.url("/derp"), 5*time.Second); err == nil {
+				c.Close()
 				t.Error("Tailscale's client connected to a relay with DERP disabled")
 			}
 

@@ -17,11 +17,8 @@ import (
 // got exactly its own packets, in sequence, also shows the other side's
 // packets never reached it.
 func testDuplicateKey(t *testing.T, k serverKind) {
-	s := startServer(t, k)
-	sender := connectPeer(t, s)
-	priv := key.NewNode()
-	older := connectPeerAs(t, s, priv)
-	newer := connectPeerAs(t, s, priv)
+	sender, priv, conns := startWithSharedKey(t, k, 2)
+	older, newer := conns[0], conns[1]
 
 	p1, p2, p3 := []byte("p1 for the newer"), []byte("p2 for the older"), []byte("p3 for the newer")
 
@@ -38,6 +35,19 @@ func testDuplicateKey(t *testing.T, k serverKind) {
 	newer.expectPacket(t, sender.pub, p3) // had p2 reached it, p2 would come first
 }
 
+// startWithSharedKey starts a server of kind k and connects a sender and
+// then n connections of one new key, in order.
+func startWithSharedKey(t *testing.T, k serverKind, n int) (sender *peer, priv key.NodePrivate, conns []*peer) {
+	t.Helper()
+	s := startServer(t, k)
+	sender = connectPeer(t, s)
+	priv = key.NewNode()
+	for range n {
+		conns = append(conns, connectPeerAs(t, s, priv))
+	}
+	return sender, priv, conns
+}
+
 func ping(t *testing.T, p *peer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), msgTimeout)
@@ -51,12 +61,8 @@ func ping(t *testing.T, p *peer) {
 // in the order A, B, A, then A closes. Every later packet for the key must
 // reach a live connection (B or C), never the closed A.
 func testDuplicateKeyClosedNotActive(t *testing.T, k serverKind) {
-	s := startServer(t, k)
-	sender := connectPeer(t, s)
-	priv := key.NewNode()
-	a := connectPeerAs(t, s, priv)
-	b := connectPeerAs(t, s, priv)
-	c := connectPeerAs(t, s, priv)
+	sender, priv, conns := startWithSharedKey(t, k, 3)
+	a, b, c := conns[0], conns[1], conns[2]
 	ping(t, a)
 	ping(t, b)
 	ping(t, a)

@@ -112,6 +112,22 @@ type peer struct {
 
 // connectPeer connects a new random key to s and waits for ServerInfo,
 // which the server sends only after it has registered the client.
+// connectDERP connects Tailscale's derphttp client as priv to derpURL
+// within timeout; a client that failed to connect is closed.
+func connectDERP(ctx context.Context, priv key.NodePrivate, derpURL string, timeout time.Duration) (*derphttp.Client, error) {
+	c, err := derphttp.NewClient(priv, derpURL, logger.Discard, netmon.NewStatic())
+	if err != nil {
+		panic(err) // only for an unparseable URL
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 func connectPeer(t *testing.T, s *server) *peer {
 	t.Helper()
 	return connectPeerAs(t, s, key.NewNode())

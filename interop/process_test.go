@@ -21,10 +21,6 @@ type process struct {
 	exited <-chan struct{}
 }
 
-// setDeathSignal makes the kernel kill a program started by a test if the
-// test binary dies without running its cleanups.
-var setDeathSignal = serverproc.SetDeathSignal
-
 // startProcess runs bin with args and extra environment, logging to a
 // buffer shown when the test fails.
 func startProcess(t *testing.T, name, bin string, env []string, args ...string) *process {

@@ -43,11 +43,16 @@ func rssBytes(pid int) (int64, error) {
 
 // debugGet fetches a /debug/ page from the relay at base (http://host:port).
 func debugGet(ctx context.Context, base, path string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	return getPage(ctx, statsClient, base+path)
+}
+
+// getPage GETs url with hc and returns the body of a 200 answer.
+func getPage(ctx context.Context, hc *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := statsClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -57,7 +62,7 @@ func debugGet(ctx context.Context, base, path string) (string, error) {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s", path, resp.Status)
+		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return string(b), nil
 }

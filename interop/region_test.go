@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -194,20 +193,7 @@ func (n *regionNode) varz(ctx context.Context) (string, error) {
 	}
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+n.addr()+"/debug/varz", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /debug/varz: %s", resp.Status)
-	}
-	return string(b), err
+	return getPage(ctx, hc, "https://"+n.addr()+"/debug/varz")
 }
 
 // roamingRetry is the pause before a region client dials again after its

@@ -19,11 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/serverproc"
 	"tailscale.com/derp"
 	"tailscale.com/derp/derphttp"
-	"tailscale.com/net/netmon"
 	"tailscale.com/types/key"
-	"tailscale.com/types/logger"
 )
 
 // soakEnv selects the long soak: RELAYCTL_SOAK=10m runs the mixed load for
@@ -260,20 +259,20 @@ func (n *soakNode) start(t *testing.T) {
 	cmd := exec.Command(binaryFor(t, relayctlServer), n.args...)
 	cmd.Dir = n.stateDir
 	cmd.Stdout, cmd.Stderr = n.logs, n.logs
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := serverproc.Start(cmd)
+	if err != nil {
 		t.Fatalf("start relayctl on %s: %v", n.addr(), err)
 	}
-	exited := make(chan struct{})
+	exited := make(chan struct{}) // closed once the exit is on the books
 	n.mu.Lock()
-	n.proc, n.exited, n.deliberate = cmd.Process, exited, false
+	n.proc, n.exited, n.deliberate = p.OS(), exited, false
 	n.mu.Unlock()
 	go func() {
-		err := cmd.Wait()
+		<-p.Exited()
 		n.mu.Lock()
-		n.lastExit = err
+		n.lastExit = p.Err()
 		if !n.deliberate {
-			n.unexpected = append(n.unexpected, fmt.Sprint(err))
+			n.unexpected = append(n.unexpected, fmt.Sprint(p.Err()))
 		}
 		n.mu.Unlock()
 		close(exited)
@@ -282,7 +281,7 @@ func (n *soakNode) start(t *testing.T) {
 		n.mu.Lock()
 		n.deliberate = true
 		n.mu.Unlock()
-		cmd.Process.Kill()
+		p.Kill()
 		<-exited
 		if t.Failed() {
 			t.Logf("node %s logs (tail):\n%s", n.addr(), tail(n.logs.String(), 8000))
@@ -464,15 +463,8 @@ func (run *soakRun) live(ctx context.Context, s *soakSlot) {
 	for ctx.Err() == nil {
 		n := run.region.nodes[node]
 		node = rng.IntN(2)
-		c, err := derphttp.NewClient(s.priv, n.base()+"/derp", logger.Discard, netmon.NewStatic())
+		c, err := connectDERP(ctx, s.priv, n.base()+"/derp", msgTimeout)
 		if err != nil {
-			panic(err) // only for an unparseable URL
-		}
-		cctx, cancel := context.WithTimeout(ctx, msgTimeout)
-		err = c.Connect(cctx)
-		cancel()
-		if err != nil {
-			c.Close()
 			if ctx.Err() == nil {
 				run.connectFails.Add(1) // the node is restarting: try again elsewhere
 				pause(ctx, 100*time.Millisecond)
@@ -486,8 +478,7 @@ func (run *soakRun) live(ctx context.Context, s *soakSlot) {
 			defer close(recvDone)
 			run.receive(c)
 		}()
-		life := run.plan.lifeMin + time.Duration(rng.Int64N(int64(run.plan.lifeMax-run.plan.lifeMin)))
-		run.sendFor(ctx, c, s, life, rng)
+		run.sendFor(ctx, c, s, lifetime(rng, run.plan.lifeMin, run.plan.lifeMax), rng)
 		s.online.Store(false)
 		c.Close()
 		<-recvDone
@@ -502,12 +493,18 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// sendFor sends soak packets to random other slots for life.
-func (run *soakRun) sendFor(ctx context.Context, c *derphttp.Client, s *soakSlot, life time.Duration, rng *rand.Rand) {
+// lifetime is a connection's random life in [lifeMin, lifeMax).
+func lifetime(rng *rand.Rand, lifeMin, lifeMax time.Duration) time.Duration {
+	return lifeMin + time.Duration(rng.Int64N(int64(lifeMax-lifeMin)))
+}
+
+// sendAtRandomFor calls send after random gaps (uniform in [every/2,
+// 3·every/2)) for life, or until ctx ends.
+func sendAtRandomFor(ctx context.Context, life, every time.Duration, rng *rand.Rand, send func()) {
 	end := time.NewTimer(life)
 	defer end.Stop()
 	for {
-		gap := run.plan.sendEvery/2 + time.Duration(rng.Int64N(int64(run.plan.sendEvery)))
+		gap := every/2 + time.Duration(rng.Int64N(int64(every)))
 		select {
 		case <-ctx.Done():
 			return
@@ -515,22 +512,49 @@ func (run *soakRun) sendFor(ctx context.Context, c *derphttp.Client, s *soakSlot
 			return
 		case <-time.After(gap):
 		}
+		send()
+	}
+}
+
+// receiveUntilClosed hands every message c gets to handle until c is
+// closed, calling hold (if set) before each read. A broken connection
+// (its node restarting) is redialled by the next Recv.
+func receiveUntilClosed(c *derphttp.Client, hold func(), handle func(derp.ReceivedMessage)) {
+	for {
+		if hold != nil {
+			hold()
+		}
+		m, err := c.Recv()
+		if errors.Is(err, derphttp.ErrClientClosed) {
+			return
+		}
+		if err != nil {
+			time.Sleep(roamingRetry) // a reconnect pause, as a real client's backoff
+			continue
+		}
+		handle(m)
+	}
+}
+
+// sendFor sends soak packets to random other slots for life.
+func (run *soakRun) sendFor(ctx context.Context, c *derphttp.Client, s *soakSlot, life time.Duration, rng *rand.Rand) {
+	sendAtRandomFor(ctx, life, run.plan.sendEvery, rng, func() {
 		dst := run.slots[rng.IntN(len(run.slots))]
 		if dst == s {
-			continue
+			return
 		}
 		now := time.Now()
 		online := dst.online.Load()
 		if err := c.Send(dst.pub, soakPacket(s.idx, online, rng.Uint64(), now)); err != nil {
 			run.sendErrs.Add(1)
-			continue
+			return
 		}
 		if !online {
 			run.sentOffline.Add(1)
-			continue
+			return
 		}
 		run.sentAt[run.second(now.UnixNano())].Add(1)
-	}
+	})
 }
 
 // soakPacket layout: "SOAK" ‖ src slot (4; top bit set when the
@@ -552,22 +576,13 @@ func soakPacket(src int, dstOnline bool, seed uint64, at time.Time) []byte {
 	return b
 }
 
-// receive counts every packet c gets until c is closed. A broken
-// connection (the node restarting) is redialled by the next Recv.
+// receive counts every packet c gets until c is closed.
 func (run *soakRun) receive(c *derphttp.Client) {
-	for {
-		m, err := c.Recv()
-		if errors.Is(err, derphttp.ErrClientClosed) {
-			return
-		}
-		if err != nil {
-			time.Sleep(roamingRetry) // a reconnect pause, as a real client's backoff
-			continue
-		}
+	receiveUntilClosed(c, nil, func(m derp.ReceivedMessage) {
 		if p, ok := m.(derp.ReceivedPacket); ok {
 			run.account(p)
 		}
-	}
+	})
 }
 
 func (run *soakRun) account(p derp.ReceivedPacket) {

@@ -16,35 +16,48 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 )
 
-// Leaf is a self-signed ECDSA server certificate valid from notBefore to
-// notAfter for 127.0.0.1 and, unless host is "" or an IP address, for the
-// DNS name host. Its Leaf field is set.
-func Leaf(t testing.TB, host string, notBefore, notAfter time.Time) tls.Certificate {
+// Spec names what a certificate from New covers and when. A zero
+// NotBefore is an hour ago, a zero NotAfter an hour from now.
+type Spec struct {
+	CommonName          string
+	DNS                 []string
+	IPs                 []netip.Addr
+	NotBefore, NotAfter time.Time
+}
+
+// New is a self-signed ECDSA server certificate as spec says. Its Leaf
+// field is set.
+func New(t testing.TB, spec Spec) tls.Certificate {
 	t.Helper()
+	if spec.NotBefore.IsZero() {
+		spec.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if spec.NotAfter.IsZero() {
+		spec.NotAfter = time.Now().Add(time.Hour)
+	}
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: host},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
+		Subject:               pkix.Name{CommonName: spec.CommonName},
+		NotBefore:             spec.NotBefore,
+		NotAfter:              spec.NotAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              spec.DNS,
 	}
-	if host == "" {
-		tmpl.Subject.CommonName = "127.0.0.1"
-	} else if net.ParseIP(host) == nil {
-		tmpl.DNSNames = []string{host}
+	for _, ip := range spec.IPs {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
 	if err != nil {
@@ -57,28 +70,65 @@ func Leaf(t testing.TB, host string, notBefore, notAfter time.Time) tls.Certific
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}
 }
 
+// Leaf is New valid from notBefore to notAfter for 127.0.0.1 and, unless
+// host is "" or an IP address, for the DNS name host.
+func Leaf(t testing.TB, host string, notBefore, notAfter time.Time) tls.Certificate {
+	t.Helper()
+	spec := Spec{CommonName: host, IPs: []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1})}, NotBefore: notBefore, NotAfter: notAfter}
+	if host == "" {
+		spec.CommonName = "127.0.0.1"
+	} else if net.ParseIP(host) == nil {
+		spec.DNS = []string{host}
+	}
+	return New(t, spec)
+}
+
 // ValidNow is Leaf valid from an hour ago to an hour from now.
 func ValidNow(t testing.TB, host string) tls.Certificate {
 	t.Helper()
 	return Leaf(t, host, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 }
 
-// WriteFiles writes c as dir/name.crt and dir/name.key (mode 0600), the
-// files derper's and relayctl's manual certificate mode read for name.
-func WriteFiles(t testing.TB, dir, name string, c tls.Certificate) {
+// PEM is c's certificate and key (EC PRIVATE KEY) in PEM.
+func PEM(t testing.TB, c tls.Certificate) (certPEM, keyPEM []byte) {
 	t.Helper()
 	keyDER, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePEM(t, filepath.Join(dir, name+".crt"), "CERTIFICATE", c.Certificate[0], 0o644)
-	writePEM(t, filepath.Join(dir, name+".key"), "EC PRIVATE KEY", keyDER, 0o600)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
 
-func writePEM(t testing.TB, path, blockType string, der []byte, mode os.FileMode) {
+// WriteFiles writes c as dir/name.crt and dir/name.key (mode 0600), the
+// files derper's and relayctl's manual certificate mode read for name.
+func WriteFiles(t testing.TB, dir, name string, c tls.Certificate) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), mode); err != nil {
+	certPEM, keyPEM := PEM(t, c)
+	writeFile(t, filepath.Join(dir, name+".crt"), certPEM, 0o644)
+	writeFile(t, filepath.Join(dir, name+".key"), keyPEM, 0o600)
+}
+
+func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, data, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// CheckFileModes fails t unless the certificate directory dir and the
+// pair written in it have the modes a writer of certificates must give
+// them: 0700, 0644 for the certificate crt, 0600 for the key.
+func CheckFileModes(t testing.TB, dir, crt, key string) {
+	t.Helper()
+	for path, want := range map[string]os.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package testcert
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,3 +62,58 @@ func TestMetaCert(t *testing.T) {
 		t.Errorf("common name %q, want %q", got, cn)
 	}
 }
+
+func TestNewCoversOnlyItsNames(t *testing.T) {
+	c := New(t, Spec{DNS: []string{"relay.test"}, IPs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}})
+	pool := x509.NewCertPool()
+	pool.AddCert(c.Leaf)
+	for _, tc := range []struct {
+		name  string
+		valid bool
+	}{
+		{"relay.test", true},
+		{"127.0.0.2", true},
+		{"127.0.0.1", false},
+		{"other.test", false},
+	} {
+		_, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: tc.name, Roots: pool})
+		if (err == nil) != tc.valid {
+			t.Errorf("%s: verify error %v, want valid %v", tc.name, err, tc.valid)
+		}
+	}
+	if !c.Leaf.NotBefore.Before(time.Now()) || !c.Leaf.NotAfter.After(time.Now()) {
+		t.Errorf("zero times gave %v to %v, want a window around now", c.Leaf.NotBefore, c.Leaf.NotAfter)
+	}
+	certPEM, keyPEM := PEM(t, c)
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		t.Errorf("PEM does not load: %v", err)
+	}
+}
+
+// TestCheckFileModes: a key readable by others is reported.
+func TestCheckFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	WriteFiles(t, dir, "localhost", ValidNow(t, "localhost"))
+	crt, key := filepath.Join(dir, "localhost.crt"), filepath.Join(dir, "localhost.key")
+	CheckFileModes(t, dir, crt, key)
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingTB{TB: t}
+	CheckFileModes(rec, dir, crt, key)
+	if !rec.failed {
+		t.Error("a key with mode 0644 passed")
+	}
+}
+
+// recordingTB notes a failure instead of failing the test.
+type recordingTB struct {
+	testing.TB
+	failed bool
+}
+
+func (r *recordingTB) Errorf(string, ...any) { r.failed = true }
+func (r *recordingTB) Fatal(...any)          { r.failed = true }

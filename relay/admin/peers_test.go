@@ -14,6 +14,7 @@ import (
 
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
+	"github.com/relayctl/relayctl/relay/relaytest"
 	"github.com/relayctl/relayctl/relay/server"
 	"github.com/relayctl/relayctl/relay/web"
 	"github.com/relayctl/relayctl/relay/wire"
@@ -42,46 +43,6 @@ func startRelay(t *testing.T, meshKey key.MeshKey) string {
 		srv.Close()
 	})
 	return hs.URL + "/derp"
-}
-
-// conn is a client connection whose receive loop reports when the relay
-// ends it.
-type conn struct {
-	c      *client.Client
-	closed chan struct{}
-}
-
-func dial(t *testing.T, url string, opts client.Options) *conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	c, err := client.Dial(ctx, url, key.NewNode(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cn := &conn{c: c, closed: make(chan struct{})}
-	go func() {
-		defer close(cn.closed)
-		for {
-			if _, err := c.Recv(); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		c.Close()
-		<-cn.closed
-	})
-	return cn
-}
-
-func (cn *conn) alive() bool {
-	select {
-	case <-cn.closed:
-		return false
-	default:
-		return true
-	}
 }
 
 // watch opens an admin session with meshKey.
@@ -123,18 +84,18 @@ func TestListShowsEveryKindOfPeer(t *testing.T) {
 	t.Parallel()
 	mk := key.NewMesh()
 	url := startRelay(t, mk)
-	regular := dial(t, url, client.Options{})
-	notIdeal := dial(t, url, client.Options{Header: http.Header{"Ideal-Node": {"900a"}}})
-	prober := dial(t, url, client.Options{IsProber: true})
-	meshPeer := dial(t, url, client.Options{MeshKey: mk})
+	regular := relaytest.Dial(t, url, client.Options{})
+	notIdeal := relaytest.Dial(t, url, client.Options{Header: http.Header{"Ideal-Node": {"900a"}}})
+	prober := relaytest.Dial(t, url, client.Options{IsProber: true})
+	meshPeer := relaytest.Dial(t, url, client.Options{MeshKey: mk})
 
 	s := watch(t, url, mk)
 	got := list(t, s)
 	want := map[key.NodePublic][]string{
-		regular.c.PublicKey():  {"regular"},
-		notIdeal.c.PublicKey(): {"not-ideal"},
-		prober.c.PublicKey():   {"prober"},
-		meshPeer.c.PublicKey(): {"mesh"},
+		regular.PublicKey():  {"regular"},
+		notIdeal.PublicKey(): {"not-ideal"},
+		prober.PublicKey():   {"prober"},
+		meshPeer.PublicKey(): {"mesh"},
 	}
 	for k, names := range want {
 		p, ok := got[k]
@@ -158,33 +119,29 @@ func TestCloseDisconnectsOnlyTheChosenPeer(t *testing.T) {
 	t.Parallel()
 	mk := key.NewMesh()
 	url := startRelay(t, mk)
-	target := dial(t, url, client.Options{})
-	bystander := dial(t, url, client.Options{})
+	target := relaytest.Dial(t, url, client.Options{})
+	bystander := relaytest.Dial(t, url, client.Options{})
 	s := watch(t, url, mk)
 	list(t, s)
 
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	closed, err := s.Close(ctx, []key.NodePublic{target.c.PublicKey()})
+	closed, err := s.Close(ctx, []key.NodePublic{target.PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !closed[target.c.PublicKey()] || len(closed) != 1 {
+	if !closed[target.PublicKey()] || len(closed) != 1 {
 		t.Fatalf("Close confirmed %v, want only the target", closed)
 	}
-	select {
-	case <-target.closed:
-	case <-time.After(waitTimeout):
-		t.Fatal("the target is still connected")
-	}
-	if !bystander.alive() {
+	target.WaitClosed(t)
+	if !bystander.Connected() {
 		t.Fatal("the bystander lost its connection")
 	}
 	after := list(t, s)
-	if _, ok := after[target.c.PublicKey()]; ok {
+	if _, ok := after[target.PublicKey()]; ok {
 		t.Error("a second List still shows the closed peer")
 	}
-	if _, ok := after[bystander.c.PublicKey()]; !ok {
+	if _, ok := after[bystander.PublicKey()]; !ok {
 		t.Error("a second List lost the bystander")
 	}
 }

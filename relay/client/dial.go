@@ -73,9 +73,9 @@ func parseServerURL(s string, opts *Options) (*url.URL, error) {
 	return u, nil
 }
 
-// hostPort is the address to dial: the URL's host with the scheme's
-// default port when none is given.
-func hostPort(u *url.URL) string {
+// HostPort is the address to dial for a DERP server URL: the URL's host
+// with the scheme's default port when none is given.
+func HostPort(u *url.URL) string {
 	if u.Port() != "" {
 		return u.Host
 	}
@@ -85,10 +85,12 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), "80")
 }
 
-func tlsConfig(u *url.URL, opts Options) *tls.Config {
+// TLSConfig is a copy of base (nil: the defaults) for the server at u,
+// its ServerName the URL's host unless base sets one.
+func TLSConfig(u *url.URL, base *tls.Config) *tls.Config {
 	var cfg *tls.Config
-	if opts.TLSConfig != nil {
-		cfg = opts.TLSConfig.Clone()
+	if base != nil {
+		cfg = base.Clone()
 	} else {
 		cfg = &tls.Config{}
 	}
@@ -104,7 +106,7 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	addr := hostPort(u)
+	addr := HostPort(u)
 	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -116,7 +118,7 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 	if u.Scheme != "https" {
 		return conn, nil
 	}
-	tc := tls.Client(conn, tlsConfig(u, opts))
+	tc := tls.Client(conn, TLSConfig(u, opts.TLSConfig))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)

@@ -25,7 +25,7 @@ func dialWebSocket(ctx context.Context, u *url.URL, opts Options) (net.Conn, err
 	}
 	transport := &http.Transport{
 		DialContext:     dial,
-		TLSClientConfig: tlsConfig(u, opts),
+		TLSClientConfig: TLSConfig(u, opts.TLSConfig),
 		// The upgrade needs HTTP/1.1, and loopback-only callers need no proxy.
 		ForceAttemptHTTP2: false,
 		Proxy:             nil,

@@ -37,28 +37,11 @@ func newDialer(t Target) (*dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dialer{addr: hostPort(u), url: u}
+	d := &dialer{addr: client.HostPort(u), url: u}
 	if u.Scheme == "https" {
-		cfg := &tls.Config{}
-		if t.TLSConfig != nil {
-			cfg = t.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = u.Hostname()
-		}
-		d.tls = cfg
+		d.tls = client.TLSConfig(u, t.TLSConfig)
 	}
 	return d, nil
-}
-
-func hostPort(u *url.URL) string {
-	if u.Port() != "" {
-		return u.Host
-	}
-	if u.Scheme == "https" {
-		return net.JoinHostPort(u.Hostname(), "443")
-	}
-	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // Read buffer sizes: receivers take up to this much per system call; idle

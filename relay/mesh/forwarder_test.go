@@ -1,88 +1,11 @@
 package mesh
 
 import (
-	"context"
-	"io"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/relayctl/relayctl/relay/key"
 )
-
-// pausableProxy relays one TCP connection to target; while paused it stops
-// reading from the connecting side, so that side's writes back up.
-type pausableProxy struct {
-	ln     net.Listener
-	target string
-	gate   sync.Mutex // held while paused
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newPausableProxy(t *testing.T, target string) *pausableProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pausableProxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *pausableProxy) accept() {
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		// A small receive buffer: the sender's backlog shows quickly.
-		in.(*net.TCPConn).SetReadBuffer(16 << 10)
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Go(func() { io.Copy(in, out) })
-		p.wg.Go(func() {
-			buf := make([]byte, 16<<10)
-			for {
-				p.gate.Lock()
-				p.gate.Unlock()
-				n, err := in.Read(buf)
-				if n > 0 {
-					if _, werr := out.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		})
-	}
-}
-
-func (p *pausableProxy) pause()  { p.gate.Lock() }
-func (p *pausableProxy) resume() { p.gate.Unlock() }
-
-func (p *pausableProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
 
 // metricSum adds up every series of the metric name in n's registry.
 func metricSum(t *testing.T, n *node, name string) int64 {
@@ -109,22 +32,9 @@ func metricSum(t *testing.T, n *node, name string) int64 {
 // client sent is then either counted forwarded (and b read exactly that
 // many ForwardPacket frames) or counted dropped.
 func TestForwardingCountsEveryPacket(t *testing.T) {
-	mk := key.NewMesh()
-	b := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk}
-	b.start()
-	t.Cleanup(b.stop)
-	a := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk}
-	a.start()
-	t.Cleanup(a.stop)
-	proxy := newPausableProxy(t, b.addr)
-	m, err := New(Options{Server: a.srv, PrivateKey: a.priv, MeshKey: mk,
-		Peers: []Peer{{Name: "b", URL: b.url(), DialAddr: proxy.ln.Addr().String()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	a.done.Go(func() { m.Run(ctx) })
-	t.Cleanup(cancel)
+	a, b := startPair(t, nil)
+	proxy := newTestProxy(t, b.addr, nil)
+	meshThrough(t, a, b, proxy.addr(), nil)
 	waitMetric(t, a, `relayctl_mesh_peer_connected{peer="b"} 1`)
 
 	sender, receiver := dial(t, a), dial(t, b)

@@ -1,30 +1,11 @@
 package mesh
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/relayctl/relayctl/relay/key"
 )
-
-// meshThrough starts a mesh on a that reaches b only through dialAddr,
-// with the given keepalive timing, and waits until it is connected.
-func meshThrough(t *testing.T, a, b *node, dialAddr string, ping, pong time.Duration) *Mesh {
-	t.Helper()
-	m, err := New(Options{Server: a.srv, PrivateKey: a.priv, MeshKey: a.mesh, Logger: a.logger,
-		Peers: []Peer{{Name: "b", URL: b.url(), DialAddr: dialAddr}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.pingInterval, m.pongTimeout = ping, pong
-	ctx, cancel := context.WithCancel(t.Context())
-	a.done.Go(func() { m.Run(ctx) })
-	t.Cleanup(cancel)
-	return m
-}
 
 // TestSilentLinkIsGivenUp: the link from a to b stops passing data
 // without a reset (a black hole). a's mesh client notices within
@@ -42,17 +23,11 @@ func TestSilentLinkIsGivenUp(t *testing.T) {
 		{"loaded", 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mk := key.NewMesh()
 			logs := &logBuffer{}
-			b := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk}
-			b.start()
-			t.Cleanup(b.stop)
-			a := &node{t: t, addr: "127.0.0.1:0", priv: key.NewNode(), mesh: mk, logger: logs.logger()}
-			a.start()
-			t.Cleanup(a.stop)
-			proxy := newPausableProxy(t, b.addr)
+			a, b := startPair(t, logs.logger())
+			proxy := newTestProxy(t, b.addr, nil)
 			const ping, pong = 100 * time.Millisecond, 400 * time.Millisecond
-			meshThrough(t, a, b, proxy.ln.Addr().String(), ping, pong)
+			meshThrough(t, a, b, proxy.addr(), func(m *Mesh) { m.pingInterval, m.pongTimeout = ping, pong })
 			waitMetric(t, a, `relayctl_mesh_peer_connected{peer="b"} 1`)
 			sender, receiver := dial(t, a), dial(t, b)
 			deliverEventually(t, sender, receiver, "before")

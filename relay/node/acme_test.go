@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/syncbuf"
 )
 
@@ -48,7 +49,7 @@ func newFakeACMEDirectory(t *testing.T, eabRequired bool) *fakeACMEDirectory {
 
 // acmeNode starts a --certmode letsencrypt node against d.
 func acmeNode(t *testing.T, d *fakeACMEDirectory) (*Node, *syncbuf.Buffer, <-chan error, context.CancelFunc) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	certs := filepath.Join(dir, "certs")
 	if err := os.Mkdir(certs, 0o700); err != nil {
 		t.Fatal(err)

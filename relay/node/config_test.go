@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 // TestConfigBuiltInCode: a Config from DefaultConfig, set in code with
@@ -12,7 +14,7 @@ import (
 // replaces only the settings still at their defaults, and errors name
 // the setting as a flag.
 func TestConfigBuiltInCode(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	for _, tc := range []struct {
 		name     string
 		set      func(c *Config)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/derperflags"
 	"github.com/relayctl/relayctl/relay/key"
 )
@@ -57,7 +58,7 @@ func TestReadRateConfig(t *testing.T) {
 
 // --rate-config values show with source rate-config, above the flags.
 func TestRateConfigSource(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	path := filepath.Join(dir, "rate.json")
 	os.WriteFile(path, []byte(`{"PerClientRateLimitBytesPerSec": 5000}`), 0o644)
 	n, err := newFromArgs(t, "--certmode", "none", "--per-client-rate-limit", "7", "--rate-config", path)
@@ -76,7 +77,7 @@ func TestRateConfigSource(t *testing.T) {
 // derper's TAILSCALE_DERPER_MESH_KEY is read when no --mesh-psk-file is
 // given; the file wins.
 func TestMeshKeyFromDerperEnv(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	fileKey, envKey := key.NewMesh(), key.NewMesh()
 	file := filepath.Join(dir, "mesh.key")
 	os.WriteFile(file, []byte(fileKey.Hex()+"\n"), 0o600)
@@ -108,7 +109,7 @@ func TestMeshKeyFromDerperEnv(t *testing.T) {
 }
 
 func TestEABFlags(t *testing.T) {
-	isolate(t)
+	configtest.Isolate(t)
 	base := []string{"--hostname", "derp.example.com", "--certdir", t.TempDir()}
 	tests := []struct {
 		args []string

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/config/configtest"
 	"github.com/relayctl/relayctl/internal/syncbuf"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
@@ -97,7 +98,7 @@ func receiver(c *client.Client) <-chan []byte {
 // webhook it adds applies to the next client, the restart-only setting it
 // changes is reported pending, and the running-status file goes at stop.
 func TestNodeFromTheLibrary(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	meshFile := filepath.Join(dir, "mesh.key")
 	if err := os.WriteFile(meshFile, []byte(key.NewMesh().Hex()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestNodeFromTheLibrary(t *testing.T) {
 // TestNodeStopsAndCleansUp: Run returns nil when its context ends, after
 // draining, and removes the running-status file.
 func TestNodeStopsAndCleansUp(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	keyFile := filepath.Join(dir, "key.json")
 	src := sourcesFor(t, "", "--certmode", "none", "--addr", "127.0.0.1:0", "--stun-port", "0", "--key-file", keyFile, "--drain-timeout", "0")
 	cfg, res, err := Resolve(src)
@@ -224,7 +225,7 @@ func TestNodeStopsAndCleansUp(t *testing.T) {
 // counted, logged, and the last good settings stay in force. (The value
 // used to be applied: only the start checked values.)
 func TestLiveChangeToABadValueIsRejected(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	cfgFile := filepath.Join(dir, "relayctl.yaml")
 	if err := os.WriteFile(cfgFile, []byte("per-client-rate-limit: 100000\n"), 0o600); err != nil {
 		t.Fatal(err)

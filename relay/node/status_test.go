@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/config"
+	"github.com/relayctl/relayctl/config/configtest"
 )
 
 // TestRunningStatusFile: running-config.json is written through a fresh
@@ -16,7 +17,7 @@ import (
 // running-config.json.tmp wrote the config, credentials included, over
 // its target) and keeps no URL credentials or query.
 func TestRunningStatusFile(t *testing.T) {
-	dir := isolate(t)
+	dir := configtest.Isolate(t)
 	keyDir := filepath.Join(dir, "keys")
 	if err := os.Mkdir(keyDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestWarnSecretInArgv(t *testing.T) {
 		{"env_with_token", nil, "https://admit.example/v?token=s3cret", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			isolate(t)
+			configtest.Isolate(t)
 			if tc.env != "" {
 				t.Setenv(config.EnvName("verify-client-url"), tc.env)
 			}

@@ -1,7 +1,8 @@
 // Package relaytest runs a relay inside a test's process, on loopback: a
 // relay/server behind the HTTP handler relayctl serve uses, over plain
-// HTTP or TLS, with a STUN server when asked. The tests of the packages
-// that talk to a relay (probe, the load generator, bench, prune) share it;
+// HTTP or TLS, with a STUN server when asked; and a Client that notices
+// when the relay ends its connection. The tests of the packages that talk
+// to a relay (probe, the load generator, bench, prune, admin) share it;
 // tests of a real relayctl binary use the interop module instead.
 package relaytest
 

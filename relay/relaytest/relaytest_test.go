@@ -60,3 +60,18 @@ func TestTLSRelay(t *testing.T) {
 		t.Fatalf("status %d, TLS %v: want 200 with the given certificate", resp.StatusCode, resp.TLS != nil)
 	}
 }
+
+// TestClientSeesTheRelayEndIt: a Client is connected until the relay
+// closes its side, and then Closed and WaitClosed say so.
+func TestClientSeesTheRelayEndIt(t *testing.T) {
+	r := Start(t, Options{})
+	c := Dial(t, r.URL+"/derp", client.Options{})
+	if !c.Connected() {
+		t.Fatal("not connected after Dial")
+	}
+	r.Server.Close()
+	c.WaitClosed(t)
+	if c.Connected() {
+		t.Error("Connected after the relay closed")
+	}
+}

@@ -82,25 +82,8 @@ func TestHealthQueuedAtRegistration(t *testing.T) {
 	}()
 	wg.Go(func() { srv.Accept(t.Context(), srvSide, nil, server.ConnInfo{}) })
 	cli.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(cli)
-	typ, p, err := wire.ReadFrame(br, 1024, nil)
-	if err != nil || typ != wire.FrameServerKey {
-		t.Fatalf("ServerKey: %v %v", typ, err)
-	}
-	srvKey, err := wire.ParseServerKey(p)
-	if err != nil {
-		t.Fatal(err)
-	}
 	priv := key.NewNode()
-	ci, err := wire.SealClientInfo(priv, srvKey, wire.ClientInfo{Version: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bw := bufio.NewWriter(cli)
-	wire.WriteFrame(bw, wire.FrameClientInfo, ci)
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	rawClientInfo(t, bufio.NewReader(cli), cli, priv)
 	// The server registers the client, then blocks writing ServerInfo
 	// into the pipe, which nobody reads yet.
 	waitFor(t, "client registered", func() bool { return srv.ConnCount() == 1 })

@@ -20,6 +20,26 @@ func rawHandshake(t *testing.T, r *testRelay, nc net.Conn, priv key.NodePrivate)
 	t.Helper()
 	br := bufio.NewReader(nc)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	srvKey := rawClientInfo(t, br, nc, priv)
+	typ, p, err := wire.ReadFrame(br, 1024, nil)
+	if err != nil || typ != wire.FrameServerInfo {
+		t.Fatalf("ServerInfo: %v %v", typ, err)
+	}
+	info, err := wire.OpenServerInfoWith(priv.Shared(srvKey), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(info); string(b) != `{"version":2}` {
+		t.Fatalf("ServerInfo JSON %s", b)
+	}
+	nc.SetReadDeadline(time.Time{})
+	return br
+}
+
+// rawClientInfo reads the server's ServerKey frame from br and answers
+// with ClientInfo as priv on nc; it returns the server's key.
+func rawClientInfo(t *testing.T, br *bufio.Reader, nc net.Conn, priv key.NodePrivate) key.NodePublic {
+	t.Helper()
 	typ, p, err := wire.ReadFrame(br, 1024, nil)
 	if err != nil || typ != wire.FrameServerKey {
 		t.Fatalf("ServerKey: %v %v", typ, err)
@@ -34,20 +54,10 @@ func rawHandshake(t *testing.T, r *testRelay, nc net.Conn, priv key.NodePrivate)
 	}
 	bw := bufio.NewWriter(nc)
 	wire.WriteFrame(bw, wire.FrameClientInfo, ci)
-	bw.Flush()
-	typ, p, err = wire.ReadFrame(br, 1024, nil)
-	if err != nil || typ != wire.FrameServerInfo {
-		t.Fatalf("ServerInfo: %v %v", typ, err)
-	}
-	info, err := wire.OpenServerInfoWith(priv.Shared(srvKey), p)
-	if err != nil {
+	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := json.Marshal(info); string(b) != `{"version":2}` {
-		t.Fatalf("ServerInfo JSON %s", b)
-	}
-	nc.SetReadDeadline(time.Time{})
-	return br
+	return srvKey
 }
 
 // expectRawClosed reads nc until EOF, failing if the server keeps it

@@ -2,19 +2,12 @@ package tlsserve
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -22,51 +15,13 @@ import (
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/syncbuf"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
-// testCert describes a certificate for makePair.
-type testCert struct {
-	dns       []string
-	ips       []netip.Addr
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-// makePair creates a self-signed ECDSA certificate and key in PEM.
-func makePair(t *testing.T, tc testCert) (certPEM, keyPEM []byte) {
+// makePair is a self-signed certificate as spec says and its key, in PEM.
+func makePair(t *testing.T, spec testcert.Spec) (certPEM, keyPEM []byte) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc.notBefore.IsZero() {
-		tc.notBefore = time.Now().Add(-time.Hour)
-	}
-	if tc.notAfter.IsZero() {
-		tc.notAfter = time.Now().Add(time.Hour)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "test"},
-		NotBefore:    tc.notBefore,
-		NotAfter:     tc.notAfter,
-		DNSNames:     tc.dns,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, ip := range tc.ips {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return testcert.PEM(t, testcert.New(t, spec))
 }
 
 // pinOf is the sha256-raw pin of the first certificate in certPEM.
@@ -137,6 +92,18 @@ func startEchoTLS(t *testing.T, cfg *tls.Config) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// startMetaEchoTLS is startEchoTLS serving get's certificate with the
+// metacert for testServerKey appended, as a DERP server does; it returns
+// the address and the wrapped get.
+func startMetaEchoTLS(t *testing.T, get GetCertificateFunc) (string, GetCertificateFunc) {
+	t.Helper()
+	withMeta, err := WithMetaCert(get, testServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startEchoTLS(t, ServerConfig(withMeta)), withMeta
 }
 
 // dialTLS completes a handshake that trusts whatever the server presents,

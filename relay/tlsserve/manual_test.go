@@ -2,7 +2,6 @@ package tlsserve
 
 import (
 	"encoding/json"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 )
 
 func TestManualGeneratesSelfSignedForIP(t *testing.T) {
@@ -27,15 +27,7 @@ func TestManualGeneratesSelfSignedForIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	crt, key := certs.Paths(dir, "127.0.0.1")
-	for path, want := range map[string]fs.FileMode{dir: 0o700, crt: 0o644, key: 0o600} {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
-		}
-	}
+	testcert.CheckFileModes(t, dir, crt, key)
 	certPEM, err := os.ReadFile(crt)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +61,7 @@ func TestManualGeneratesSelfSignedForIP(t *testing.T) {
 
 func TestManualNoSnippetForCASignedOrDNS(t *testing.T) {
 	dir := t.TempDir()
-	certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}})
+	certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"relay.test"}})
 	writeFiles(t, dir, "relay.test", certPEM, keyPEM)
 	called := false
 	if _, err := NewManual(dir, "relay.test", nil, func([]byte) { called = true }); err != nil {
@@ -99,7 +91,7 @@ func TestManualErrors(t *testing.T) {
 			hostname: "127.0.0.1",
 			setup: func(t *testing.T, dir string) {
 				crt, _ := certs.Paths(dir, "127.0.0.1")
-				certPEM, _ := makePair(t, testCert{ips: []netip.Addr{ip}})
+				certPEM, _ := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 				os.WriteFile(crt, certPEM, 0o644)
 			},
 			want: []string{"127.0.0.1.key"},
@@ -108,8 +100,8 @@ func TestManualErrors(t *testing.T) {
 			name:     "mismatched_key",
 			hostname: "127.0.0.1",
 			setup: func(t *testing.T, dir string) {
-				certPEM, _ := makePair(t, testCert{ips: []netip.Addr{ip}})
-				_, otherKey := makePair(t, testCert{ips: []netip.Addr{ip}})
+				certPEM, _ := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
+				_, otherKey := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 				writeFiles(t, dir, "127.0.0.1", certPEM, otherKey)
 			},
 			want: []string{"127.0.0.1.crt", "does not match"},
@@ -118,7 +110,7 @@ func TestManualErrors(t *testing.T) {
 			name:     "hostname_not_covered",
 			hostname: "relay.test",
 			setup: func(t *testing.T, dir string) {
-				certPEM, keyPEM := makePair(t, testCert{dns: []string{"other.test"}})
+				certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"other.test"}})
 				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
 			},
 			want: []string{"does not cover", `"relay.test"`},
@@ -127,7 +119,7 @@ func TestManualErrors(t *testing.T) {
 			name:     "ip_not_covered",
 			hostname: "127.0.0.2",
 			setup: func(t *testing.T, dir string) {
-				certPEM, keyPEM := makePair(t, testCert{ips: []netip.Addr{ip}})
+				certPEM, keyPEM := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 				writeFiles(t, dir, "127.0.0.2", certPEM, keyPEM)
 			},
 			want: []string{"does not cover"},
@@ -136,7 +128,7 @@ func TestManualErrors(t *testing.T) {
 			name:     "expired",
 			hostname: "relay.test",
 			setup: func(t *testing.T, dir string) {
-				certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}, notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)})
+				certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"relay.test"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
 			},
 			want: []string{"expired"},
@@ -153,7 +145,7 @@ func TestManualErrors(t *testing.T) {
 			name:     "key_group_readable",
 			hostname: "relay.test",
 			setup: func(t *testing.T, dir string) {
-				certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}})
+				certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"relay.test"}})
 				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
 				_, key := certs.Paths(dir, "relay.test")
 				if err := os.Chmod(key, 0o640); err != nil {
@@ -166,7 +158,7 @@ func TestManualErrors(t *testing.T) {
 			name:     "key_world_readable",
 			hostname: "relay.test",
 			setup: func(t *testing.T, dir string) {
-				certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}})
+				certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"relay.test"}})
 				writeFiles(t, dir, "relay.test", certPEM, keyPEM)
 				_, key := certs.Paths(dir, "relay.test")
 				if err := os.Chmod(key, 0o644); err != nil {
@@ -217,7 +209,7 @@ func TestManualSNI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			host := strings.ToLower(strings.TrimSuffix(tt.hostname, "."))
-			certPEM, keyPEM := makePair(t, testCert{dns: []string{"relay.test"}, ips: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+			certPEM, keyPEM := makePair(t, testcert.Spec{DNS: []string{"relay.test"}, IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 			writeFiles(t, dir, host, certPEM, keyPEM)
 			m, err := NewManual(dir, tt.hostname, nil, nil)
 			if err != nil {
@@ -261,18 +253,14 @@ func TestManualRotation(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			dir := t.TempDir()
 			var logs logBuffer
-			cert1, key1 := makePair(t, testCert{ips: []netip.Addr{ip}})
+			cert1, key1 := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 			writeFiles(t, dir, "127.0.0.1", cert1, key1)
 			m, err := NewManual(dir, "127.0.0.1", newLogger(&logs), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			m.checkEvery = 0 // look at the files on every handshake
-			get, err := WithMetaCert(m.GetCertificate, testServerKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := startEchoTLS(t, ServerConfig(get))
+			addr, _ := startMetaEchoTLS(t, m.GetCertificate)
 
 			old, err := dialTLS(t, addr, "", 0)
 			if err != nil {
@@ -283,7 +271,7 @@ func TestManualRotation(t *testing.T) {
 			}
 			echo(t, old, "before")
 
-			cert2, key2 := makePair(t, testCert{ips: []netip.Addr{ip}})
+			cert2, key2 := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 			r.write(t, dir, cert2, key2)
 			fresh, err := dialTLS(t, addr, "", 0)
 			if err != nil {
@@ -299,7 +287,7 @@ func TestManualRotation(t *testing.T) {
 			echo(t, fresh, "new connection")
 
 			// A broken pair (the key of another certificate) is refused.
-			cert3, _ := makePair(t, testCert{ips: []netip.Addr{ip}})
+			cert3, _ := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 			r.write(t, dir, cert3, key1)
 			for i := range 3 {
 				c, err := dialTLS(t, addr, "", 0)
@@ -322,7 +310,7 @@ func TestManualRotation(t *testing.T) {
 func TestManualReloadsAtMostOncePerInterval(t *testing.T) {
 	ip := netip.MustParseAddr("127.0.0.1")
 	dir := t.TempDir()
-	cert1, key1 := makePair(t, testCert{ips: []netip.Addr{ip}})
+	cert1, key1 := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 	writeFiles(t, dir, "127.0.0.1", cert1, key1)
 	m, err := NewManual(dir, "127.0.0.1", nil, nil)
 	if err != nil {
@@ -332,7 +320,7 @@ func TestManualReloadsAtMostOncePerInterval(t *testing.T) {
 	m.now = func() time.Time { return now }
 	m.lastCheck = now
 
-	cert2, key2 := makePair(t, testCert{ips: []netip.Addr{ip}})
+	cert2, key2 := makePair(t, testcert.Spec{IPs: []netip.Addr{ip}})
 	writeFiles(t, dir, "127.0.0.1", cert2, key2)
 	hello := &tlsHello
 	now = now.Add(reloadCheckInterval / 2)

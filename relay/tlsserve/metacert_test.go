@@ -12,6 +12,7 @@ import (
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/testcert"
 	"github.com/relayctl/relayctl/relay/client"
 	"github.com/relayctl/relayctl/relay/key"
 )
@@ -23,7 +24,7 @@ var (
 
 func staticGet(t *testing.T) (GetCertificateFunc, *tls.Certificate, []byte) {
 	t.Helper()
-	certPEM, keyPEM := makePair(t, testCert{ips: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	certPEM, keyPEM := makePair(t, testcert.Spec{IPs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -34,11 +35,7 @@ func staticGet(t *testing.T) (GetCertificateFunc, *tls.Certificate, []byte) {
 func TestWithMetaCert(t *testing.T) {
 	get, orig, certPEM := staticGet(t)
 	start := time.Now()
-	withMeta, err := WithMetaCert(get, testServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := startEchoTLS(t, ServerConfig(withMeta))
+	addr, withMeta := startMetaEchoTLS(t, get)
 
 	c, err := dialTLS(t, addr, "", 0)
 	if err != nil {

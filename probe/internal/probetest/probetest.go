@@ -8,12 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/relayctl/relayctl/internal/derpmap"
+	"github.com/relayctl/relayctl/internal/serverproc"
 	"github.com/relayctl/relayctl/internal/testcert"
 	"github.com/relayctl/relayctl/relay/relaytest"
 )
@@ -74,24 +74,21 @@ func (n *Node) DERPNode(name string, region int) *derpmap.DERPNode {
 // DeadUDPPort is a loopback UDP port with nothing listening.
 func DeadUDPPort(t testing.TB) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	pc.Close()
-	return port
+	return deadPort(t, serverproc.FreeUDPPort)
 }
 
 // DeadTCPPort is a loopback TCP port with nothing listening.
 func DeadTCPPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	return deadPort(t, serverproc.FreeTCPPort)
+}
+
+func deadPort(t testing.TB, free func() (int, error)) int {
+	t.Helper()
+	port, err := free()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	return port
 }
 
