@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/readahead"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -116,7 +117,8 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 	if u.Scheme != "https" {
 		return conn, nil
 	}
-	tc := tls.Client(conn, tlsConfig(u, opts))
+	// Under TLS, so a busy stream (a mesh link) comes in with few reads.
+	tc := tls.Client(readahead.New(conn), tlsConfig(u, opts))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
