@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/relayctl/relayctl/internal/certs"
-	"github.com/relayctl/relayctl/internal/readahead"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -118,7 +118,7 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 		return conn, nil
 	}
 	// Under TLS, so a busy stream (a mesh link) comes in with few reads.
-	tc := tls.Client(readahead.New(conn), tlsConfig(u, opts))
+	tc := tls.Client(sockbuf.New(conn), tlsConfig(u, opts))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)

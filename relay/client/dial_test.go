@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/relayctl/relayctl/internal/readahead"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -153,8 +153,8 @@ func TestDial(t *testing.T) {
 			}
 			if tc, ok := c.conn.(*tls.Conn); ok {
 				// A busy TLS stream (a mesh link) is read in large pieces.
-				if _, ok := tc.NetConn().(*readahead.Conn); !ok {
-					t.Errorf("TLS runs over a %T, want a *readahead.Conn", tc.NetConn())
+				if _, ok := tc.NetConn().(*sockbuf.Conn); !ok {
+					t.Errorf("TLS runs over a %T, want a *sockbuf.Conn", tc.NetConn())
 				}
 			}
 			if err := c.Send(peerPub, []byte("up")); err != nil {

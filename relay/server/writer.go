@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/packetbuf"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -84,7 +85,7 @@ func (c *sclient) writeLoop() {
 	defer c.writers.Done()
 	streaming := c.startStreaming
 	var work pendingWork
-	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing, m: c.s.metrics}
+	fw := frameWriter{conn: c.nc, gather: sockbuf.Under(c.nc), timeout: c.writeTimeout, writing: &c.writing, m: c.s.metrics}
 	defer fw.release()
 	var idle *time.Timer // made once the writer waits for more work
 	defer func() {
@@ -247,6 +248,7 @@ func (c *sclient) noteWriteError(err error) {
 // connection with a fresh deadline for every write.
 type frameWriter struct {
 	conn    net.Conn
+	gather  *sockbuf.Conn // below conn when it is TLS: one system call per write, not per record
 	timeout time.Duration
 	writing *atomic.Bool // set while a write is in progress; see sclient.writing
 	buf     *[]byte
@@ -373,9 +375,17 @@ func (fw *frameWriter) startWrite() {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
 	fw.writing.Store(true)
+	if fw.gather != nil {
+		fw.gather.Hold()
+	}
 }
 
 func (fw *frameWriter) endWrite(err error) {
+	if fw.gather != nil {
+		if rerr := fw.gather.Release(); err == nil {
+			err = rerr
+		}
+	}
 	fw.writing.Store(false)
 	fw.err = err
 	fw.settle()

@@ -1,5 +1,5 @@
-// Package readahead gives a connection a read buffer only while its peer
-// keeps it busy.
+// Package sockbuf buffers between a TLS layer and its socket, and only
+// while the connection is busy.
 //
 // crypto/tls reads one record per Read and asks its connection for about
 // one record's worth of bytes at a time, so a busy TLS connection costs a
@@ -8,9 +8,14 @@
 // and hands it out from memory; a quiet connection reads straight into the
 // caller's slice and holds no buffer, so idle connections cost nothing
 // extra.
-package readahead
+//
+// On the way out, crypto/tls writes each record (at most 16 KiB of data)
+// with its own system call. A writer that knows a large Write is coming
+// brackets it with Hold and Release, and its records leave in one.
+package sockbuf
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 )
@@ -29,6 +34,12 @@ type Conn struct {
 	buf  *[]byte // borrowed while busy
 	r, w int     // (*buf)[r:w] is read but not handed out
 	busy bool    // the last read filled the space it was given
+
+	// Writes: the TLS layer's own writes (alerts on Close) may come from
+	// another goroutine than the holder's.
+	wmu     sync.Mutex
+	holding bool
+	out     *[]byte // gathered writes, borrowed between Hold and Release
 }
 
 // New wraps c.
@@ -83,6 +94,78 @@ func (c *Conn) release() {
 		c.buf = nil
 	}
 	c.r, c.w = 0, 0
+}
+
+// GatherSize is the most that one system call writes for a Hold: a 64 KiB
+// Write with its TLS records' framing.
+const GatherSize = 80 << 10
+
+var gatherBufs = sync.Pool{New: func() any { b := make([]byte, 0, GatherSize); return &b }}
+
+// Under returns the Conn below c when c is a TLS connection over one,
+// else nil.
+func Under(c net.Conn) *Conn {
+	if tc, ok := c.(*tls.Conn); ok {
+		sc, _ := tc.NetConn().(*Conn)
+		return sc
+	}
+	return nil
+}
+
+// Hold gathers the writes that follow, until Release, in a pooled
+// buffer.
+func (c *Conn) Hold() {
+	c.wmu.Lock()
+	c.holding = true
+	c.wmu.Unlock()
+}
+
+// Release writes what was gathered since Hold with one system call (more
+// only when it exceeded GatherSize) and writes straight through again.
+func (c *Conn) Release() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.holding = false
+	if c.out == nil {
+		return nil
+	}
+	err := c.writeGathered()
+	gatherBufs.Put(c.out)
+	c.out = nil
+	return err
+}
+
+// Write writes p, or while held, gathers it. An error of a gathered
+// write is Release's.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.holding {
+		return c.Conn.Write(p)
+	}
+	if c.out == nil {
+		c.out = gatherBufs.Get().(*[]byte)
+	}
+	if len(*c.out)+len(p) > cap(*c.out) {
+		if err := c.writeGathered(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(*c.out) {
+			return c.Conn.Write(p)
+		}
+	}
+	*c.out = append(*c.out, p...)
+	return len(p), nil
+}
+
+func (c *Conn) writeGathered() error {
+	b := *c.out
+	*c.out = b[:0]
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(b)
+	return err
 }
 
 // Listener wraps every connection its listener accepts in a Conn.

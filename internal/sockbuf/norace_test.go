@@ -1,5 +1,5 @@
 //go:build !race
 
-package readahead
+package sockbuf
 
 const underRace = false

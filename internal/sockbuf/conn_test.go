@@ -1,4 +1,4 @@
-package readahead
+package sockbuf
 
 import (
 	"bytes"
@@ -193,5 +193,122 @@ func TestUnderTLS(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("bytes differ after TLS")
+	}
+}
+
+// writeCounter counts the writes that reach the socket.
+type writeCounter struct {
+	net.Conn
+	writes int
+	err    error
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.err != nil {
+		return 0, w.err
+	}
+	return w.Conn.Write(p)
+}
+
+// A held TLS Write of many records reaches the socket as one write, and
+// the peer reads it unchanged.
+func TestHoldWritesRecordsTogether(t *testing.T) {
+	tests := []struct {
+		name       string
+		size       int
+		hold       bool
+		wantWrites int
+	}{
+		{"not_held_32k", 32 << 10, false, 2}, // crypto/tls: one write per record (16 KiB at most)
+		{"held_32k", 32 << 10, true, 1},
+		{"held_64k", 64 << 10, true, 1},
+		{"held_larger_than_gather", 200 << 10, true, 3},
+		{"held_small", 1200, true, 1},
+	}
+	cert := testcert.ValidNow(t, "127.0.0.1")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			wc := &writeCounter{Conn: a}
+			c := New(wc)
+			client := tls.Client(c, &tls.Config{InsecureSkipVerify: true, DynamicRecordSizingDisabled: true})
+			server := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{cert}})
+			want := pattern(tt.size)
+			got := make([]byte, len(want))
+			errc := make(chan error, 1)
+			go func() {
+				if err := server.Handshake(); err != nil {
+					errc <- err
+					return
+				}
+				_, err := io.ReadFull(server, got)
+				errc <- err
+			}()
+			if err := client.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			wc.writes = 0
+			if tt.hold {
+				c.Hold()
+			}
+			if _, err := client.Write(want); err != nil {
+				t.Fatal(err)
+			}
+			if tt.hold {
+				if err := c.Release(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatal("the peer read different bytes")
+			}
+			if wc.writes != tt.wantWrites {
+				t.Errorf("%d writes reached the socket, want %d", wc.writes, tt.wantWrites)
+			}
+			if c.out != nil {
+				t.Error("gather buffer kept after Release")
+			}
+		})
+	}
+}
+
+// A gathered write that fails is Release's error, and the next write goes
+// straight through.
+func TestReleaseReportsWriteError(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	wc := &writeCounter{Conn: a, err: net.ErrClosed}
+	c := New(wc)
+	c.Hold()
+	if n, err := c.Write([]byte("gathered")); n != 8 || err != nil {
+		t.Fatalf("held Write = %d, %v", n, err)
+	}
+	if wc.writes != 0 {
+		t.Fatal("held Write reached the socket")
+	}
+	if err := c.Release(); err != net.ErrClosed {
+		t.Fatalf("Release = %v, want the socket's error", err)
+	}
+	if _, err := c.Write([]byte("x")); err != net.ErrClosed || wc.writes != 2 {
+		t.Fatalf("Write after Release = %v after %d socket writes", err, wc.writes)
+	}
+}
+
+func TestUnderFindsConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := New(a)
+	if Under(tls.Client(c, &tls.Config{})) != c {
+		t.Error("Under(TLS over Conn) is not the Conn")
+	}
+	if Under(tls.Client(a, &tls.Config{})) != nil || Under(a) != nil {
+		t.Error("Under found a Conn where there is none")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package readahead
+package sockbuf
 
 // underRace: the race detector allocates, so allocation counts mean
 // nothing under it.

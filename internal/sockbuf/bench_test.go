@@ -1,4 +1,4 @@
-package readahead
+package sockbuf
 
 import (
 	"crypto/tls"
