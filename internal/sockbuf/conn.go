@@ -112,9 +112,17 @@ func Under(c net.Conn) *Conn {
 	return nil
 }
 
+// maxRecord is the most data one TLS record carries.
+const maxRecord = 16 << 10
+
 // Hold gathers the writes that follow, until Release, in a pooled
-// buffer.
-func (c *Conn) Hold() {
+// buffer, when n, the bytes about to be written through TLS, take more
+// than one record: a single record gains nothing, and thousands of
+// clients' keepalives at once would each borrow a buffer.
+func (c *Conn) Hold(n int) {
+	if n <= maxRecord {
+		return
+	}
 	c.wmu.Lock()
 	c.holding = true
 	c.wmu.Unlock()

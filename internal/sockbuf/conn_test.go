@@ -224,7 +224,7 @@ func TestHoldWritesRecordsTogether(t *testing.T) {
 		{"held_32k", 32 << 10, true, 1},
 		{"held_64k", 64 << 10, true, 1},
 		{"held_larger_than_gather", 200 << 10, true, 3},
-		{"held_small", 1200, true, 1},
+		{"held_one_record", 16 << 10, true, 1},
 	}
 	cert := testcert.ValidNow(t, "127.0.0.1")
 	for _, tt := range tests {
@@ -252,7 +252,10 @@ func TestHoldWritesRecordsTogether(t *testing.T) {
 			}
 			wc.writes = 0
 			if tt.hold {
-				c.Hold()
+				c.Hold(len(want))
+				if held := len(want) > maxRecord; c.holding != held {
+					t.Errorf("Hold(%d): holding = %v, want %v", len(want), c.holding, held)
+				}
 			}
 			if _, err := client.Write(want); err != nil {
 				t.Fatal(err)
@@ -285,7 +288,7 @@ func TestReleaseReportsWriteError(t *testing.T) {
 	defer b.Close()
 	wc := &writeCounter{Conn: a, err: net.ErrClosed}
 	c := New(wc)
-	c.Hold()
+	c.Hold(100 << 10)
 	if n, err := c.Write([]byte("gathered")); n != 8 || err != nil {
 		t.Fatalf("held Write = %d, %v", n, err)
 	}

@@ -71,7 +71,11 @@ func (c *Client) ForwardBatch(pkts []Forwarded) error {
 	defer c.wmu.Unlock()
 	if c.gather != nil {
 		// The batch's TLS records (one per 16 KiB) leave together.
-		c.gather.Hold()
+		n := 0
+		for _, p := range pkts {
+			n += wire.ForwardPacketHeadLen + len(p.Data)
+		}
+		c.gather.Hold(n)
 	}
 	for _, p := range pkts {
 		c.writeForwardPacket(p.Src, p.Dst, p.Data)

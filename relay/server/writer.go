@@ -351,7 +351,7 @@ func (fw *frameWriter) writeVector(hdr, payload []byte) {
 	v := vectorWrites.Get().(*vectorWrite)
 	v.vec = [2][]byte{hdr, payload}
 	v.bufs = v.vec[:]
-	fw.startWrite()
+	fw.startWrite(len(hdr) + len(payload))
 	_, err := v.bufs.WriteTo(fw.conn)
 	fw.endWrite(err)
 	v.vec, v.bufs = [2][]byte{}, nil // hold no packet in the pool
@@ -362,7 +362,7 @@ func (fw *frameWriter) flush() {
 	if fw.err != nil || fw.buf == nil || len(*fw.buf) == 0 {
 		return
 	}
-	fw.startWrite()
+	fw.startWrite(len(*fw.buf))
 	_, err := fw.conn.Write(*fw.buf)
 	fw.endWrite(err)
 	*fw.buf = (*fw.buf)[:0]
@@ -370,13 +370,13 @@ func (fw *frameWriter) flush() {
 
 // startWrite gives the write about to start a fresh deadline and marks
 // the writer as inside a write until endWrite (see sclient.writing).
-func (fw *frameWriter) startWrite() {
+func (fw *frameWriter) startWrite(n int) {
 	if fw.timeout > 0 {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
 	fw.writing.Store(true)
 	if fw.gather != nil {
-		fw.gather.Hold()
+		fw.gather.Hold(n)
 	}
 }
 
