@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -80,6 +81,7 @@ type Client struct {
 	wmu     sync.Mutex
 	bw      *bufio.Writer
 	scratch [wire.ForwardPacketHeadLen]byte // head of the frame being written
+	gather  *sockbuf.Conn                   // below conn when it is TLS; see ForwardBatch
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +110,7 @@ func newClient(ctx context.Context, conn net.Conn, br *bufio.Reader, priv key.No
 		writeTimeout: opts.WriteTimeout,
 		br:           br,
 		bw:           bufio.NewWriterSize(conn, writeBufferSize),
+		gather:       sockbuf.Under(conn),
 	}
 	if c.recvTimeout == 0 {
 		c.recvTimeout = DefaultRecvTimeout

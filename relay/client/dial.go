@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/relayctl/relayctl/internal/certs"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -118,7 +119,8 @@ func dialTCP(ctx context.Context, u *url.URL, opts Options) (net.Conn, error) {
 	if u.Scheme != "https" {
 		return conn, nil
 	}
-	tc := tls.Client(conn, TLSConfig(u, opts.TLSConfig))
+	// Under TLS, so a busy stream (a mesh link) comes in with few reads.
+	tc := tls.Client(sockbuf.New(conn), TLSConfig(u, opts.TLSConfig))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -148,6 +150,12 @@ func TestDial(t *testing.T) {
 			checkUpgradeRequest(t, r, srv.Listener.Addr().String(), tt.wantPath, tt.websocket || tt.scheme == "ws")
 			if c.ServerPublicKey() != serverPriv.Public() {
 				t.Errorf("ServerPublicKey = %v", c.ServerPublicKey())
+			}
+			if tc, ok := c.conn.(*tls.Conn); ok {
+				// A busy TLS stream (a mesh link) is read in large pieces.
+				if _, ok := tc.NetConn().(*sockbuf.Conn); !ok {
+					t.Errorf("TLS runs over a %T, want a *sockbuf.Conn", tc.NetConn())
+				}
 			}
 			if err := c.Send(peerPub, []byte("up")); err != nil {
 				t.Fatalf("Send: %v", err)

@@ -69,10 +69,24 @@ func (c *Client) ForwardBatch(pkts []Forwarded) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.gather != nil {
+		// The batch's TLS records (one per 16 KiB) leave together.
+		n := 0
+		for _, p := range pkts {
+			n += wire.ForwardPacketHeadLen + len(p.Data)
+		}
+		c.gather.Hold(n)
+	}
 	for _, p := range pkts {
 		c.writeForwardPacket(p.Src, p.Dst, p.Data)
 	}
-	if err := c.flush(); err != nil {
+	err := c.flush()
+	if c.gather != nil {
+		if rerr := c.gather.Release(); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
 		return c.errorf("forward batch of %d packets: %w", len(pkts), err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/relayctl/relayctl/internal/listen"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/mesh"
 	"github.com/relayctl/relayctl/relay/web"
 )
@@ -83,7 +84,8 @@ func (n *Node) serve(h *webHandler, lns *listeners, ts *tlsSetup, done *cleanups
 	ln := listen.RateLimited(lns.derp, rate.Limit(c.AcceptConnLimit), c.AcceptConnBurst, n.reg)
 	ln = listen.Capped(ln, listen.Caps{Max: c.MaxConns, MaxPerIP: c.MaxConnsPerIP, Exempt: trusted.Contains}, n.reg)
 	if ts != nil {
-		ln = tls.NewListener(ln, ts.config)
+		// Under TLS, so a busy client's records come in with few reads.
+		ln = tls.NewListener(sockbuf.Listener{Listener: ln}, ts.config)
 	}
 	s.derp = web.NewServer(h, web.ServerOptions{Logger: n.logger})
 	s.derp.ConnState = web.ConnStateLogger(n.logger, n.reg)

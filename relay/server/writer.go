@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relayctl/relayctl/internal/packetbuf"
+	"github.com/relayctl/relayctl/internal/sockbuf"
 	"github.com/relayctl/relayctl/relay/key"
 	"github.com/relayctl/relayctl/relay/wire"
 )
@@ -84,7 +85,7 @@ func (c *sclient) writeLoop() {
 	defer c.writers.Done()
 	streaming := c.startStreaming
 	var work pendingWork
-	fw := frameWriter{conn: c.nc, timeout: c.writeTimeout, writing: &c.writing, m: c.s.metrics}
+	fw := frameWriter{conn: c.nc, gather: sockbuf.Under(c.nc), timeout: c.writeTimeout, writing: &c.writing, m: c.s.metrics}
 	defer fw.release()
 	var idle *time.Timer // made once the writer waits for more work
 	defer func() {
@@ -247,6 +248,7 @@ func (c *sclient) noteWriteError(err error) {
 // connection with a fresh deadline for every write.
 type frameWriter struct {
 	conn    net.Conn
+	gather  *sockbuf.Conn // below conn when it is TLS: one system call per write, not per record
 	timeout time.Duration
 	writing *atomic.Bool // set while a write is in progress; see sclient.writing
 	buf     *[]byte
@@ -349,7 +351,7 @@ func (fw *frameWriter) writeVector(hdr, payload []byte) {
 	v := vectorWrites.Get().(*vectorWrite)
 	v.vec = [2][]byte{hdr, payload}
 	v.bufs = v.vec[:]
-	fw.startWrite()
+	fw.startWrite(len(hdr) + len(payload))
 	_, err := v.bufs.WriteTo(fw.conn)
 	fw.endWrite(err)
 	v.vec, v.bufs = [2][]byte{}, nil // hold no packet in the pool
@@ -360,7 +362,7 @@ func (fw *frameWriter) flush() {
 	if fw.err != nil || fw.buf == nil || len(*fw.buf) == 0 {
 		return
 	}
-	fw.startWrite()
+	fw.startWrite(len(*fw.buf))
 	_, err := fw.conn.Write(*fw.buf)
 	fw.endWrite(err)
 	*fw.buf = (*fw.buf)[:0]
@@ -368,14 +370,22 @@ func (fw *frameWriter) flush() {
 
 // startWrite gives the write about to start a fresh deadline and marks
 // the writer as inside a write until endWrite (see sclient.writing).
-func (fw *frameWriter) startWrite() {
+func (fw *frameWriter) startWrite(n int) {
 	if fw.timeout > 0 {
 		fw.conn.SetWriteDeadline(time.Now().Add(fw.timeout))
 	}
 	fw.writing.Store(true)
+	if fw.gather != nil {
+		fw.gather.Hold(n)
+	}
 }
 
 func (fw *frameWriter) endWrite(err error) {
+	if fw.gather != nil {
+		if rerr := fw.gather.Release(); err == nil {
+			err = rerr
+		}
+	}
 	fw.writing.Store(false)
 	fw.err = err
 	fw.settle()
