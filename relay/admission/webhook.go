@@ -54,7 +54,8 @@ type WebhookOptions struct {
 	// merely slow or busy.
 	FailOpen bool
 	// Client defaults to WebhookClient().
-	Client      *http.Client
+	Client *http.Client
+	// None of these can be off: 0 picks the default.
 	Timeout     time.Duration // default DefaultWebhookTimeout
 	Concurrency int           // default DefaultWebhookConcurrency
 	QueueWait   time.Duration // default DefaultWebhookQueueWait

@@ -42,11 +42,13 @@ type Options struct {
 
 	// WriteTimeout bounds each write to a regular client (mesh peers get
 	// MeshWriteTimeout). 0 = none.
-	WriteTimeout     time.Duration
+	WriteTimeout time.Duration
+	// HandshakeTimeout and KeepAlive cannot be off: 0 picks
+	// DefaultHandshakeTimeout and DefaultKeepAlive.
 	HandshakeTimeout time.Duration
 	KeepAlive        time.Duration
 	// QueueDepth is the per-client depth of each of the data and disco
-	// queues.
+	// queues; 0 picks DefaultQueueDepth.
 	QueueDepth int
 	// PerClientRateLimit and PerClientRateBurst limit what each regular
 	// client may send (bytes/s; 0 = unlimited); see SetPerClientRateLimit.
