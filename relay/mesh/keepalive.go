@@ -77,6 +77,12 @@ func (k *keepalive) err() error {
 func (k *keepalive) run(ctx context.Context) {
 	wait := time.NewTimer(k.interval)
 	defer wait.Stop()
+	// One pong timer for the whole run, re-armed for every ping.
+	late := time.AfterFunc(time.Hour, func() {
+		k.late.Store(true)
+		k.c.Close()
+	})
+	late.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,10 +93,7 @@ func (k *keepalive) run(ctx context.Context) {
 		var token [8]byte
 		binary.BigEndian.PutUint64(token[:], v)
 		k.want.Store(v)
-		late := time.AfterFunc(k.timeout, func() {
-			k.late.Store(true)
-			k.c.Close()
-		})
+		late.Reset(k.timeout)
 		if k.c.SendPing(token) != nil || !k.awaitPong(ctx) {
 			late.Stop()
 			return // the session sees the broken connection itself
