@@ -312,3 +312,20 @@ func TestPolicyACLNamesUndefinedTag(t *testing.T) {
 		t.Fatalf("error %v, want it to contain %q", err, want)
 	}
 }
+
+// TestConfigFileURLNamed: a URL given as the config file is refused as a
+// URL, with the setting that does read one, rather than as a file that
+// does not exist.
+func TestConfigFileURLNamed(t *testing.T) {
+	for _, u := range []string{"https://example.invalid/relayctl.yaml", "http://example.invalid/relayctl.yaml"} {
+		_, err := Resolve(testSpec(), Sources{File: u, FileExplicit: true, Env: envMap(nil)})
+		if err == nil {
+			t.Fatalf("%s accepted", u)
+		}
+		for _, w := range []string{u, "a URL", "--" + PolicyFlag} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q lacks %q", err, w)
+			}
+		}
+	}
+}

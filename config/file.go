@@ -20,6 +20,10 @@ func readConfigFile(path string, explicit bool) (map[string]layerValue, error) {
 	if path == "" {
 		return nil, nil
 	}
+	// A URL would otherwise fail as "open https://…: no such file".
+	if strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://") {
+		return nil, fmt.Errorf("config file %s: a URL; the config file is a local file (settings from a URL: --%s https://…)", path, PolicyFlag)
+	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !explicit {
 		return nil, nil
 	}

@@ -194,8 +194,13 @@ func (n *Node) setup(ctx context.Context, done *cleanups) error {
 	return n.watchConfig(ctx, keyPath, done)
 }
 
-// loadKeys reads (or creates) the node key and reads the mesh key.
+// loadKeys reads the mesh key, then reads (or creates) the node key: the
+// mesh key first, so that a start refused for it creates no key file.
 func (n *Node) loadKeys(done *cleanups) (keyPath string, err error) {
+	meshKey, from, err := n.cfg.meshKey()
+	if err != nil {
+		return "", err
+	}
 	keyPath, cleanup, err := n.cfg.KeyPath()
 	if err != nil {
 		return "", err
@@ -207,10 +212,6 @@ func (n *Node) loadKeys(done *cleanups) (keyPath string, err error) {
 	}
 	if created {
 		n.logger.Info("created a new node key", "file", keyPath)
-	}
-	meshKey, from, err := n.cfg.meshKey()
-	if err != nil {
-		return "", err
 	}
 	if from != "" {
 		n.logger.Info("mesh key loaded", "from", from)

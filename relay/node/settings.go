@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -186,7 +187,7 @@ func checkHostPort(addr string, names ...string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil && !containsString(names, port) {
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil && !slices.Contains(names, port) {
 		return fmt.Errorf("bad port %q", port)
 	}
 	return nil
@@ -210,15 +211,6 @@ func oneOf(v string, choices ...string) error {
 		values = append(values, value)
 	}
 	return fmt.Errorf("want %s or %s", strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
-}
-
-func containsString(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // offOrPositive is the rule for durations that can be off: 0 is off.
