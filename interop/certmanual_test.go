@@ -392,15 +392,7 @@ func testDerpprobeLocalhost(t *testing.T, k serverKind) {
 		t.Fatalf("certgen --hostname localhost: %v", err)
 	}
 	r := startManualRelay(t, k, cg.dir, "localhost")
-	dm := &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: r.region(cg, cg.pin)}}
-	mapFile := filepath.Join(t.TempDir(), "derpmap.json")
-	b, err := json.Marshal(dm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mapFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mapFile := writeDERPMap(t, &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: r.region(cg, cg.pin)}})
 
 	probe := toolBinary(t, "tailscale.com/cmd/derpprobe")
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
