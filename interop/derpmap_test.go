@@ -3,9 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -241,8 +239,7 @@ func waitServedPin(t *testing.T, addr, pin string) {
 	for {
 		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
 		if conn, err := d.DialContext(ctx, "tcp", addr); err == nil {
-			sum := sha256.Sum256(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
-			served = "sha256-raw:" + hex.EncodeToString(sum[:])
+			served = certName(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
 			conn.Close()
 			if served == pin {
 				return
