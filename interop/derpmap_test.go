@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/tailscale/hujson"
 	headscaleyaml "gopkg.in/yaml.v3" // the YAML library headscale's DERP loader uses
 	"tailscale.com/tailcfg"
@@ -239,7 +240,7 @@ func waitServedPin(t *testing.T, addr, pin string) {
 	for {
 		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
 		if conn, err := d.DialContext(ctx, "tcp", addr); err == nil {
-			served = certName(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
+			served = certs.CertName(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
 			conn.Close()
 			if served == pin {
 				return
