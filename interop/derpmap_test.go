@@ -75,7 +75,14 @@ var derpmapTestWant = &tailcfg.DERPMap{
 // output.
 func runDERPMapCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), certgenBinary(t), args...)
+	return runRelayctlCLI(t.Context(), t, args...)
+}
+
+// runRelayctlCLI runs the relayctl binary with args until it exits or ctx
+// ends, and returns its exit code and output.
+func runRelayctlCLI(ctx context.Context, t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, certgenBinary(t), args...) // the relayctl binary, built even when only derper is tested
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
