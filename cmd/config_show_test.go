@@ -20,17 +20,8 @@ import (
 // ends, and returns once its stderr contains ready.
 func startRelayctl(t *testing.T, ready string, args ...string) *syncbuf.Buffer {
 	t.Helper()
-	var out, errOut syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		root := NewRootCmd(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-		root.SetArgs(args)
-		if err := root.ExecuteContext(ctx); err != nil {
-			errOut.Write([]byte("relayctl: " + err.Error() + "\n"))
-		}
-	}()
+	_, errOut, done := goRelayctl(ctx, args)
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, "relayctl "+strings.Join(args, " ")+": "+ready, func() bool {
 		select {
@@ -40,7 +31,7 @@ func startRelayctl(t *testing.T, ready string, args ...string) *syncbuf.Buffer {
 		}
 		return strings.Contains(errOut.String(), ready)
 	})
-	return &errOut
+	return errOut
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

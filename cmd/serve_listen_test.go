@@ -20,20 +20,9 @@ import (
 // cancels it) or it exits; it returns the exit code and both streams.
 func runRelayctl(t *testing.T, until string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncbuf.Buffer
-	streams := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		root := NewRootCmd(streams)
-		root.SetArgs(args)
-		err := root.ExecuteContext(ctx)
-		if err != nil {
-			errOut.Write([]byte("relayctl: " + err.Error() + "\n"))
-		}
-		done <- ExitCode(err)
-	}()
+	out, errOut, done := goRelayctl(ctx, args)
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
@@ -48,6 +37,24 @@ func runRelayctl(t *testing.T, until string, args ...string) (code int, stdout, 
 			}
 		}
 	}
+}
+
+// goRelayctl runs relayctl args… in the background until it exits or ctx
+// ends; done yields its exit code once and is then closed.
+func goRelayctl(ctx context.Context, args []string) (out, errOut *syncbuf.Buffer, done <-chan int) {
+	out, errOut = new(syncbuf.Buffer), new(syncbuf.Buffer)
+	exited := make(chan int, 1)
+	go func() {
+		defer close(exited)
+		root := NewRootCmd(IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+		root.SetArgs(args)
+		err := root.ExecuteContext(ctx)
+		if err != nil {
+			errOut.Write([]byte("relayctl: " + err.Error() + "\n"))
+		}
+		exited <- ExitCode(err)
+	}()
+	return out, errOut, exited
 }
 
 // printedMap extracts the DERP map serve prints for a self-signed

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/certs"
 	"go4.org/mem"
 	"tailscale.com/derp"
 	"tailscale.com/derp/derphttp"
@@ -201,12 +200,6 @@ func metaCertKey(cs tls.ConnectionState) (key.NodePublic, bool) {
 	return key.NodePublic{}, false
 }
 
-// certName is the sha256-raw pin of a DER certificate.
-func certName(der []byte) string {
-	sum := sha256.Sum256(der)
-	return "sha256-raw:" + hex.EncodeToString(sum[:])
-}
-
 // pinnedTLSConfig trusts what a DERP node with this HostName and CertName
 // trusts, through Tailscale's tlsdial.
 func pinnedTLSConfig(hostname, pin string) *tls.Config {
@@ -340,7 +333,7 @@ func testManualRotation(t *testing.T, k serverKind) {
 			return "", err
 		}
 		defer nc.Close()
-		return certName(nc.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw), nil
+		return certs.CertName(nc.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw), nil
 	}
 
 	switch k {
@@ -392,15 +385,7 @@ func testDerpprobeLocalhost(t *testing.T, k serverKind) {
 		t.Fatalf("certgen --hostname localhost: %v", err)
 	}
 	r := startManualRelay(t, k, cg.dir, "localhost")
-	dm := &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: r.region(cg, cg.pin)}}
-	mapFile := filepath.Join(t.TempDir(), "derpmap.json")
-	b, err := json.Marshal(dm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mapFile, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mapFile := writeDERPMap(t, &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: r.region(cg, cg.pin)}})
 
 	probe := toolBinary(t, "tailscale.com/cmd/derpprobe")
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)

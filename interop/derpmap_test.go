@@ -3,9 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relayctl/relayctl/internal/certs"
 	"github.com/tailscale/hujson"
 	headscaleyaml "gopkg.in/yaml.v3" // the YAML library headscale's DERP loader uses
 	"tailscale.com/tailcfg"
@@ -76,7 +75,14 @@ var derpmapTestWant = &tailcfg.DERPMap{
 // output.
 func runDERPMapCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), certgenBinary(t), args...)
+	return runRelayctlCLI(t.Context(), t, args...)
+}
+
+// runRelayctlCLI runs the relayctl binary with args until it exits or ctx
+// ends, and returns its exit code and output.
+func runRelayctlCLI(ctx context.Context, t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, certgenBinary(t), args...) // the relayctl binary, built even when only derper is tested
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -241,8 +247,7 @@ func waitServedPin(t *testing.T, addr, pin string) {
 	for {
 		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
 		if conn, err := d.DialContext(ctx, "tcp", addr); err == nil {
-			sum := sha256.Sum256(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
-			served = "sha256-raw:" + hex.EncodeToString(sum[:])
+			served = certs.CertName(conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Raw)
 			conn.Close()
 			if served == pin {
 				return

@@ -44,14 +44,7 @@ func TestDerpprobeOnRelayctlRegion(t *testing.T) {
 		region.Nodes = append(region.Nodes, &tailcfg.DERPNode{Name: n.name, RegionID: 900, HostName: n.hostname,
 			IPv4: "127.0.0.1", DERPPort: n.tcpPort, STUNPort: n.udpPort})
 	}
-	mapJSON, err := json.Marshal(&tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: region}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapPath := filepath.Join(t.TempDir(), "derpmap.json")
-	if err := os.WriteFile(mapPath, mapJSON, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mapPath := writeDERPMap(t, &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: region}})
 
 	// The mesh needs a moment to learn each node's clients; derpprobe
 	// waits 100 ms between connecting and sending on cross-node pairs.
@@ -106,4 +99,19 @@ func derpprobeResults(out string) (good, bad []string) {
 	sort.Strings(good)
 	sort.Strings(bad)
 	return good, bad
+}
+
+// writeDERPMap writes dm as JSON to a temporary derpmap.json and returns
+// its path.
+func writeDERPMap(t *testing.T, dm *tailcfg.DERPMap) string {
+	t.Helper()
+	b, err := json.Marshal(dm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "derpmap.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,14 +244,7 @@ func (f *faultyMesh) resumeAfter(t *testing.T, from time.Time, within time.Durat
 // probe runs relayctl probe --once on the region.
 func (f *faultyMesh) probe(t *testing.T) probeReport {
 	t.Helper()
-	m, err := json.Marshal(&tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: regionOf(f.a, f.b)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "derpmap.json")
-	if err := os.WriteFile(path, m, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeDERPMap(t, &tailcfg.DERPMap{Regions: map[int]*tailcfg.DERPRegion{900: regionOf(f.a, f.b)}})
 	_, rep, _ := runRelayctlProbe(t, []string{"SSL_CERT_FILE=" + f.roots}, "--derp-map", path, "--timeout", "3s")
 	return rep
 }

@@ -1,10 +1,7 @@
 package interop
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -130,19 +127,7 @@ func runPrune(t *testing.T, n *regionNode, meshKeyFile string, args ...string) (
 		"--mesh-psk-file", meshKeyFile, "--timeout", "10s"}, args...)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, certgenBinary(t), full...) // the relayctl binary, built even when only derper is tested
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		code = exitErr.ExitCode()
-	default:
-		t.Fatalf("relayctl %s: %v", strings.Join(full, " "), err)
-	}
-	return code, out.String(), errOut.String()
+	return runRelayctlCLI(ctx, t, full...)
 }
 
 // expectDropped waits for p's connection to end: the relay closed it.

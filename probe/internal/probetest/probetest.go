@@ -4,10 +4,8 @@
 package probetest
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"testing"
 	"time"
 
@@ -101,8 +99,7 @@ func SelfSignedCert(t testing.TB, host string, notBefore, notAfter time.Time) (t
 
 // CertPin is c's sha256-raw CertName pin.
 func CertPin(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return certs.PinPrefix + hex.EncodeToString(sum[:])
+	return certs.CertName(c.Raw)
 }
 
 // OneRegionMap is a map of one region with nodes.
